@@ -1,0 +1,101 @@
+"""Per-frame time of the render-refine-repeat loop, split by stage, and memory over a long run.
+
+Usage::
+
+    python benchmarks/bench_pipeline.py [--weights default] [--frames 100] [--long 1000] [--threads 2]
+
+Writes ``benchmarks/results/pipeline_speed.json`` and prints a table. The loop's own
+overhead is everything but the refiner (autopilot + render + sky) as a fraction of
+the frame time. Memory is the process's resident set size (VmRSS) sampled while
+streaming ``--long`` frames with ``iter_frames``; flat memory means the last
+sample is close to the one taken after the first 100 frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from infinitenature import FlyThrough  # noqa: E402
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def commit() -> str:
+    try:
+        return subprocess.check_output(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], text=True).strip()
+    except Exception:  # noqa: BLE001
+        return "unknown"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--weights", default="default")
+    ap.add_argument("--image", default=str(ROOT / "examples" / "valendas.jpg"))
+    ap.add_argument("--frames", type=int, default=100)
+    ap.add_argument("--long", type=int, default=1000, help="frames streamed for the memory check (0 = skip)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pipeline_speed.json"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    pipe = FlyThrough.from_pretrained(args.weights)
+    scene = pipe.prepare(args.image)
+    pipe.mean_latent()
+    # warm-up
+    for _ in pipe.iter_frames(None, 5, scene=scene):
+        pass
+    t0 = time.perf_counter()
+    for _ in pipe.iter_frames(None, args.frames, scene=scene):
+        pass
+    wall = time.perf_counter() - t0
+    ms = pipe.timings.per_frame_ms()
+    frame_ms = 1000.0 * wall / max(args.frames - 1, 1)
+    overhead = (ms["autopilot"] + ms["render"] + ms["sky"]) / max(sum(ms.values()), 1e-9)
+    result = {
+        "weights": args.weights,
+        "resolution": pipe.resolution,
+        "threads": args.threads,
+        "frames": args.frames,
+        "frame_ms": frame_ms,
+        "fps": 1000.0 / frame_ms,
+        "stage_ms": ms,
+        "loop_overhead_fraction": overhead,
+        "refiner_parameters": sum(p.numel() for p in pipe.refiner.parameters()),
+    }
+    if args.long:
+        samples = []
+        for f in pipe.iter_frames(None, args.long, scene=scene):
+            if f.index % 100 == 0 or f.index == args.long - 1:
+                samples.append((f.index, rss_mb()))
+        result["memory_rss_mb"] = samples
+        result["memory_growth_mb_after_frame_100"] = samples[-1][1] - samples[1][1] if len(samples) > 2 else None
+    result["machine"] = {"platform": platform.platform(), "processor": platform.processor(), "torch": torch.__version__}
+    result["commit"] = commit()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(f"{'stage':<12}{'ms/frame':>10}")
+    for k, v in ms.items():
+        print(f"{k:<12}{v:>10.2f}")
+    print(f"{'total':<12}{frame_ms:>10.2f}  ({1000 / frame_ms:.1f} frames/s), loop overhead {overhead:.1%}")
+    if args.long:
+        print("RSS (MB) by frame:", ", ".join(f"{i}:{m:.0f}" for i, m in result["memory_rss_mb"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""The ``infinitenature`` command: ``fly``, ``train``, ``eval``, ``synthetic``.
+
+Every failure the user can cause (a missing or unreadable photo, an existing
+output, a bad option) ends with one line on stderr and a non-zero exit code,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """A user-facing failure: printed as one line, exit code 2."""
+
+
+def _fly_parser(sub) -> None:
+    p = sub.add_parser("fly", help="turn one photo into a flythrough video")
+    p.add_argument("image", help="the photo (jpg, png, webp, tiff, ...)")
+    p.add_argument("-o", "--output", required=True, help="output .mp4/.webm/.gif, or a folder name for PNG frames")
+    p.add_argument("--frames", type=int, default=100, help="number of frames, including the input view (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--trajectory",
+        default="autopilot",
+        help="camera path: autopilot, straight, pan, orbit, or a .npy file of (N, 4, 4) keyframe poses (default autopilot)",
+    )
+    p.add_argument("--weights", default="default", help="generator weights: 'default', our .safetensors, or the official .tar")
+    p.add_argument("--depth", default="default", help="depth model: 'default', 'hf:<model>', or a disparity .npy/image")
+    p.add_argument("--sky", default="default", help="sky model: 'default', 'hf:<model>', or a sky mask image")
+    p.add_argument("--fps", type=float, default=30.0, help="frames per second of the video (default 30)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, or auto (default)")
+    p.add_argument("--stochastic", action="store_true", help="the release's randomness (per-step noise, style dropout)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _fly(args) -> int:
+    import torch
+
+    from .io import ImageError, VideoWriter, load_image
+    from .pipeline import FlyThrough
+
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise CLIError(f"{out} already exists (use --overwrite to replace it)")
+    if args.frames < 1:
+        raise CLIError(f"--frames must be >= 1, got {args.frames}")
+    if args.device != "auto" and args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise CLIError(f"--device {args.device}: CUDA is not available on this machine")
+    try:
+        image = load_image(args.image)  # fail fast on a bad photo, before loading models
+    except ImageError as e:
+        raise CLIError(str(e)) from None
+    trajectory = args.trajectory
+    if trajectory.endswith(".npy"):
+        import numpy as np
+
+        try:
+            trajectory = torch.from_numpy(np.load(trajectory)).double()
+        except (OSError, ValueError) as e:
+            raise CLIError(f"--trajectory {args.trajectory}: cannot read keyframes ({e})") from None
+    try:
+        pipe = FlyThrough.from_pretrained(args.weights, depth=args.depth, sky=args.sky, device=args.device)
+        if args.stochastic:
+            pipe.config.stochastic = True
+        writer = VideoWriter(out, fps=args.fps, overwrite=args.overwrite)
+    except (FileNotFoundError, FileExistsError, ValueError, ImportError) as e:
+        raise CLIError(_one_line(e)) from None
+    with writer:
+        try:
+            for frame in pipe.iter_frames(image, args.frames, seed=args.seed, trajectory=trajectory, progress=not args.quiet):
+                writer.append(frame.image)
+        except ValueError as e:
+            raise CLIError(_one_line(e)) from None
+    for w in getattr(pipe, "last_warnings", []):
+        print(f"warning: {w}", file=sys.stderr)
+    tm = pipe.timings.per_frame_ms()
+    if not args.quiet:
+        print(
+            f"wrote {writer.count} frames to {writer.path} "
+            f"({tm['refine']:.0f} ms refine + {tm['render']:.0f} ms render + {tm['sky']:.0f} ms sky per frame)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _delegate(sub, name: str, module: str, help_text: str) -> None:
+    p = sub.add_parser(name, help=help_text, add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(module=module)
+
+
+def _one_line(e: BaseException) -> str:
+    msg = " ".join(str(e).split())
+    if isinstance(e, KeyError):
+        msg = msg.strip("'\"")
+    return msg or type(e).__name__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="infinitenature", description="Perpetual view generation: one landscape photo in, a flythrough video out."
+    )
+    parser.add_argument("--version", action="version", version=f"infinitenature {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _fly_parser(sub)
+    _delegate(sub, "train", "infinitenature.train.__main__", "train a generator from a folder of photos")
+    _delegate(sub, "eval", "infinitenature.metrics.__main__", "score flythroughs from a folder of photos")
+    _delegate(sub, "synthetic", "infinitenature.synthetic.__main__", "write procedural landscapes with depth and sky")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``infinitenature`` command. Returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "fly":
+            return _fly(args)
+        import importlib
+
+        mod = importlib.import_module(args.module)
+        return int(mod.main(args.rest) or 0)
+    except CLIError as e:
+        print(f"infinitenature {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"infinitenature {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

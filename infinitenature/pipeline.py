@@ -1,0 +1,359 @@
+"""``FlyThrough``: one photo in, a flythrough out (render, refine, repeat).
+
+Example::
+
+    from infinitenature import FlyThrough
+
+    pipe = FlyThrough.from_pretrained("default")
+    out = pipe("examples/valendas.jpg", num_frames=100, seed=0)
+    out.save("valendas.mp4")
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .autopilot import make_camera_path
+from .geometry import relative_pose
+from .io import VideoWriter, load_image, to_uint8
+from .render import render_step
+from .scene import PreparedScene, prepare_scene
+from .sky import sky_blend
+
+__all__ = ["FlyThrough", "FlyThroughConfig", "FlyThroughOutput", "Frame", "StepTimings"]
+
+
+@dataclass
+class FlyThroughConfig:
+    """Options of the render-refine-repeat loop (defaults follow the release).
+
+    Attributes:
+        fov_deg: horizontal field of view of the view camera.
+        truncation: truncation psi toward the mean mapped latent (0.7 in the release).
+        mean_latent_samples: latents averaged for the truncation mean.
+        beta: softness of depth edges in the splatting alpha.
+        stochastic: ``True`` reproduces the release's randomness (fresh spatial noise
+            every step, dropout in the style encoder); ``False`` (default) is
+            deterministic inference (noise and dropout off), which flickers less.
+        sky_correction: blend the first frame's sky into every frame.
+        max_sky_fraction: a sky blend covering more of the frame than this is skipped
+            for that step (the release aborted the run there; we warn and go on).
+        canvas_scale: width of the sky canvas relative to the view.
+    """
+
+    fov_deg: float = 55.0
+    truncation: float = 0.7
+    mean_latent_samples: int = 10_000
+    beta: float = 4.0
+    stochastic: bool = False
+    sky_correction: bool = True
+    max_sky_fraction: float = 0.6
+    canvas_scale: float = 1.5
+
+
+@dataclass
+class Frame:
+    """One step of a flythrough.
+
+    Attributes:
+        index: step number (0 is the prepared input view).
+        image: ``(H, W, 3)`` uint8.
+        disparity: ``(H, W)`` float32 normalized disparity in [0.01, 1].
+        pose: ``(4, 4)`` float64 world-to-camera pose (frame 0 is the identity).
+        sky_fraction: fraction of the frame replaced by the first frame's sky.
+    """
+
+    index: int
+    image: np.ndarray
+    disparity: np.ndarray
+    pose: np.ndarray
+    sky_fraction: float = 0.0
+
+
+@dataclass
+class StepTimings:
+    """Seconds spent per stage, summed over the steps of a run."""
+
+    prepare: float = 0.0
+    autopilot: float = 0.0
+    render: float = 0.0
+    refine: float = 0.0
+    sky: float = 0.0
+    steps: int = 0
+
+    def per_frame_ms(self) -> dict[str, float]:
+        n = max(self.steps, 1)
+        return {k: 1000.0 * getattr(self, k) / n for k in ("autopilot", "render", "refine", "sky")}
+
+
+@dataclass
+class FlyThroughOutput:
+    """Result of ``FlyThrough.__call__``.
+
+    Attributes:
+        frames: ``(T, H, W, 3)`` uint8; ``frames[0]`` is the prepared input view.
+        disparities: ``(T, H, W)`` float32 normalized disparity.
+        poses: ``(T, 4, 4)`` world-to-camera poses.
+        K: ``(3, 3)`` intrinsics of the frames.
+        warnings: what degraded during the run (e.g. skipped sky blends).
+    """
+
+    frames: np.ndarray
+    disparities: np.ndarray
+    poses: np.ndarray
+    K: np.ndarray
+    warnings: list[str] = field(default_factory=list)
+
+    def save(self, path: str | Path, *, fps: float = 30.0, overwrite: bool = False) -> Path:
+        """Write the frames to ``.mp4``/``.webm``/``.gif`` or a folder of PNGs (no suffix)."""
+        with VideoWriter(path, fps=fps, overwrite=overwrite) as w:
+            for f in self.frames:
+                w.append(f)
+        return w.path
+
+
+class FlyThrough:
+    """Perpetual view generation from a single photo.
+
+    Built from three components: a refiner (``CoModGenerator``), a depth
+    estimator and a sky estimator (callables ``(B, 3, H, W) -> (B, 1, H, W)``).
+    Everything runs in float32 on the CPU unless moved with ``.to(device)``.
+    """
+
+    def __init__(self, refiner: torch.nn.Module, depth: Callable, sky: Callable, *, config: FlyThroughConfig | None = None) -> None:
+        self.refiner = refiner.eval()
+        self.depth = depth
+        self.sky = sky
+        self.config = config or FlyThroughConfig()
+        self.resolution = int(refiner.config.resolution)
+        self._mean_latent: Tensor | None = None
+        self.timings = StepTimings()
+
+    # ----------------------------------------------------------------- loading
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path = "default",
+        *,
+        depth: str | Callable = "default",
+        sky: str | Callable = "default",
+        config: FlyThroughConfig | None = None,
+        device: str | torch.device = "cpu",
+    ) -> "FlyThrough":
+        """Load a refiner by name or path, plus depth and sky estimators.
+
+        Args:
+            name_or_path: ``"default"`` (the shipped weights), a path to one of our
+                ``.safetensors`` generator files, or a path to the official
+                InfiniteNature-Zero checkpoint (``.tar``/``.pth``/``.pt``).
+            depth, sky: names for ``estimators.load_depth``/``load_sky`` or callables.
+            device: where to run (``"auto"`` picks CUDA when available).
+        """
+        from .estimators import load_depth, load_sky
+        from .weights import load_model, resolve_weights
+
+        path = resolve_weights(name_or_path, "generator-default.safetensors")
+        if path.suffix.lower() in (".tar", ".pth", ".pt", ".ckpt"):
+            from .models import load_official_generator
+
+            refiner = load_official_generator(path)
+            config = config or FlyThroughConfig(mean_latent_samples=50_000, stochastic=True)
+        else:
+            refiner = load_model(path, kind="generator")
+        depth_fn = load_depth(depth) if not callable(depth) else depth
+        sky_fn = load_sky(sky) if not callable(sky) else sky
+        return cls(refiner, depth_fn, sky_fn, config=config).to(device)
+
+    def to(self, device: str | torch.device) -> "FlyThrough":
+        """Move the refiner (and estimators that are modules) to ``device``; ``"auto"`` = CUDA if present."""
+        if str(device) == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = torch.device(device)
+        self.refiner.to(device)
+        for est in (self.depth, self.sky):
+            if hasattr(est, "to"):
+                est.to(device)
+        self._mean_latent = None if self._mean_latent is None else self._mean_latent.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.refiner.parameters()).device
+
+    # ------------------------------------------------------------------ steps
+    def prepare(self, image) -> PreparedScene:
+        """Load and prepare a photo (path, PIL image, array or tensor) on the pipeline's device."""
+        img = load_image(image).to(self.device)
+        return prepare_scene(
+            img, self.depth, self.sky, size=self.resolution, fov_deg=self.config.fov_deg, canvas_scale=self.config.canvas_scale
+        )
+
+    def mean_latent(self) -> Tensor:
+        """The truncation mean (cached): mean mapped latent of a fixed set of samples."""
+        if self._mean_latent is None:
+            g = torch.Generator().manual_seed(123456)
+            with torch.no_grad():
+                self._mean_latent = self.refiner.mean_latent(self.config.mean_latent_samples, generator=g).to(self.device)
+        return self._mean_latent
+
+    @torch.no_grad()
+    def iter_frames(
+        self,
+        image,
+        num_frames: int = 100,
+        *,
+        seed: int = 0,
+        trajectory="autopilot",
+        progress: bool = False,
+        scene: PreparedScene | None = None,
+    ) -> Iterator[Frame]:
+        """Stream frames one by one (flat memory for runs of any length).
+
+        Args:
+            image: photo as a path, PIL image, numpy array or tensor (ignored when
+                ``scene`` is given).
+            num_frames: frames to yield, including frame 0 (the prepared input view).
+            seed: seeds the sequence latent (and the noise when ``stochastic``).
+            trajectory: ``"autopilot"``, ``"straight"``, ``"pan"``, ``"orbit"``, a
+                camera-path object, a callable ``step -> (4, 4)`` pose, or ``(N, 4, 4)``
+                keyframe poses (see ``autopilot.make_camera_path``).
+            progress: show a tqdm progress bar.
+            scene: a ``PreparedScene`` to start from (skips loading and estimation).
+
+        Yields:
+            ``Frame`` objects.
+        """
+        if int(num_frames) < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        num_frames = int(num_frames)
+        cfg = self.config
+        device = self.device
+        t0 = time.perf_counter()
+        state = scene.to(device) if scene is not None else self.prepare(image)
+        self.timings = StepTimings(prepare=time.perf_counter() - t0)
+        path = make_camera_path(trajectory)
+        pose = torch.eye(4, dtype=torch.float64, device=device)
+        path.reset(pose.clone())
+        K = state.K
+        gen = torch.Generator().manual_seed(int(seed))
+        z = torch.randn(1, self.refiner.config.latent_dim, generator=gen).to(device)
+        noise = "random" if cfg.stochastic else "zero"
+        rgbd0 = torch.cat([state.rgb, state.disparity], dim=1) * 2 - 1
+        global_code = self.refiner.encode_style(rgbd0, dropout=cfg.stochastic, generator=gen if device.type == "cpu" else None)
+        truncation_mean = self.mean_latent() if cfg.truncation < 0.999 else None
+        rgb, disp = state.rgb, state.disparity
+        use_sky = cfg.sky_correction and state.sky_offset > 0.0
+        skipped_sky = 0
+
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=num_frames, desc="flythrough", unit="frame")
+        try:
+            yield self._frame(0, rgb, disp, pose, 0.0)
+            if bar:
+                bar.update(1)
+            for step in range(1, num_frames):
+                t = time.perf_counter()
+                next_pose = path.next_pose(step, disp, K).to(device=device, dtype=torch.float64)
+                t_auto = time.perf_counter()
+                R, tr = relative_pose(pose, next_pose)
+                r = render_step(rgb, disp, R.float()[None], tr.float()[None], K, beta=cfg.beta)
+                t_render = time.perf_counter()
+                out = self.refiner.refine(
+                    r.rgb,
+                    r.disparity,
+                    r.mask,
+                    global_code,
+                    z,
+                    truncation=cfg.truncation,
+                    truncation_mean=truncation_mean,
+                    noise=noise,
+                    generator=gen if (cfg.stochastic and device.type == "cpu") else None,
+                )
+                rgb, disp = out[:, :3], out[:, 3:4].clamp(0.01, 1.0)
+                t_refine = time.perf_counter()
+                fraction = 0.0
+                if use_sky:
+                    R0, _ = relative_pose(torch.eye(4, dtype=torch.float64, device=device), next_pose)
+                    blended = sky_blend(rgb, disp, state.canvas, R0.float()[None], K)
+                    if blended.fraction <= cfg.max_sky_fraction:
+                        rgb, disp, fraction = blended.rgb, blended.disparity, float(blended.fraction)
+                    else:
+                        skipped_sky += 1
+                t_sky = time.perf_counter()
+                pose = next_pose
+                tm = self.timings
+                tm.autopilot += t_auto - t
+                tm.render += t_render - t_auto
+                tm.refine += t_refine - t_render
+                tm.sky += t_sky - t_refine
+                tm.steps += 1
+                yield self._frame(step, rgb, disp, pose, fraction)
+                if bar:
+                    bar.update(1)
+        finally:
+            if bar:
+                bar.close()
+            self.last_warnings = []
+            if skipped_sky:
+                self.last_warnings.append(
+                    f"sky correction skipped on {skipped_sky} step(s): the sky blend would cover more than "
+                    f"{cfg.max_sky_fraction:.0%} of the frame (the camera looks mostly at the sky)"
+                )
+            if cfg.sky_correction and state.sky_offset <= 0.0:
+                self.last_warnings.append("no sky found in the photo: sky correction was off for this run")
+
+    @staticmethod
+    def _frame(index: int, rgb: Tensor, disp: Tensor, pose: Tensor, fraction: float) -> Frame:
+        return Frame(
+            index=index,
+            image=to_uint8(rgb[0]),
+            disparity=disp[0, 0].float().cpu().numpy(),
+            pose=pose.cpu().numpy(),
+            sky_fraction=fraction,
+        )
+
+    def __call__(
+        self,
+        image,
+        num_frames: int = 100,
+        *,
+        seed: int = 0,
+        trajectory="autopilot",
+        progress: bool = True,
+    ) -> FlyThroughOutput:
+        """Generate a flythrough; see ``iter_frames`` for the arguments.
+
+        Returns:
+            ``FlyThroughOutput`` with ``frames`` ``(T, H, W, 3)`` uint8,
+            ``disparities`` ``(T, H, W)``, ``poses`` ``(T, 4, 4)``.
+        """
+        frames, disps, poses = [], [], []
+        K = None
+        for f in self.iter_frames(image, num_frames, seed=seed, trajectory=trajectory, progress=progress):
+            frames.append(f.image)
+            disps.append(f.disparity)
+            poses.append(f.pose)
+        K = intrinsics_K(self.resolution, self.config.fov_deg)
+        return FlyThroughOutput(
+            frames=np.stack(frames),
+            disparities=np.stack(disps),
+            poses=np.stack(poses),
+            K=K,
+            warnings=list(getattr(self, "last_warnings", [])),
+        )
+
+
+def intrinsics_K(size: int, fov_deg: float) -> np.ndarray:
+    from .geometry import intrinsics_from_fov
+
+    return intrinsics_from_fov(size, size, fov_deg).numpy()

@@ -1,0 +1,149 @@
+"""Preparing one photo: square crop, disparity and sky, the sky offset and the canvas.
+
+The published method centre-crops the photo to a square, resizes it to 128 px,
+estimates disparity (normalized with the crop's 1st/97th percentiles) and a sky
+mask, and keeps a wider "canvas" around the crop for sky correction. The
+release outpainted that canvas with a GAN; we use the wider original photo,
+padded where the photo does not reach (a square photo is all padding around the
+crop). Padding gets disparity 1 so it is never taken for sky.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .estimators.normalize import compute_sky_offset, disparity_percentiles, normalize_disparity
+from .geometry import intrinsics_from_fov, shift_principal_point
+from .sky import SkyCanvas
+
+__all__ = ["PreparedScene", "prepare_scene", "center_square"]
+
+
+@dataclass
+class PreparedScene:
+    """The initial state of a flythrough.
+
+    Attributes:
+        rgb: ``(1, 3, S, S)`` in [0, 1], the prepared input view.
+        disparity: ``(1, 1, S, S)`` normalized disparity in [0.01, 1].
+        sky: ``(1, 1, S, S)`` sky probability in [0, 1].
+        K: ``(3, 3)`` intrinsics of the view.
+        sky_offset: disparity below which content counts as sky (0 = no sky).
+        canvas: the wider photo around the view, for sky correction.
+    """
+
+    rgb: Tensor
+    disparity: Tensor
+    sky: Tensor
+    K: Tensor
+    sky_offset: float
+    canvas: SkyCanvas
+
+    def to(self, device: torch.device | str) -> "PreparedScene":
+        c = self.canvas
+        return PreparedScene(
+            rgb=self.rgb.to(device),
+            disparity=self.disparity.to(device),
+            sky=self.sky.to(device),
+            K=self.K.to(device),
+            sky_offset=self.sky_offset,
+            canvas=SkyCanvas(rgb=c.rgb.to(device), disparity=c.disparity.to(device), K=c.K.to(device), sky_offset=c.sky_offset),
+        )
+
+
+def center_square(height: int, width: int) -> tuple[int, int, int]:
+    """``(top, left, side)`` of the centred square crop of an ``H x W`` image."""
+    side = min(height, width)
+    return (height - side) // 2, (width - side) // 2, side
+
+
+def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Area-style downscale (antialiased bilinear), bilinear upscale. ``x`` is (B, C, H, W)."""
+    if x.shape[-2:] == torch.Size(size):
+        return x
+    down = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=down)
+
+
+def prepare_scene(
+    image: Tensor,
+    depth,
+    sky,
+    *,
+    size: int = 128,
+    fov_deg: float = 55.0,
+    canvas_scale: float = 1.5,
+    estimator_side: int = 384,
+) -> PreparedScene:
+    """Turn a photo into the initial RGBD state, sky offset and canvas.
+
+    Args:
+        image: ``(3, H, W)`` in [0, 1] (see ``io.load_image``).
+        depth: a depth estimator, ``(B, 3, h, w) -> (B, 1, h, w)`` relative disparity.
+        sky: a sky estimator, ``(B, 3, h, w) -> (B, 1, h, w)`` probability.
+        size: side of the square view in pixels (the generator's resolution).
+        fov_deg: horizontal field of view of the view.
+        canvas_scale: canvas side relative to the view (1.5 as in the release).
+        estimator_side: the estimators see the photo resized so its short side is this.
+
+    Returns:
+        A ``PreparedScene`` on the image's device.
+    """
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise ValueError(f"image must be (3, H, W), got {tuple(image.shape)}")
+    if size < 16 or size % 2:
+        raise ValueError(f"size must be an even number >= 16, got {size}")
+    if canvas_scale < 1.0:
+        raise ValueError(f"canvas_scale must be >= 1, got {canvas_scale}")
+    _, H, W = image.shape
+    top, left, side = center_square(H, W)
+    # Work at a resolution where the crop is `work` pixels wide (>= size): the estimators
+    # and the canvas both live on this grid.
+    scale = max(estimator_side, size) / side
+    h_w, w_w = max(1, round(H * scale)), max(1, round(W * scale))
+    photo = _resize(image.unsqueeze(0).float(), (h_w, w_w))
+    with torch.no_grad():
+        disp_full = depth(photo).float()
+        sky_full = sky(photo).float().clamp(0, 1)
+    if disp_full.shape != (1, 1, h_w, w_w) or sky_full.shape != (1, 1, h_w, w_w):
+        raise ValueError(
+            f"estimators must return (1, 1, {h_w}, {w_w}), got depth {tuple(disp_full.shape)} and sky {tuple(sky_full.shape)}"
+        )
+    t, l, s = round(top * scale), round(left * scale), max(1, round(side * scale))
+    t, l = min(t, h_w - s), min(l, w_w - s)
+
+    def crop(x: Tensor) -> Tensor:
+        return x[..., t : t + s, l : l + s]
+
+    p_lo, p_hi = disparity_percentiles(crop(disp_full))
+    disp_norm_full = normalize_disparity(disp_full, p_lo, p_hi)
+    # Sky lies at infinity: give it the smallest disparity so the renderer treats it as far.
+    disp_norm_full = torch.where(sky_full > 0.5, torch.full_like(disp_norm_full, 0.01), disp_norm_full)
+
+    rgb = _resize(crop(photo), (size, size)).clamp(0, 1)
+    disparity = _resize(crop(disp_norm_full), (size, size)).clamp(0.01, 1.0)
+    sky_mask = _resize(crop(sky_full), (size, size)).clamp(0, 1)
+    sky_offset = float(compute_sky_offset(disparity, sky_mask)[0])
+
+    # Canvas: canvas_scale x the crop, centred on it, from the photo where it reaches.
+    margin = int(round(s * (canvas_scale - 1.0) / 2.0))
+    pad = (margin, margin, margin, margin)  # left, right, top, bottom of the region in work pixels
+    c_top, c_left = t - margin, l - margin
+    region_rgb = torch.nn.functional.pad(photo, pad, mode="replicate")
+    region_disp = torch.nn.functional.pad(disp_norm_full, pad, value=1.0)
+    c_rgb = region_rgb[..., c_top + margin : c_top + margin + s + 2 * margin, c_left + margin : c_left + margin + s + 2 * margin]
+    c_disp = region_disp[..., c_top + margin : c_top + margin + s + 2 * margin, c_left + margin : c_left + margin + s + 2 * margin]
+    c_side = int(round((s + 2 * margin) * size / s))
+    c_side += c_side % 2
+    canvas_rgb = _resize(c_rgb, (c_side, c_side)).clamp(0, 1)
+    canvas_disp = _resize(c_disp, (c_side, c_side)).clamp(0.01, 1.0)
+
+    K = intrinsics_from_fov(size, size, fov_deg, device=image.device)
+    offset = (c_side - size) / 2.0
+    K_canvas = shift_principal_point(K, offset, offset)
+    canvas = SkyCanvas(rgb=canvas_rgb, disparity=canvas_disp, K=K_canvas, sky_offset=sky_offset)
+    return PreparedScene(rgb=rgb, disparity=disparity, sky=sky_mask, K=K, sky_offset=sky_offset, canvas=canvas)

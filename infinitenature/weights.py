@@ -1,0 +1,150 @@
+"""Saving and loading our own models as safetensors, and finding shipped weights.
+
+Every model we ship or train is a ``torch.nn.Module`` with a ``config``
+attribute that is a dataclass. A checkpoint is one ``.safetensors`` file whose
+metadata holds ``{"kind": ..., "config": <json of the dataclass>}``; no pickle is
+involved. ``register_model`` ties a kind name to a class so that
+``load_model(path)`` can rebuild the module from the file alone.
+
+Shipped weights live in the repository's ``weights/`` folder, installed as the
+data package ``infinitenature._weights``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+__all__ = [
+    "register_model",
+    "save_model",
+    "load_model",
+    "read_metadata",
+    "shipped_weights_dir",
+    "resolve_weights",
+]
+
+_REGISTRY: dict[str, tuple[type, type]] = {}
+
+
+def register_model(kind: str, config_cls: type) -> Callable[[type], type]:
+    """Class decorator: make ``load_model`` able to rebuild this class.
+
+    The class must accept its config dataclass as the only positional
+    argument and expose it as ``self.config``.
+    """
+
+    def wrap(cls: type) -> type:
+        _REGISTRY[kind] = (cls, config_cls)
+        cls._weights_kind = kind
+        return cls
+
+    return wrap
+
+
+def save_model(model: torch.nn.Module, path: str | Path, extra: dict | None = None) -> Path:
+    """Write ``model``'s state dict and config to one safetensors file.
+
+    ``extra`` is any JSON-serialisable dict stored beside the config (for
+    example training provenance). Returns the path written.
+    """
+    kind = getattr(model, "_weights_kind", None)
+    if kind is None:
+        raise TypeError(f"{type(model).__name__} is not a registered model (use @register_model)")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    meta = {
+        "kind": kind,
+        "config": json.dumps(dataclasses.asdict(model.config)),
+        "extra": json.dumps(extra or {}),
+        "format": "pt",
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata=meta)
+    tmp.replace(path)
+    return path
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The metadata of a safetensors checkpoint: ``kind``, ``config`` (dict), ``extra`` (dict)."""
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    return {
+        "kind": meta.get("kind"),
+        "config": json.loads(meta.get("config", "{}")),
+        "extra": json.loads(meta.get("extra", "{}")),
+    }
+
+
+def load_model(path: str | Path, *, kind: str | None = None, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Rebuild a registered model from a safetensors file written by ``save_model``.
+
+    ``kind``, when given, must match the file's kind (a clear error otherwise).
+    The model is returned in eval mode on ``device``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {path}")
+    meta = read_metadata(path)
+    file_kind = meta["kind"]
+    if file_kind not in _REGISTRY:
+        _import_model_modules()
+    if file_kind not in _REGISTRY:
+        raise ValueError(f"{path} holds an unknown model kind {file_kind!r}")
+    if kind is not None and kind != file_kind:
+        raise ValueError(f"{path} holds a {file_kind!r} model, expected {kind!r}")
+    cls, config_cls = _REGISTRY[file_kind]
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    config = config_cls(**{k: v for k, v in meta["config"].items() if k in fields})
+    model = cls(config)
+    from safetensors.torch import load_file
+
+    state = load_file(str(path), device=str(device))
+    model.load_state_dict(state, strict=True)
+    return model.to(device).eval()
+
+
+def _import_model_modules() -> None:
+    # Importing these modules registers their classes.
+    import importlib
+
+    for name in ("infinitenature.models", "infinitenature.estimators"):
+        try:
+            importlib.import_module(name)
+        except ImportError:  # pragma: no cover - a partial install
+            pass
+
+
+def shipped_weights_dir() -> Path:
+    """Folder holding the shipped weights (installed package data or the repo's weights/)."""
+    try:
+        p = Path(str(resources.files("infinitenature._weights")))
+        if p.is_dir() and any(p.glob("*.safetensors")):
+            return p
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parent.parent / "weights"
+
+
+def resolve_weights(name_or_path: str | Path, default_file: str) -> Path:
+    """Map ``"default"`` to ``shipped_weights_dir() / default_file``; other values are paths."""
+    if str(name_or_path) == "default":
+        p = shipped_weights_dir() / default_file
+        if not p.is_file():
+            raise FileNotFoundError(
+                f"the shipped weights {default_file} are missing from {p.parent}; "
+                "reinstall the package or pass a path to a weights file"
+            )
+        return p
+    p = Path(name_or_path).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"no weights file at {p}")
+    return p

@@ -1,0 +1,73 @@
+"""The CLI's failure paths: one line on stderr, a non-zero exit, nothing overwritten."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from infinitenature.cli import main
+
+
+def _photo(path, size=(64, 48)):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def _run(argv, capsys):
+    code = main(argv)
+    err = capsys.readouterr().err
+    return code, err
+
+
+@pytest.mark.parametrize("kind", ["missing", "unreadable", "truncated", "tiny", "folder"])
+def test_bad_photo_one_line_error(tmp_path, capsys, kind):
+    if kind == "missing":
+        src = tmp_path / "nope.jpg"
+    elif kind == "unreadable":
+        src = tmp_path / "x.jpg"
+        src.write_bytes(b"\x00garbage")
+    elif kind == "truncated":
+        full = _photo(tmp_path / "full.jpg", (300, 200))
+        src = tmp_path / "cut.jpg"
+        src.write_bytes(full.read_bytes()[:500])
+    elif kind == "tiny":
+        src = tmp_path / "one.png"
+        Image.new("RGB", (1, 1)).save(src)
+    else:
+        src = tmp_path
+    code, err = _run(["fly", str(src), "-o", str(tmp_path / "out.mp4"), "--quiet"], capsys)
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("infinitenature fly: error:"), err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_existing_output_is_kept(tmp_path, capsys):
+    src = _photo(tmp_path / "p.jpg")
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"keep me")
+    code, err = _run(["fly", str(src), "-o", str(out)], capsys)
+    assert code == 2 and "already exists" in err and "--overwrite" in err
+    assert out.read_bytes() == b"keep me"
+
+
+def test_bad_options(tmp_path, capsys):
+    src = _photo(tmp_path / "p.jpg")
+    code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--frames", "0"], capsys)
+    assert code == 2 and "--frames" in err
+
+
+def test_subprocess_has_no_traceback(tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "infinitenature.cli", "fly", str(tmp_path / "missing.png"), "-o", str(tmp_path / "o.mp4")],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"infinitenature fly: error: {tmp_path / 'missing.png'}: no such file"
