@@ -91,10 +91,12 @@ def _fly(args) -> int:
     return 0
 
 
-def _delegate(sub, name: str, module: str, help_text: str) -> None:
-    p = sub.add_parser(name, help=help_text, add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(module=module)
+#: Sub-commands whose own ``main(argv)`` parses the rest of the command line.
+DELEGATED = {
+    "train": ("infinitenature.train.__main__", "train a generator from a folder of photos"),
+    "eval": ("infinitenature.metrics.__main__", "score flythroughs of a folder of photos"),
+    "synthetic": ("infinitenature.synthetic.__main__", "write procedural landscapes with depth and sky"),
+}
 
 
 def _one_line(e: BaseException) -> str:
@@ -113,28 +115,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"infinitenature {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _fly_parser(sub)
-    _delegate(sub, "train", "infinitenature.train.__main__", "train a generator from a folder of photos")
-    _delegate(sub, "eval", "infinitenature.metrics.__main__", "score flythroughs from a folder of photos")
-    _delegate(sub, "synthetic", "infinitenature.synthetic.__main__", "write procedural landscapes with depth and sky")
+    for name, (_, help_text) in DELEGATED.items():
+        sub.add_parser(name, help=f"{help_text} (see: infinitenature {name} --help)", add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``infinitenature`` command. Returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv else None
     try:
-        if args.command == "fly":
-            return _fly(args)
-        import importlib
+        if command in DELEGATED:  # the sub-command parses its own options
+            import importlib
 
-        mod = importlib.import_module(args.module)
-        return int(mod.main(args.rest) or 0)
+            return int(importlib.import_module(DELEGATED[command][0]).main(argv[1:]) or 0)
+        args = build_parser().parse_args(argv)
+        return _fly(args)
     except CLIError as e:
-        print(f"infinitenature {args.command}: error: {e}", file=sys.stderr)
+        print(f"infinitenature {command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"infinitenature {args.command}: interrupted", file=sys.stderr)
+        print(f"infinitenature {command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -17,6 +17,12 @@ from __future__ import annotations
 import math
 
 import torch
+from kornia.geometry.conversions import (
+    quaternion_exp_to_log,
+    quaternion_log_to_exp,
+    quaternion_to_rotation_matrix,
+    rotation_matrix_to_quaternion,
+)
 from torch import Tensor
 
 __all__ = [
@@ -29,6 +35,9 @@ __all__ = [
     "pose_from_rt",
     "look_at",
     "camera_center",
+    "quaternion_multiply",
+    "quaternion_slerp",
+    "interpolate_poses",
 ]
 
 
@@ -163,3 +172,127 @@ def look_at(position: Tensor, forward: Tensor, down: Tensor) -> Tensor:
     R = torch.stack([right, d, f], dim=-2)
     t = -(R @ position.unsqueeze(-1))[..., 0]
     return pose_from_rt(R, t)
+
+
+def quaternion_multiply(a: Tensor, b: Tensor) -> Tensor:
+    """Hamilton product of quaternions in ``(w, x, y, z)`` order (kornia's order).
+
+    ``a`` and ``b`` are ``(..., 4)`` and broadcast; the result is ``(..., 4)``.
+    For unit quaternions, ``quaternion_to_rotation_matrix(a * b) = R(a) @ R(b)``.
+    """
+    aw, ax, ay, az = a.unbind(-1)
+    bw, bx, by, bz = b.unbind(-1)
+    return torch.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        dim=-1,
+    )
+
+
+def _quaternion_conjugate(q: Tensor) -> Tensor:
+    return q * q.new_tensor([1.0, -1.0, -1.0, -1.0])
+
+
+def quaternion_slerp(q0: Tensor, q1: Tensor, t: Tensor | float, *, shortest_path: bool = True) -> Tensor:
+    """Spherical linear interpolation between unit quaternions ``(w, x, y, z)``.
+
+    ``slerp(q0, q1, t) = q0 exp(t log(q0^-1 q1))``: constant angular velocity,
+    ``q0`` at ``t = 0`` and ``q1`` at ``t = 1`` (exactly, up to the sign of
+    ``q1`` when ``shortest_path`` flips it to take the shorter arc).
+
+    Args:
+        q0, q1: ``(..., 4)`` unit quaternions.
+        t: scalar or ``(...)`` tensor broadcasting with the batch shape.
+        shortest_path: flip ``q1`` where ``q0 . q1 < 0`` (same rotation, shorter arc).
+
+    Returns:
+        ``(..., 4)`` unit quaternions.
+    """
+    if shortest_path:
+        q1 = torch.where((q0 * q1).sum(-1, keepdim=True) < 0, -q1, q1)
+    t = torch.as_tensor(t, dtype=q0.dtype, device=q0.device)
+    delta = quaternion_exp_to_log(quaternion_multiply(_quaternion_conjugate(q0), q1), eps=1e-12)
+    return quaternion_multiply(q0, quaternion_log_to_exp(delta * t.unsqueeze(-1), eps=1e-12))
+
+
+def interpolate_poses(poses: Tensor, times: Tensor, query: Tensor) -> Tensor:
+    """Smoothly interpolate world-to-camera keyframe poses.
+
+    Rotations use squad (spherical cubic interpolation of quaternions, C1
+    across keyframes), camera centres a Catmull-Rom cubic (Hermite with
+    tangents ``(c[i+1] - c[i-1]) / (t[i+1] - t[i-1])``, one-sided at the ends),
+    which handles uneven ``times``. Queries outside ``[times[0], times[-1]]``
+    are clamped (the path holds its first / last pose). A query equal to a
+    keyframe time returns that keyframe (up to float round-off). Computed in
+    float64, returned in ``poses.dtype``.
+
+    Args:
+        poses: ``(N, 4, 4)`` world-to-camera poses, ``N >= 1``.
+        times: ``(N,)`` strictly increasing keyframe times.
+        query: ``(M,)`` times to evaluate.
+
+    Returns:
+        ``(M, 4, 4)`` world-to-camera poses.
+    """
+    if poses.dim() != 3 or poses.shape[1:] != (4, 4) or poses.shape[0] < 1:
+        raise ValueError(f"poses must be (N, 4, 4) with N >= 1, got {tuple(poses.shape)}")
+    if times.shape != (poses.shape[0],):
+        raise ValueError(f"times must be ({poses.shape[0]},), got {tuple(times.shape)}")
+    if poses.shape[0] > 1 and not bool((times[1:] > times[:-1]).all()):
+        raise ValueError("times must be strictly increasing")
+    dtype = poses.dtype
+    P, T = poses.double(), times.double().to(poses.device)
+    q_t = query.double().to(poses.device).reshape(-1)
+    N = P.shape[0]
+    if N == 1:
+        return poses.expand(q_t.shape[0], 4, 4).clone()
+    R = P[:, :3, :3]
+    centres = camera_center(P)  # (N, 3)
+    q = rotation_matrix_to_quaternion(R.transpose(-1, -2).contiguous(), eps=1e-12)  # camera-to-world
+    # Sign-consistent sequence: each quaternion on the same hemisphere as the previous one.
+    qs = [q[0]]
+    for i in range(1, N):
+        qs.append(-q[i] if torch.dot(qs[-1], q[i]) < 0 else q[i])
+    q = torch.stack(qs)
+
+    # squad control points s_i = q_i exp(-(log(q_i^-1 q_{i+1}) + log(q_i^-1 q_{i-1})) / 4).
+    q_prev = torch.cat([q[:1], q[:-1]])
+    q_next = torch.cat([q[1:], q[-1:]])
+    inv = _quaternion_conjugate(q)
+    log_sum = quaternion_exp_to_log(quaternion_multiply(inv, q_next), eps=1e-12) + quaternion_exp_to_log(
+        quaternion_multiply(inv, q_prev), eps=1e-12
+    )
+    s = quaternion_multiply(q, quaternion_log_to_exp(-log_sum / 4.0, eps=1e-12))
+
+    # Catmull-Rom tangents (per unit time) for the centres.
+    t_prev = torch.cat([T[:1], T[:-1]])
+    t_next = torch.cat([T[1:], T[-1:]])
+    c_prev = torch.cat([centres[:1], centres[:-1]])
+    c_next = torch.cat([centres[1:], centres[-1:]])
+    m = (c_next - c_prev) / (t_next - t_prev).unsqueeze(-1)
+
+    tq = q_t.clamp(T[0], T[-1])
+    i = (torch.searchsorted(T, tq, right=True) - 1).clamp(0, N - 2)
+    dt = T[i + 1] - T[i]
+    h = ((tq - T[i]) / dt).clamp(0, 1)
+
+    rot = quaternion_slerp(
+        quaternion_slerp(q[i], q[i + 1], h, shortest_path=False),
+        quaternion_slerp(s[i], s[i + 1], h, shortest_path=False),
+        2 * h * (1 - h),
+        shortest_path=False,
+    )
+    h2, h3 = h * h, h * h * h
+    hc = lambda x: x.unsqueeze(-1)  # noqa: E731
+    pos = (
+        hc(2 * h3 - 3 * h2 + 1) * centres[i]
+        + hc(h3 - 2 * h2 + h) * hc(dt) * m[i]
+        + hc(-2 * h3 + 3 * h2) * centres[i + 1]
+        + hc(h3 - h2) * hc(dt) * m[i + 1]
+    )
+    R_w2c = quaternion_to_rotation_matrix(torch.nn.functional.normalize(rot, dim=-1)).transpose(-1, -2)
+    return pose_from_rt(R_w2c, -(R_w2c @ pos.unsqueeze(-1))[..., 0]).to(dtype)

@@ -20,7 +20,10 @@ from .estimators.normalize import compute_sky_offset, disparity_percentiles, nor
 from .geometry import intrinsics_from_fov, shift_principal_point
 from .sky import SkyCanvas
 
-__all__ = ["PreparedScene", "prepare_scene", "center_square"]
+__all__ = ["PreparedScene", "prepare_scene", "center_square", "SKY_OFFSET_MARGIN"]
+
+#: Added to the published sky offset (see ``prepare_scene``).
+SKY_OFFSET_MARGIN = 0.01
 
 
 @dataclass
@@ -128,6 +131,10 @@ def prepare_scene(
     disparity = _resize(crop(disp_norm_full), (size, size)).clamp(0.01, 1.0)
     sky_mask = _resize(crop(sky_full), (size, size)).clamp(0, 1)
     sky_offset = float(compute_sky_offset(disparity, sky_mask)[0])
+    if sky_offset > 0.0:
+        # Sky is set to exactly the floor (0.01), so the offset equals the floor; warped
+        # and refined sky lands a hair above it. A small margin keeps it counted as sky.
+        sky_offset += SKY_OFFSET_MARGIN
 
     # Canvas: canvas_scale x the crop, centred on it, from the photo where it reaches.
     margin = int(round(s * (canvas_scale - 1.0) / 2.0))

@@ -71,3 +71,16 @@ def test_subprocess_has_no_traceback(tmp_path):
     )
     assert r.returncode == 2
     assert r.stderr.strip() == f"infinitenature fly: error: {tmp_path / 'missing.png'}: no such file"
+
+
+def test_delegated_commands_receive_their_options(tmp_path, capsys):
+    try:
+        code = main(["train", "--help"])
+    except SystemExit as e:
+        code = e.code
+    assert code == 0
+    assert "--stage" in capsys.readouterr().out
+    # options that start with -- reach the sub-command's own parser
+    code = main(["train", "--dry-run", "--data", str(tmp_path / "missing")])
+    err = capsys.readouterr().err
+    assert "unrecognized arguments" not in err

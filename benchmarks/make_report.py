@@ -1,0 +1,227 @@
+"""Render docs/BENCHMARKS.md from benchmarks/results/*.json (optionally running the benchmarks first).
+
+Usage::
+
+    python benchmarks/make_report.py            # render from the existing JSON files
+    python benchmarks/make_report.py --run      # run bench_speed.py and bench_quality.py, then render
+    python benchmarks/make_report.py --run --weights path/to/generator.safetensors
+
+``speed.json`` and ``quality.json`` get full tables; every other JSON file in
+the results folder (written by the other ``bench_*.py`` scripts) is shown as a
+flat key/value table, with the script that wrote it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+OUT = ROOT / "docs" / "BENCHMARKS.md"
+
+__all__ = ["render_report", "main"]
+
+
+def _fmt(v, digits: int = 2) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf"
+        if v != 0 and abs(v) < 10 ** (-digits):
+            return f"{v:.2e}"
+        return f"{v:,.{digits}f}"
+    return str(v).replace("|", "\\|")
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(c if isinstance(c, str) else _fmt(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _provenance(data: dict, script: str | None) -> list[str]:
+    m = data.get("machine") or {}
+    cmd = data.get("command") or (f"python {script}" if script else "unknown")
+    out = [f"- command: `{cmd}`"]
+    if data.get("date"):
+        out.append(f"- date: {data['date']}")
+    if m:
+        bits = [m.get("cpu"), f"{m.get('cpu_count')} cores" if m.get("cpu_count") else None,
+                f"torch {m.get('torch')}" if m.get("torch") else None,
+                f"{m.get('torch_threads')} threads" if m.get("torch_threads") else None,
+                f"GPU {m['cuda']}" if m.get("cuda") else None,
+                f"load average {m['load_average_1min']:.1f} at start" if m.get("load_average_1min") is not None else None,
+                m.get("platform")]  # fmt: skip
+        out.append("- machine: " + ", ".join(b for b in bits if b))
+    if data.get("commit"):
+        out.append(f"- commit: `{data['commit']}`")
+    return out
+
+
+def _speed(data: dict, script: str) -> list[str]:
+    lines = ["## Speed", "", *_provenance(data, script), ""]
+    if data.get("note"):
+        lines += [f"Note: {data['note']}.", ""]
+    stages = ("autopilot", "render", "refine", "sky")
+    rows = [
+        [r["model"], r["init"], r["parameters"], f"{r['resolution']} px", r["device"], r["fps"], r["frame_ms"],
+         *[r["stage_ms"].get(s) for s in stages]]
+        for r in data.get("runs", [])
+    ]  # fmt: skip
+    lines += _table(["model", "weights", "parameters", "size", "device", "frames/s", "ms/frame", *[f"{s} ms" for s in stages]], rows)
+    mem = data.get("memory")
+    if mem:
+        samples = ", ".join(f"{i}: {mb:.0f}" for i, mb in mem["rss_mb"])
+        lines += ["", f"Memory while streaming {mem['frames']} frames ({mem['model']} model, {mem['resolution']} px, "
+                  f"{mem['frame_ms']:.1f} ms/frame): RSS in MB by frame {samples}; growth after frame 100: "
+                  f"{_fmt(mem['growth_mb_after_frame_100'], 1)} MB."]  # fmt: skip
+    return lines
+
+
+def _quality(data: dict, script: str) -> list[str]:
+    lines = ["## Quality", "", *_provenance(data, script)]
+    lines.append(f"- weights: `{data.get('weights')}` ({data.get('weights_note', '')}), {data.get('resolution')} px, "
+                 f"{_fmt(data.get('refiner_parameters'))} parameters")  # fmt: skip
+    rt = data.get("runtime_s", {})
+    if rt:
+        lines.append("- runtime: " + ", ".join(f"{k} {v:.0f} s" for k, v in rt.items()))
+    for s in data.get("skipped", []):
+        lines.append(f"- skipped: {s}")
+    fid = data.get("fidelity")
+    if fid:
+        steps = [str(s) for s in fid["steps"]]
+        lines += ["", f"### Fidelity along the true camera path ({len(fid['seeds'])} held-out procedural scenes, "
+                  f"seeds {fid['seeds'][0]}-{fid['seeds'][-1]})", "",
+                  "PSNR (dB) / SSIM of the generated frame against the true frame, mean over scenes. "
+                  "`warp`: the warped frame with its holes left black; `inpaint`: holes filled by push-pull.", ""]  # fmt: skip
+        rows = [[m, *[f"{_fmt(v['psnr'][s])} / {_fmt(v['ssim'][s], 3)}" for s in steps]] for m, v in fid["methods"].items()]
+        lines += _table(["method", *[f"step {s}" for s in steps]], rows)
+    stab = data.get("stability")
+    if stab:
+        inputs = sorted({r["input"] for r in stab["runs"]})
+        lines += ["", f"### Stability of autopilot runs ({', '.join(inputs)})", "",
+                  "Mean over inputs at each step: relative sharpness (1 = as sharp as the input), colour drift "
+                  "(CIELAB distance of the mean colour from frame 0; ~2.3 is just noticeable), sky fraction "
+                  "(disparity < 0.1), share of the frame replaced by the sky blend.", ""]  # fmt: skip
+        rows = []
+        for m, v in stab["summary"].items():
+            for s in v["relative_sharpness"]:
+                rows.append([m, s, v["relative_sharpness"][s], v["colour_drift_lab"].get(s), v["sky_fraction"].get(s),
+                             v["sky_blend_fraction"].get(s)])  # fmt: skip
+        lines += _table(["method", "step", "rel. sharpness", "colour drift (Lab)", "sky fraction", "sky blend"], rows)
+    fd = data.get("fid")
+    if fd and fd.get("sets"):
+        lines += ["", "### FID / KID", "", f"Features: `{fd['feature_net']}`. {fd.get('note', '')}", ""]
+        rows = [[s["domain"], s["method"], s["window"], s["n"], s["n_ref"], s["fid"], f"{s['kid']:.4f} ± {s['kid_std']:.4f}"] for s in fd["sets"]]
+        lines += _table(["reference", "method", "frames", "n", "n ref", "FID", "KID"], rows)
+    return lines
+
+
+def _flatten(d, prefix: str = "") -> list[tuple[str, object]]:
+    out = []
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(d, list) and len(d) <= 8 and all(not isinstance(x, (dict, list)) for x in d):
+        out.append((prefix, ", ".join(_fmt(x) for x in d)))
+    elif isinstance(d, list):
+        for i, v in enumerate(d[:20]):
+            out += _flatten(v, f"{prefix}[{i}]")
+    else:
+        out.append((prefix, d))
+    return out
+
+
+_SKIP_KEYS = {"command", "date", "commit", "machine"}
+
+
+def _generic(name: str, data: dict, script: str | None) -> list[str]:
+    lines = [f"## {name}", "", *_provenance(data, script), ""]
+    rows = [[k, v] for k, v in _flatten({k: v for k, v in data.items() if k not in _SKIP_KEYS})][:80]
+    return lines + _table(["key", "value"], rows)
+
+
+def _script_for(json_name: str) -> str | None:
+    """The benchmark script whose source names this results file."""
+    for script in sorted((ROOT / "benchmarks").glob("*.py")):
+        if script.name != "make_report.py" and json_name in script.read_text(errors="replace"):
+            return f"benchmarks/{script.name}"
+    return None
+
+
+def render_report(results_dir: Path = RESULTS) -> str:
+    """Markdown for every ``*.json`` in ``results_dir`` (speed and quality first)."""
+    files = sorted(Path(results_dir).glob("*.json"))
+    order = {"speed.json": 0, "quality.json": 1}
+    files.sort(key=lambda p: (order.get(p.name, 2), p.name))
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `python benchmarks/make_report.py` from `benchmarks/results/*.json` "
+        f"on {datetime.now(timezone.utc).date().isoformat()}; do not edit by hand. "
+        "`python benchmarks/make_report.py --run` re-runs the speed and quality benchmarks first "
+        "(see benchmarks/README.md). Timings depend on the machine and on its load at the time.",
+    ]
+    if not files:
+        lines += ["", f"No results in `{results_dir}` yet."]
+    for path in files:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            lines += ["", f"## {path.name}", "", f"Unreadable: {e}"]
+            continue
+        script = _script_for(path.name)
+        if not isinstance(data, dict):
+            data = {"value": data}
+        lines.append("")
+        if path.name == "speed.json" and "runs" in data:
+            lines += _speed(data, script)
+        elif path.name == "quality.json" and "fidelity" in data:
+            lines += _quality(data, script)
+        else:
+            lines += _generic(f"{path.stem} (`{path.name}`)", data, script)
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", action="store_true", help="run bench_speed.py and bench_quality.py first")
+    ap.add_argument("--weights", default="default", help="generator for --run ('default', a file, random-small)")
+    ap.add_argument("--results", default=str(RESULTS), help="results folder")
+    ap.add_argument("--out", default=str(OUT), help="markdown file to write")
+    args = ap.parse_args(argv)
+    if args.run:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        import bench_quality
+        import bench_speed
+
+        results = Path(args.results)
+        bench_speed.run_speed(
+            bench_speed.SpeedOptions(weights=args.weights, out=str(results / "speed.json")),
+            command=f"python benchmarks/bench_speed.py --weights {args.weights}",
+        )
+        bench_quality.run_quality(
+            bench_quality.QualityOptions(weights=args.weights, out=str(results / "quality.json")),
+            command=f"python benchmarks/bench_quality.py --weights {args.weights}",
+        )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_report(Path(args.results)))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

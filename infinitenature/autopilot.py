@@ -1,0 +1,461 @@
+"""Camera paths: the "skyline balance" autopilot and user-defined trajectories.
+
+A camera path is anything with ``reset(initial_pose)`` and
+``next_pose(step, disparity, K)`` (the ``CameraPath`` protocol); the pipeline
+calls ``reset`` once with the first camera's pose and then ``next_pose`` for
+frames ``1, 2, ...``. Poses are ``(4, 4)`` world-to-camera matrices in the
+conventions of docs/CONVENTIONS.md (OpenCV axes, y down). The paths return
+poses in the dtype and on the device of the initial pose.
+
+``make_camera_path`` turns a user's choice (a name, a path object, a callable or
+an array of keyframes) into a path.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from kornia.geometry.conversions import axis_angle_to_rotation_matrix
+from torch import Tensor
+
+from .geometry import camera_center, interpolate_poses, look_at, pose_from_rt
+
+__all__ = [
+    "skyline_balance",
+    "CameraPath",
+    "AutopilotConfig",
+    "Autopilot",
+    "StraightPath",
+    "PanPath",
+    "OrbitPath",
+    "KeyframePath",
+    "CallablePath",
+    "make_camera_path",
+    "CAMERA_PATH_NAMES",
+]
+
+#: Names accepted by ``make_camera_path``.
+CAMERA_PATH_NAMES = ("autopilot", "straight", "pan", "orbit")
+_EPS = 1e-8
+
+
+def skyline_balance(
+    disparity: Tensor, *, horizon: float = 0.3, sky_threshold: float = 0.1, near_fraction: float = 0.2
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Where to look and where to move, from the current disparity (the published rule).
+
+    With ``sky = clamp(20 (sky_threshold - D), 0, 1)`` and
+    ``ground = clamp(10 (D - 0.4), 0, 1)``:
+
+    * ``y = clamp(0.5 + mean(sky) - horizon, 0, 1)``: look up when there is
+      little sky, down when there is a lot;
+    * ``x = (sky_right + eps) / (sky_left + sky_right + 2 eps)`` with the mean
+      sky of the left half (columns ``< W // 2``) and the right half: turn
+      toward open sky, away from mountains;
+    * ``h = horizon + near_fraction - mean(ground)``: move target row; move up
+      when too much near ground fills the view.
+
+    Targets are image coordinates in ``[0, 1]`` (0 = left / top edge, 1 = right
+    / bottom edge); ``h`` is not clamped.
+
+    Args:
+        disparity: ``(H, W)`` or ``(B, 1, H, W)`` normalized disparity in ``(0, 1]``.
+
+    Returns:
+        ``(x, y, h)``: 0-dim tensors for an ``(H, W)`` input, ``(B,)`` tensors
+        for a ``(B, 1, H, W)`` input.
+
+    Example:
+        >>> d = torch.full((4, 8), 0.5)
+        >>> d[:, 4:] = 0.01  # sky on the right
+        >>> x, y, h = skyline_balance(d)
+        >>> float(x) > 0.99, round(float(y), 3)
+        (True, 0.7)
+    """
+    if not isinstance(disparity, Tensor):
+        raise TypeError(f"disparity must be a torch.Tensor, got {type(disparity).__name__}")
+    if disparity.dim() == 2:
+        d = disparity.unsqueeze(0)
+    elif disparity.dim() == 4 and disparity.shape[1] == 1:
+        d = disparity[:, 0]
+    else:
+        raise ValueError(f"disparity must be (H, W) or (B, 1, H, W), got {tuple(disparity.shape)}")
+    if d.shape[-1] < 2:
+        raise ValueError(f"disparity needs at least 2 columns, got {tuple(disparity.shape)}")
+    W = d.shape[-1]
+    sky = (20.0 * (sky_threshold - d)).clamp(0.0, 1.0)
+    sky_fraction = sky.mean(dim=(-2, -1))
+    y = (0.5 + sky_fraction - horizon).clamp(0.0, 1.0)
+    sky_left = sky[..., : W // 2].mean(dim=(-2, -1))
+    sky_right = sky[..., W // 2 :].mean(dim=(-2, -1))
+    x = (sky_right + _EPS) / (sky_left + sky_right + 2 * _EPS)
+    ground = (10.0 * (d - 0.4)).clamp(0.0, 1.0)
+    h = horizon + (near_fraction - ground.mean(dim=(-2, -1)))
+    if disparity.dim() == 2:
+        return x[0], y[0], h[0]
+    return x, y, h
+
+
+@runtime_checkable
+class CameraPath(Protocol):
+    """What the pipeline needs from a camera path."""
+
+    def reset(self, initial_pose: Tensor) -> None:
+        """Start a new sequence at ``initial_pose`` (``(4, 4)`` world-to-camera)."""
+
+    def next_pose(self, step: int, disparity: Tensor, K: Tensor) -> Tensor:
+        """Pose ``(4, 4)`` (world-to-camera) of frame ``step`` (1 = the first new frame).
+
+        ``disparity`` is the current frame's ``(1, 1, H, W)`` normalized
+        disparity and ``K`` its ``(3, 3)`` intrinsics; paths that do not react to
+        the scene ignore them.
+        """
+
+
+def _check_pose(pose: object, name: str = "initial_pose") -> Tensor:
+    if not isinstance(pose, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(pose).__name__}")
+    if pose.shape != (4, 4):
+        raise ValueError(f"{name} must be a (4, 4) world-to-camera pose, got {tuple(pose.shape)}")
+    if not pose.is_floating_point() or not bool(torch.isfinite(pose).all()):
+        raise ValueError(f"{name} must be a finite floating-point pose")
+    return pose
+
+
+class _FromInitialPose:
+    """Shared state of the paths that are a function of the initial pose and the step."""
+
+    def reset(self, initial_pose: Tensor) -> None:
+        pose = _check_pose(initial_pose)
+        self._pose0 = pose.clone()
+        self._R0 = pose[:3, :3]
+        self._c0 = camera_center(pose)
+
+    def _initial(self) -> Tensor:
+        if not hasattr(self, "_pose0"):
+            raise RuntimeError(f"{type(self).__name__}.reset(initial_pose) must be called before next_pose")
+        return self._pose0
+
+    def _yawed(self, angle_rad: float | Tensor) -> Tensor:
+        """Camera-to-world rotation of the initial camera yawed by ``angle`` about its down axis."""
+        pose0 = self._initial()
+        axis = self._R0[1] * torch.as_tensor(angle_rad, dtype=pose0.dtype, device=pose0.device)
+        return axis_angle_to_rotation_matrix(axis.reshape(1, 3))[0] @ self._R0.T
+
+
+def _check_step(step: int) -> int:
+    if int(step) != step or step < 0:
+        raise ValueError(f"step must be a non-negative integer, got {step}")
+    return int(step)
+
+
+@dataclass
+class AutopilotConfig:
+    """Options of the skyline-balance autopilot (defaults: the released inference code).
+
+    Attributes:
+        horizon: target share of sky; the look target row is ``0.5 + sky - horizon``.
+        sky_threshold: disparity below which content counts as sky (soft).
+        near_fraction: target share of near ground for the move target row.
+        look_lerp: how fast the look direction follows its target, in ``(0, 1]``.
+        move_lerp: how fast the move direction follows its target, in ``(0, 1]``.
+        speed: distance per step, in the normalized scene units where the
+            nearest content sits at disparity ~0.8 (depth 1.25): the reference's
+            ``0.025 * 7.5 = 0.1875``.
+    """
+
+    horizon: float = 0.4
+    sky_threshold: float = 0.1
+    near_fraction: float = 0.3
+    look_lerp: float = 0.05
+    move_lerp: float = 0.2
+    speed: float = 0.1875
+
+    def __post_init__(self) -> None:
+        for name in ("look_lerp", "move_lerp"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], got {value}")
+        if self.speed < 0:
+            raise ValueError(f"speed must be >= 0, got {self.speed}")
+
+
+class Autopilot:
+    """The skyline-balance autopilot: steer toward open sky, keep the horizon, fly forward.
+
+    Each ``next_pose`` reads the current disparity with ``skyline_balance``,
+    turns the look target ``(x, y)`` and the move target ``(0.5, h)`` into
+    world-space rays through ``K^-1`` and the current camera, moves the look
+    and move directions toward them by ``look_lerp`` / ``move_lerp``, advances
+    the position by ``speed`` along the move direction and looks along the
+    look direction with the previous camera's down vector (``geometry.look_at``).
+    Image coordinate ``x`` in ``[0, 1]`` is pixel ``u = x W - 0.5`` (so 0.5 is the
+    image centre for a centred principal point).
+
+    The autopilot is stateful: every call advances one step (``step`` is only
+    checked). ``reset`` starts over.
+
+    Example:
+        >>> path = Autopilot()
+        >>> path.reset(torch.eye(4, dtype=torch.float64))
+        >>> K = torch.tensor([[122.9, 0, 63.5], [0, 122.9, 63.5], [0, 0, 1]])
+        >>> pose = path.next_pose(1, torch.full((1, 1, 128, 128), 0.3), K)
+        >>> pose.shape, pose.dtype
+        (torch.Size([4, 4]), torch.float64)
+    """
+
+    def __init__(self, config: AutopilotConfig | None = None) -> None:
+        if config is not None and not isinstance(config, AutopilotConfig):
+            raise TypeError(f"config must be an AutopilotConfig, got {type(config).__name__}")
+        self.config = config or AutopilotConfig()
+        self._pose: Tensor | None = None
+
+    def __repr__(self) -> str:
+        return f"Autopilot({self.config})"
+
+    def reset(self, initial_pose: Tensor) -> None:
+        pose = _check_pose(initial_pose).clone()
+        self._pose = pose
+        self.position = camera_center(pose)
+        self.look_dir = pose[2, :3].clone()
+        self.move_dir = pose[2, :3].clone()
+        self.down = pose[1, :3].clone()
+
+    def _world_ray(self, x: Tensor, y: Tensor, K: Tensor, H: int, W: int) -> Tensor:
+        pix = torch.stack([x * W - 0.5, y * H - 0.5, torch.ones_like(x)])
+        ray = torch.linalg.solve(K, pix)
+        ray = torch.nn.functional.normalize(ray, dim=0)
+        return self._pose[:3, :3].T @ ray
+
+    def next_pose(self, step: int, disparity: Tensor, K: Tensor) -> Tensor:
+        _check_step(step)
+        if self._pose is None:
+            raise RuntimeError("Autopilot.reset(initial_pose) must be called before next_pose")
+        if not isinstance(disparity, Tensor) or disparity.dim() != 4 or disparity.shape[:2] != (1, 1):
+            raise ValueError(f"disparity must be (1, 1, H, W), got {getattr(disparity, 'shape', type(disparity).__name__)}")
+        if not isinstance(K, Tensor) or K.shape != (3, 3):
+            raise ValueError(f"K must be (3, 3), got {getattr(K, 'shape', type(K).__name__)}")
+        cfg = self.config
+        like = dict(dtype=self._pose.dtype, device=self._pose.device)
+        H, W = disparity.shape[-2:]
+        x, y, h = skyline_balance(
+            disparity[0, 0].detach(), horizon=cfg.horizon, sky_threshold=cfg.sky_threshold, near_fraction=cfg.near_fraction
+        )
+        x, y, h = (v.to(**like) for v in (x, y, h))
+        K = K.detach().to(**like)
+        look_target = self._world_ray(x, y, K, H, W)
+        move_target = self._world_ray(torch.full_like(h, 0.5), h, K, H, W)
+        normalize = torch.nn.functional.normalize
+        self.look_dir = normalize(self.look_dir + cfg.look_lerp * (look_target - self.look_dir), dim=0)
+        self.move_dir = normalize(self.move_dir + cfg.move_lerp * (move_target - self.move_dir), dim=0)
+        self.position = self.position + cfg.speed * self.move_dir
+        self._pose = look_at(self.position, self.look_dir, self.down)
+        self.down = self._pose[1, :3].clone()
+        return self._pose.clone()
+
+
+class StraightPath(_FromInitialPose):
+    """Fly straight ahead along the initial viewing direction, ``speed`` per step.
+
+    Example:
+        >>> path = StraightPath(0.5)
+        >>> path.reset(torch.eye(4))
+        >>> path.next_pose(2, None, None)[:3, 3].tolist()  # camera at z = 1 -> t = -1
+        [0.0, 0.0, -1.0]
+    """
+
+    def __init__(self, speed: float = 0.1875) -> None:
+        if speed < 0:
+            raise ValueError(f"speed must be >= 0, got {speed}")
+        self.speed = float(speed)
+
+    def __repr__(self) -> str:
+        return f"StraightPath(speed={self.speed})"
+
+    def next_pose(self, step: int, disparity: Tensor | None = None, K: Tensor | None = None) -> Tensor:
+        self._initial()
+        centre = self._c0 + _check_step(step) * self.speed * self._R0[2]
+        return pose_from_rt(self._R0, -(self._R0 @ centre) + 0.0)  # + 0.0: no negative zeros
+
+
+class PanPath(_FromInitialPose):
+    """Pan: yaw by ``degrees_per_step`` about the initial down axis while creeping forward.
+
+    Positive degrees turn right. Each step moves ``speed`` along the current
+    viewing direction, so the camera drifts along an arc.
+    """
+
+    def __init__(self, degrees_per_step: float = 0.5, speed: float = 0.05) -> None:
+        if speed < 0:
+            raise ValueError(f"speed must be >= 0, got {speed}")
+        self.degrees_per_step = float(degrees_per_step)
+        self.speed = float(speed)
+
+    def __repr__(self) -> str:
+        return f"PanPath(degrees_per_step={self.degrees_per_step}, speed={self.speed})"
+
+    def next_pose(self, step: int, disparity: Tensor | None = None, K: Tensor | None = None) -> Tensor:
+        pose0 = self._initial()
+        step = _check_step(step)
+        angles = torch.arange(1, step + 1, dtype=pose0.dtype, device=pose0.device) * math.radians(self.degrees_per_step)
+        # Forward direction of the yawed cameras: cos(a) f0 + sin(a) (down0 x f0) = cos(a) f0 + sin(a) right0.
+        forwards = torch.cos(angles)[:, None] * self._R0[2] + torch.sin(angles)[:, None] * self._R0[0]
+        centre = self._c0 + self.speed * forwards.sum(0)
+        R = self._yawed(math.radians(self.degrees_per_step) * step).T
+        return pose_from_rt(R, -(R @ centre))
+
+
+class OrbitPath(_FromInitialPose):
+    """Circle around the point ``depth`` ahead of the initial camera, keeping it centred.
+
+    The camera rotates about the initial down axis through that point by
+    ``degrees_per_step``; positive degrees make the camera swing to its left
+    while turning right (the point stays at the image centre).
+    """
+
+    def __init__(self, depth: float = 2.0, degrees_per_step: float = 0.5) -> None:
+        if depth <= 0:
+            raise ValueError(f"depth must be > 0, got {depth}")
+        self.depth = float(depth)
+        self.degrees_per_step = float(degrees_per_step)
+
+    def __repr__(self) -> str:
+        return f"OrbitPath(depth={self.depth}, degrees_per_step={self.degrees_per_step})"
+
+    def next_pose(self, step: int, disparity: Tensor | None = None, K: Tensor | None = None) -> Tensor:
+        self._initial()
+        C = self._yawed(math.radians(self.degrees_per_step) * _check_step(step))  # camera-to-world
+        target = self._c0 + self.depth * self._R0[2]
+        centre = target - self.depth * C[:, 2]
+        R = C.T
+        return pose_from_rt(R, -(R @ centre))
+
+
+class KeyframePath(_FromInitialPose):
+    """Smoothly interpolated keyframes (squad rotations, Catmull-Rom positions).
+
+    Keyframe poses are world-to-camera poses *relative to the initial camera*:
+    the pose of frame ``s`` is ``interpolate(s) @ initial_pose``, so with the
+    pipeline's identity initial pose they are absolute, and the identity
+    keyframe is the photo's camera. Frame ``s`` sits at time ``s``; keyframe
+    ``i`` at ``times[i]`` or ``i * steps_per_segment``. Before the first and
+    after the last keyframe the path holds still.
+
+    Args:
+        poses: ``(N, 4, 4)`` keyframes (tensor or array).
+        steps_per_segment: frames between consecutive keyframes (default 30
+            when ``times`` is not given).
+        times: ``(N,)`` strictly increasing frame indices (floats allowed) of the keyframes.
+    """
+
+    def __init__(self, poses: Tensor | np.ndarray, *, steps_per_segment: int | None = None, times=None) -> None:
+        poses = torch.as_tensor(np.asarray(poses) if not isinstance(poses, Tensor) else poses)
+        if poses.dim() != 3 or poses.shape[1:] != (4, 4) or poses.shape[0] < 1:
+            raise ValueError(f"keyframe poses must be (N, 4, 4), got {tuple(poses.shape)}")
+        if not bool(torch.isfinite(poses).all()):
+            raise ValueError("keyframe poses must be finite")
+        if steps_per_segment is not None and times is not None:
+            raise ValueError("give steps_per_segment or times, not both")
+        poses = poses.double()
+        if times is None:
+            steps_per_segment = 30 if steps_per_segment is None else steps_per_segment
+            if int(steps_per_segment) != steps_per_segment or steps_per_segment < 1:
+                raise ValueError(f"steps_per_segment must be a positive integer, got {steps_per_segment}")
+            times = torch.arange(poses.shape[0], dtype=torch.float64) * steps_per_segment
+        times = torch.as_tensor(np.asarray(times, dtype=np.float64) if not isinstance(times, Tensor) else times).double()
+        if times.shape != (poses.shape[0],):
+            raise ValueError(f"times must have one entry per keyframe ({poses.shape[0]}), got shape {tuple(times.shape)}")
+        if poses.shape[0] > 1 and not bool((times[1:] > times[:-1]).all()):
+            raise ValueError("times must be strictly increasing")
+        self.poses, self.times = poses, times
+
+    def __repr__(self) -> str:
+        return f"KeyframePath({self.poses.shape[0]} keyframes, times {self.times[0]:.1f}..{self.times[-1]:.1f})"
+
+    @property
+    def num_steps(self) -> int:
+        """Index of the last keyframe's frame (rounded up)."""
+        return int(math.ceil(float(self.times[-1])))
+
+    def next_pose(self, step: int, disparity: Tensor | None = None, K: Tensor | None = None) -> Tensor:
+        pose0 = self._initial()
+        query = torch.tensor([float(_check_step(step))], dtype=torch.float64)
+        rel = interpolate_poses(self.poses, self.times, query)[0]
+        return rel.to(device=pose0.device, dtype=pose0.dtype) @ pose0
+
+
+class CallablePath:
+    """A path given by a function ``fn(step) -> (4, 4)`` world-to-camera pose.
+
+    ``fn`` may return a tensor, an array or nested lists; the result is
+    converted to the initial pose's dtype and device. ``fn(0)`` is not called:
+    frame 0 is the initial pose.
+    """
+
+    def __init__(self, fn: Callable[[int], object]) -> None:
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+        self.fn = fn
+        self._pose0: Tensor | None = None
+
+    def __repr__(self) -> str:
+        return f"CallablePath({getattr(self.fn, '__name__', repr(self.fn))})"
+
+    def reset(self, initial_pose: Tensor) -> None:
+        self._pose0 = _check_pose(initial_pose)
+
+    def next_pose(self, step: int, disparity: Tensor | None = None, K: Tensor | None = None) -> Tensor:
+        if self._pose0 is None:
+            raise RuntimeError("CallablePath.reset(initial_pose) must be called before next_pose")
+        out = self.fn(_check_step(step))
+        pose = torch.as_tensor(np.asarray(out) if not isinstance(out, Tensor) else out)
+        pose = pose.to(device=self._pose0.device, dtype=self._pose0.dtype)
+        return _check_pose(pose, f"fn({step})").clone()
+
+
+def make_camera_path(spec: object = "autopilot", **kwargs) -> CameraPath:
+    """Build a camera path from a name, a path, a callable or keyframes.
+
+    Args:
+        spec: one of
+            * ``"autopilot"``: ``Autopilot(AutopilotConfig(**kwargs))``;
+            * ``"straight"`` / ``"pan"`` / ``"orbit"``: ``StraightPath(**kwargs)``,
+              ``PanPath(**kwargs)``, ``OrbitPath(**kwargs)``;
+            * an object with ``reset`` and ``next_pose`` (returned as is; no kwargs);
+            * a callable ``fn(step) -> (4, 4)`` pose: ``CallablePath(fn)``;
+            * an ``(N, 4, 4)`` tensor or array of keyframes: ``KeyframePath(spec, **kwargs)``.
+        **kwargs: options of the chosen path.
+
+    Returns:
+        A ``CameraPath``.
+
+    Example:
+        >>> make_camera_path("straight", speed=0.1)
+        StraightPath(speed=0.1)
+    """
+    if isinstance(spec, str):
+        name = spec.lower()
+        if name == "autopilot":
+            return Autopilot(AutopilotConfig(**kwargs))
+        builders = {"straight": StraightPath, "pan": PanPath, "orbit": OrbitPath}
+        if name in builders:
+            return builders[name](**kwargs)
+        raise ValueError(f"unknown camera path {spec!r}; valid names are {', '.join(CAMERA_PATH_NAMES)}")
+    if isinstance(spec, CameraPath):
+        if kwargs:
+            raise ValueError(f"options {sorted(kwargs)} cannot be applied to an existing camera path object")
+        return spec
+    if isinstance(spec, (Tensor, np.ndarray)):
+        return KeyframePath(spec, **kwargs)
+    if callable(spec):
+        if kwargs:
+            raise ValueError(f"options {sorted(kwargs)} cannot be applied to a callable camera path")
+        return CallablePath(spec)
+    raise ValueError(
+        f"camera path must be one of {', '.join(CAMERA_PATH_NAMES)}, a CameraPath, a callable step -> (4, 4) pose, "
+        f"or an (N, 4, 4) array of keyframes; got {type(spec).__name__}"
+    )

@@ -1,0 +1,203 @@
+"""Augmentations that move rendered landscapes toward photos, for estimator training.
+
+Procedural renders are clean: perfect focus, no noise, no compression, one
+camera response. Photos are not. ``augment`` applies, per sample and drawn
+from an explicit ``torch.Generator``: a random crop/zoom with a small roll and
+horizontal flip (applied identically to the targets), sky repainting
+(sunset/overcast gradients that keep the clouds), backlit darkening of the
+ground, white balance,
+brightness, contrast, saturation, hue and gamma changes, extra or less haze
+(depth-dependent blend toward a sky-ish colour), blur, sensor noise and JPEG
+compression.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+
+import kornia
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+__all__ = ["AugmentConfig", "augment"]
+
+
+@dataclass
+class AugmentConfig:
+    """Ranges of the random augmentations (each drawn uniformly per sample).
+
+    Attributes:
+        crop_scale: side of the crop as a fraction of the image side.
+        aspect: max log-aspect change of the crop (``exp(+-aspect)``).
+        max_roll_deg: camera roll in degrees (+-).
+        flip: probability of a horizontal flip.
+        white_balance: per-channel gain ``1 +- white_balance``.
+        brightness, contrast, saturation: factors ``1 +- value``.
+        hue: hue shift in radians (+-).
+        gamma: ``(low, high)`` exponent range.
+        haze: probability of adding haze; haze_strength its max opacity at infinity.
+        dehaze: probability of removing some haze instead (contrast boost of the far field).
+        blur: probability of a Gaussian blur with sigma up to ``max_blur_sigma`` pixels.
+        noise: max std of additive Gaussian noise.
+        jpeg: probability of JPEG compression at quality in ``jpeg_quality``.
+        sky_recolour: probability of repainting the sky with a random vertical
+            colour gradient (sunsets, overcast, dusk) that keeps its cloud texture
+            (inverted for half of them: dark storm clouds).
+        ground_darken: probability of darkening everything but the sky (backlit
+            silhouettes); ground_gain is the darkest factor.
+    """
+
+    crop_scale: tuple[float, float] = (0.5, 1.0)
+    aspect: float = 0.15
+    max_roll_deg: float = 4.0
+    flip: float = 0.5
+    white_balance: float = 0.08
+    brightness: float = 0.3
+    contrast: float = 0.3
+    saturation: float = 0.4
+    hue: float = 0.08
+    gamma: tuple[float, float] = (0.7, 1.4)
+    haze: float = 0.3
+    haze_strength: float = 0.6
+    dehaze: float = 0.2
+    blur: float = 0.3
+    max_blur_sigma: float = 1.5
+    noise: float = 0.03
+    jpeg: float = 0.5
+    jpeg_quality: tuple[int, int] = (25, 95)
+    sky_recolour: float = 0.4
+    ground_darken: float = 0.2
+    ground_gain: float = 0.15
+
+
+def _uniform(n: int, low: float, high: float, g: torch.Generator | None) -> Tensor:
+    return torch.rand(n, generator=g) * (high - low) + low
+
+
+def _geometric(batch: dict[str, Tensor], size: int, cfg: AugmentConfig, g: torch.Generator | None) -> dict[str, Tensor]:
+    b = batch["rgb"].shape[0]
+    side = _uniform(b, *cfg.crop_scale, g)
+    log_aspect = _uniform(b, -cfg.aspect, cfg.aspect, g)
+    sx = (side * log_aspect.exp()).clamp(max=1.0)
+    sy = (side * (-log_aspect).exp()).clamp(max=1.0)
+    angle = _uniform(b, -cfg.max_roll_deg, cfg.max_roll_deg, g) * math.pi / 180
+    flip = torch.where(torch.rand(b, generator=g) < cfg.flip, -1.0, 1.0)
+    # Keep the rotated crop inside the image: shrink the free range by the roll.
+    slack = angle.abs().sin()
+    tx = _uniform(b, -1, 1, g) * (1 - sx - slack * sy).clamp_min(0)
+    ty = _uniform(b, -1, 1, g) * (1 - sy - slack * sx).clamp_min(0)
+    cos, sin = angle.cos(), angle.sin()
+    theta = torch.stack(
+        [
+            torch.stack([cos * sx * flip, -sin * sy, tx], -1),
+            torch.stack([sin * sx * flip, cos * sy, ty], -1),
+        ],
+        1,
+    ).to(batch["rgb"])
+    grid = F.affine_grid(theta, [b, 1, size, size], align_corners=False)
+    return {k: F.grid_sample(v, grid, mode="bilinear", padding_mode="border", align_corners=False) for k, v in batch.items()}
+
+
+def _jpeg(rgb: Tensor, cfg: AugmentConfig, g: torch.Generator | None) -> Tensor:
+    apply = torch.rand(rgb.shape[0], generator=g) < cfg.jpeg
+    quality = torch.randint(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1, (rgb.shape[0],), generator=g)
+    out = rgb.clone()
+    for i in torch.nonzero(apply).flatten().tolist():  # PIL encodes one image at a time
+        arr = (rgb[i].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, format="JPEG", quality=int(quality[i]))
+        dec = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+        out[i] = torch.from_numpy(dec.copy()).permute(2, 0, 1).to(rgb) / 255
+    return out
+
+
+def _sky_and_ground(rgb: Tensor, sky: Tensor, cfg: AugmentConfig, g: torch.Generator | None) -> Tensor:
+    b, _, h, _ = rgb.shape
+    # Repaint the sky: a random top->horizon gradient, modulated by the sky's own luma (clouds).
+    top = torch.rand(b, 3, 1, 1, generator=g).to(rgb)
+    bottom = torch.rand(b, 3, 1, 1, generator=g).to(rgb)
+    rows = torch.linspace(0, 1, h).to(rgb).view(1, 1, h, 1)
+    gradient = top + (bottom - top) * rows
+    luma = (rgb * rgb.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    mean_luma = (luma * sky).sum((2, 3), keepdim=True) / sky.sum((2, 3), keepdim=True).clamp_min(1)
+    texture = (luma / mean_luma.clamp_min(1e-3)).clamp(0, 3)
+    # Half of the repainted skies get dark clouds (storms) instead of bright ones.
+    invert = (torch.rand(b, generator=g) < 0.5).to(rgb).view(b, 1, 1, 1)
+    texture = texture + invert * ((2 - texture).clamp(0, 3) - texture)
+    amount = (torch.rand(b, generator=g) < cfg.sky_recolour).to(rgb).view(b, 1, 1, 1) * _uniform(b, 0.5, 1, g).to(rgb).view(b, 1, 1, 1)
+    x = rgb + amount * sky * ((gradient * texture).clamp(0, 1) - rgb)
+    # Backlit scenes: the ground goes dark under a bright sky.
+    dark = torch.rand(b, generator=g) < cfg.ground_darken
+    gain = torch.where(dark, _uniform(b, cfg.ground_gain, 0.7, g), torch.ones(b)).to(rgb).view(b, 1, 1, 1)
+    return x * (sky + (1 - sky) * gain)
+
+
+def _photometric(rgb: Tensor, disparity: Tensor, sky: Tensor, cfg: AugmentConfig, g: torch.Generator | None) -> Tensor:
+    b = rgb.shape[0]
+
+    def per_sample(low: float, high: float) -> Tensor:
+        return _uniform(b, low, high, g).to(rgb).view(b, 1, 1, 1)
+
+    rgb = _sky_and_ground(rgb, sky, cfg, g)
+    gains = (torch.rand(b, 3, 1, 1, generator=g).to(rgb) * 2 - 1) * cfg.white_balance + 1
+    x = rgb * gains * per_sample(1 - cfg.brightness, 1 + cfg.brightness)
+    mean = x.mean((1, 2, 3), keepdim=True)
+    x = (mean + (x - mean) * per_sample(1 - cfg.contrast, 1 + cfg.contrast)).clamp(0, 1)
+    x = kornia.enhance.adjust_saturation(x, per_sample(1 - cfg.saturation, 1 + cfg.saturation).flatten())
+    x = kornia.enhance.adjust_hue(x, per_sample(-cfg.hue, cfg.hue).flatten()).clamp(0, 1)
+    x = x.clamp_min(1e-6) ** per_sample(*cfg.gamma)
+
+    # Haze: far pixels (low disparity) blend toward a bright, bluish-grey colour.
+    far = (1 - disparity.clamp(0, 1)) ** 2
+    haze_on = (torch.rand(b, generator=g) < cfg.haze).to(rgb).view(b, 1, 1, 1)
+    opacity = haze_on * per_sample(0, cfg.haze_strength) * far
+    colour = (0.7 + 0.3 * torch.rand(b, 3, 1, 1, generator=g).to(rgb)) * torch.tensor([0.9, 0.95, 1.0]).to(rgb).view(1, 3, 1, 1)
+    x = x * (1 - opacity) + colour * opacity
+    # Dehaze: stretch the far field away from its mean colour.
+    dehaze_on = (torch.rand(b, generator=g) < cfg.dehaze).to(rgb).view(b, 1, 1, 1)
+    far_mean = (x * far).sum((2, 3), keepdim=True) / far.sum((2, 3), keepdim=True).clamp_min(1e-6)
+    x = (x + dehaze_on * per_sample(0, 0.5) * far * (x - far_mean)).clamp(0, 1)
+
+    blur_on = torch.rand(b, generator=g) < cfg.blur
+    if blur_on.any():
+        sigma = _uniform(b, 0.3, cfg.max_blur_sigma, g).to(rgb)
+        k = 2 * math.ceil(2 * cfg.max_blur_sigma) + 1
+        blurred = kornia.filters.gaussian_blur2d(x, (k, k), torch.stack([sigma, sigma], -1))
+        x = torch.where(blur_on.to(x.device).view(b, 1, 1, 1), blurred, x)
+
+    std = per_sample(0, cfg.noise)
+    x = x + torch.randn(x.shape, generator=g).to(x) * std
+    return _jpeg(x.clamp(0, 1), cfg, g)
+
+
+def augment(
+    batch: dict[str, Tensor],
+    *,
+    size: int,
+    config: AugmentConfig | None = None,
+    generator: torch.Generator | None = None,
+) -> dict[str, Tensor]:
+    """Randomly crop, roll, flip and re-photograph a batch of rendered training samples.
+
+    Args:
+        batch: ``rgb (B, 3, S, S)`` in ``[0, 1]``, ``disparity (B, 1, S, S)``
+            normalized (larger = nearer), ``sky (B, 1, S, S)`` in ``[0, 1]``.
+        size: output side in pixels.
+        config: augmentation ranges.
+        generator: source of randomness (CPU generator).
+
+    Returns:
+        The same keys at ``size x size``; targets follow the geometric part only.
+    """
+    cfg = config or AugmentConfig()
+    for key in ("rgb", "disparity", "sky"):
+        if key not in batch:
+            raise ValueError(f"batch is missing {key!r}; it has {sorted(batch)}")
+    out = _geometric({k: batch[k] for k in ("rgb", "disparity", "sky")}, size, cfg, generator)
+    out["rgb"] = _photometric(out["rgb"], out["disparity"], out["sky"], cfg, generator)
+    return out

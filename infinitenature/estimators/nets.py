@@ -1,0 +1,230 @@
+"""The shipped depth and sky networks: compact U-Nets of depthwise-separable convs.
+
+Both networks share one body (``TinyUNet``): a stride-2 stem, stages of
+depthwise-separable residual blocks down to 1/32 resolution, a global-context
+term at the bottleneck (landscapes are about the whole layout: where the
+horizon is, where the sky is), and a decoder with skip connections back to
+1/2 resolution. They differ only in what the single output channel means and
+in post-processing:
+
+* ``DepthNet`` -> ``sigmoid`` = disparity roughly in the normalized range
+  (larger = nearer), trained scale-and-shift invariantly.
+* ``SkyNet`` -> ``sigmoid`` = sky probability, snapped to the photo's edges
+  at full resolution with a fast guided filter.
+
+A photo of any size is resized so that its short side is ``working_size``
+(keeping its aspect ratio, sides rounded to multiples of 32), and the output is
+resized back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..weights import register_model
+from .base import check_image, follow_device, resize
+from .refine import refine_mask
+
+__all__ = ["UNetConfig", "DepthNetConfig", "SkyNetConfig", "TinyUNet", "DepthNet", "SkyNet", "working_shape"]
+
+
+@dataclass
+class UNetConfig:
+    """Shape of a ``TinyUNet``.
+
+    Attributes:
+        working_size: short side of the network's input in pixels (a multiple of 32).
+        widths: channels per resolution level, from 1/2 down to ``1/2**len(widths)``.
+        blocks: residual blocks per encoder stage.
+        max_aspect: the long side is capped at ``max_aspect * working_size``.
+    """
+
+    working_size: int = 192
+    widths: tuple[int, ...] = (16, 32, 48, 96, 128)
+    blocks: int = 2
+    max_aspect: float = 3.0
+
+    def __post_init__(self) -> None:
+        self.widths = tuple(int(w) for w in self.widths)  # JSON gives lists back
+        if len(self.widths) < 2 or min(self.widths) < 1:
+            raise ValueError(f"widths needs >= 2 positive entries, got {self.widths}")
+        if self.working_size <= 0 or self.working_size % self.stride:
+            raise ValueError(f"working_size must be a positive multiple of {self.stride}, got {self.working_size}")
+        if self.blocks < 0:
+            raise ValueError(f"blocks must be >= 0, got {self.blocks}")
+
+    @property
+    def stride(self) -> int:
+        """Total downsampling factor; input sides must be multiples of it."""
+        return 2 ** len(self.widths)
+
+
+@dataclass
+class DepthNetConfig(UNetConfig):
+    """Config of the shipped depth network (see ``UNetConfig``)."""
+
+
+@dataclass
+class SkyNetConfig(UNetConfig):
+    """Config of the shipped sky network.
+
+    Attributes:
+        refine: upsample the mask with a fast guided filter (edges snapped to the photo).
+        refine_radius: guided-filter window radius in working-resolution pixels.
+        refine_eps: guided-filter regularisation (larger = smoother).
+    """
+
+    refine: bool = True
+    refine_radius: int = 2
+    refine_eps: float = 1e-3
+
+
+def _conv_bn(cin: int, cout: int, *, kernel: int = 1, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = [
+        nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(cout),
+    ]
+    if act:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class SeparableConv(nn.Sequential):
+    """Depthwise 3x3 (optionally strided) then pointwise 1x1, each with BN + ReLU."""
+
+    def __init__(self, cin: int, cout: int, *, stride: int = 1, act: bool = True) -> None:
+        super().__init__(
+            _conv_bn(cin, cin, kernel=3, stride=stride, groups=cin),
+            _conv_bn(cin, cout, act=act),
+        )
+
+
+class ResidualBlock(nn.Module):
+    """``relu(x + sep(sep(x)))`` at constant width."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(SeparableConv(width, width), SeparableConv(width, width, act=False))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(x + self.body(x))
+
+
+class TinyUNet(nn.Module):
+    """U-Net body: ``(B, 3, H, W)`` in ``[-1, 1]`` -> ``(B, 1, H, W)`` logits.
+
+    ``H`` and ``W`` must be multiples of ``config.stride``.
+    """
+
+    def __init__(self, config: UNetConfig) -> None:
+        super().__init__()
+        w = config.widths
+        self.stem = _conv_bn(3, w[0], kernel=3, stride=2)
+        self.down = nn.ModuleList(
+            nn.Sequential(SeparableConv(w[i - 1], w[i], stride=2), *[ResidualBlock(w[i]) for _ in range(config.blocks)])
+            for i in range(1, len(w))
+        )
+        self.context = nn.Linear(w[-1], w[-1])
+        self.up = nn.ModuleList(SeparableConv(w[i] + w[i - 1], w[i - 1]) for i in range(len(w) - 1, 0, -1))
+        self.head = nn.Sequential(SeparableConv(w[0], w[0]), nn.Conv2d(w[0], 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        size = x.shape[-2:]
+        skips = [self.stem(x)]
+        for stage in self.down:
+            skips.append(stage(skips[-1]))
+        y = skips.pop()
+        y = y + self.context(y.mean((2, 3)))[:, :, None, None]
+        for block in self.up:
+            skip = skips.pop()
+            y = F.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            y = block(torch.cat([y, skip], 1))
+        return F.interpolate(self.head(y), size=size, mode="bilinear", align_corners=False)
+
+
+def working_shape(height: int, width: int, config: UNetConfig) -> tuple[int, int]:
+    """Network input size for a photo: short side ``working_size``, aspect kept, multiples of the stride."""
+    s, m = config.working_size, config.stride
+    scale = s / min(height, width)
+    long_cap = config.max_aspect * s
+
+    def side(n: int) -> int:
+        return max(m, int(round(min(n * scale, long_cap) / m)) * m)
+
+    return side(height), side(width)
+
+
+class _NetEstimator(nn.Module):
+    """A ``TinyUNet`` wrapped as an estimator: resize in, sigmoid, resize out."""
+
+    def __init__(self, config: UNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.net = TinyUNet(config)
+
+    def logits(self, image: Tensor) -> Tensor:
+        """Raw output at the input's size (with gradients, for training).
+
+        Args:
+            image: ``(B, 3, H, W)`` in ``[0, 1]``, sides multiples of ``config.stride``.
+
+        Returns:
+            ``(B, 1, H, W)`` logits.
+        """
+        return self.net(image * 2 - 1)
+
+    def _postprocess(self, prob: Tensor, image: Tensor, source_size: tuple[int, int]) -> Tensor:
+        return prob
+
+    @torch.no_grad()
+    def forward(self, image: Tensor) -> Tensor:
+        """Estimate at any size: ``(B, 3, H, W)`` in ``[0, 1]`` -> ``(B, 1, H, W)`` in ``(0, 1)``."""
+        check_image(image)
+        follow_device(self, image)
+        dtype = next(self.parameters()).dtype
+        h, w = image.shape[-2:]
+        x = resize(image.to(dtype), working_shape(h, w, self.config))
+        prob = resize(torch.sigmoid(self.logits(x)), (h, w))
+        return self._postprocess(prob, image.to(dtype), tuple(x.shape[-2:])).to(image.dtype)
+
+    def extra_repr(self) -> str:
+        n = sum(p.numel() for p in self.parameters())
+        return f"{dataclasses.asdict(self.config)}, params={n}"
+
+
+@register_model("depth", DepthNetConfig)
+class DepthNet(_NetEstimator):
+    """Shipped depth estimator: photo -> relative disparity in ``(0, 1)`` (larger = nearer).
+
+    Example:
+        >>> net = DepthNet(DepthNetConfig(working_size=64, widths=(4, 8), blocks=0)).eval()
+        >>> net(torch.rand(2, 3, 50, 75)).shape
+        torch.Size([2, 1, 50, 75])
+    """
+
+    def __init__(self, config: DepthNetConfig) -> None:
+        super().__init__(config)
+
+
+@register_model("sky", SkyNetConfig)
+class SkyNet(_NetEstimator):
+    """Shipped sky estimator: photo -> sky probability in ``[0, 1]``, edges snapped to the photo.
+
+    Example:
+        >>> net = SkyNet(SkyNetConfig(working_size=64, widths=(4, 8), blocks=0)).eval()
+        >>> net(torch.rand(1, 3, 33, 47)).shape
+        torch.Size([1, 1, 33, 47])
+    """
+
+    def __init__(self, config: SkyNetConfig) -> None:
+        super().__init__(config)
+
+    def _upsample(self, prob: Tensor, image: Tensor) -> Tensor:
+        if not self.config.refine:
+            return resize(prob, tuple(image.shape[-2:]))
+        return refine_mask(prob, image, radius=self.config.refine_radius, eps=self.config.refine_eps)

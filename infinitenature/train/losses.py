@@ -1,0 +1,95 @@
+"""Named training losses (rosinality's style: one small function each).
+
+Images handed to the discriminator are RGBD in ``[-1, 1]``; reconstruction
+losses compare RGBD in ``[0, 1]`` (RGB then normalized disparity).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "l1_rgbd",
+    "laplacian_pyramid_l1",
+    "d_logistic_loss",
+    "g_nonsaturating_loss",
+    "d_r1_loss",
+]
+
+
+def _check_rgbd(x: Tensor, name: str) -> None:
+    if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != 4:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{name} must be a (B, 4, H, W) RGBD tensor, got {shape}")
+
+
+def l1_rgbd(pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean absolute error on RGB and on disparity, separately.
+
+    Args:
+        pred, target: ``(B, 4, H, W)`` RGBD in ``[0, 1]``.
+
+    Returns:
+        ``(rgb_l1, disparity_l1)`` scalars.
+    """
+    _check_rgbd(pred, "pred")
+    _check_rgbd(target, "target")
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
+    err = (pred - target).abs()
+    return err[:, :3].mean(), err[:, 3:].mean()
+
+
+def laplacian_pyramid_l1(pred: Tensor, target: Tensor, *, levels: int = 4) -> Tensor:
+    """L1 between Laplacian pyramids (a cheap perceptual-ish term, as in Bojanowski et al. 2018).
+
+    The per-pixel mean L1 of each band-pass level (and of the final low-pass)
+    is averaged over the ``levels + 1`` levels, so coarse structure counts as
+    much as fine detail. A constant offset ``c`` costs ``|c| / (levels + 1)``.
+
+    Args:
+        pred, target: ``(B, C, H, W)`` images (any range, same shape).
+
+    Returns:
+        Scalar.
+    """
+    if pred.shape != target.shape or pred.dim() != 4:
+        raise ValueError(f"pred and target must be equal (B, C, H, W) shapes, got {tuple(pred.shape)} and {tuple(target.shape)}")
+    loss = pred.new_zeros(())
+    a, b = pred, target
+    for level in range(levels):
+        if min(a.shape[-2:]) < 2:
+            loss = loss + (a - b).abs().mean()
+            return loss / (level + 1)
+        a_down, b_down = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
+        a_band = a - F.interpolate(a_down, size=a.shape[-2:], mode="bilinear", align_corners=False)
+        b_band = b - F.interpolate(b_down, size=b.shape[-2:], mode="bilinear", align_corners=False)
+        loss = loss + (a_band - b_band).abs().mean()
+        a, b = a_down, b_down
+    loss = loss + (a - b).abs().mean()
+    return loss / (levels + 1)
+
+
+def d_logistic_loss(real_pred: Tensor, fake_pred: Tensor) -> Tensor:
+    """Discriminator logistic loss: ``softplus(-D(real)) + softplus(D(fake))``, batch means."""
+    return F.softplus(-real_pred).mean() + F.softplus(fake_pred).mean()
+
+
+def g_nonsaturating_loss(fake_pred: Tensor) -> Tensor:
+    """Non-saturating generator loss ``softplus(-D(fake))``, batch mean."""
+    return F.softplus(-fake_pred).mean()
+
+
+def d_r1_loss(real_pred: Tensor, real_input: Tensor) -> Tensor:
+    """R1 penalty ``E |grad_x D(x)|^2`` on real data (Mescheder et al. 2018).
+
+    ``real_input`` must have ``requires_grad=True`` and ``real_pred`` must be
+    computed from it. The graph is kept (``create_graph=True``) so that the
+    penalty can be back-propagated into D. Multiply by ``gamma / 2`` outside.
+    """
+    if not real_input.requires_grad:
+        raise ValueError("real_input must require grad (call real_input.requires_grad_(True) before D)")
+    (grad,) = torch.autograd.grad(outputs=real_pred.sum(), inputs=real_input, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()

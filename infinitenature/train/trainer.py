@@ -1,0 +1,548 @@
+"""The training loop: one readable GAN loop for both stages.
+
+Per step (rosinality's order, with the fakes generated once):
+
+1. generate: stage "mim" fills masked photos (random blocks or real
+   disocclusions); stage "cyclic" flies out along a sampled path and back;
+2. D step: logistic loss on real photos vs the (detached) generated frames;
+3. lazy R1 every ``r1_every`` steps, scaled by ``r1_every``;
+4. G step: reconstruction L1 (RGB, disparity, Laplacian pyramid) against the
+   photo + non-saturating adversarial loss through the updated D;
+5. EMA of G with a half-life counted in images (EDM).
+
+Scaling out: ``torchrun --nproc_per_node=N -m infinitenature.train ...``. Every
+rank builds identical models from the seed, loads a disjoint shard of each
+global batch (``StepSampler``) and draws its own masks, paths and noise
+(seed + rank). Gradients are averaged with one ``all_reduce`` of the flattened
+gradients per network (as NVlabs' StyleGAN2-ADA/3 loops do: R1 needs double
+backward and G is called through several methods, both awkward under the
+``DistributedDataParallel`` wrapper), then cleaned with ``nan_to_num``. Rank 0
+alone logs, samples and writes checkpoints; ``replica_max_diff`` in
+``stats.jsonl`` checks at every checkpoint that the replicas stayed identical.
+
+Checkpoints (``checkpoints/step-NNNNNNN/``): ``G.safetensors``,
+``G_ema.safetensors``, ``D.safetensors`` (``infinitenature.weights`` format)
+and ``state.pt`` (optimizer states, step, every rank's RNG state, the config;
+only tensors and plain containers, so ``torch.load(weights_only=True)`` reads
+it). Resuming restores all of it, and because the data of a step is a pure
+function of ``(seed, step, rank)``, the resumed run takes exactly the steps an
+uninterrupted one would. ``export/generator_ema.safetensors`` is the EMA
+generator, loadable with ``infinitenature.weights.load_model``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file
+from torch import Tensor, nn
+
+from ..geometry import intrinsics_from_fov
+from ..models import CoModGenerator, Discriminator, DiscriminatorConfig, GeneratorConfig
+from ..weights import read_metadata, save_model
+from .config import TrainConfig
+from .cyclic import fly, sample_cycle, sample_relative_poses, straight_poses
+from .data import PhotoCache, PhotoDataset, StepSampler, TrainingData, list_photos
+from .losses import d_logistic_loss, d_r1_loss, g_nonsaturating_loss, l1_rgbd, laplacian_pyramid_l1
+from .masks import mim_inputs
+
+__all__ = [
+    "DistInfo",
+    "init_distributed",
+    "build_models",
+    "build_data",
+    "requires_grad",
+    "Trainer",
+    "find_checkpoint",
+    "EXPORT_NAME",
+]
+
+EXPORT_NAME = "generator_ema.safetensors"
+
+
+# ----------------------------------------------------------------------------- distributed
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process sits: ``rank`` of ``world_size``, and its device."""
+
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: str = "auto") -> DistInfo:
+    """Read torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``) and join the group.
+
+    Uses NCCL on CUDA and gloo on CPU. A plain ``python -m`` run is rank 0 of 1.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(f"cuda:{local}" if device == "cuda" else device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return DistInfo(rank=rank, world_size=world, device=dev)
+
+
+def _distributed(info: DistInfo) -> bool:
+    return info.world_size > 1 and dist.is_available() and dist.is_initialized()
+
+
+# ----------------------------------------------------------------------------- building
+def generator_config(c: TrainConfig) -> GeneratorConfig:
+    return GeneratorConfig(
+        resolution=c.resolution,
+        latent_dim=c.latent_dim,
+        mapping_layers=c.mapping_layers,
+        f_base=c.g_f_base,
+        f_base_style=c.g_f_base // 2,
+        f_max=c.g_f_max,
+    )
+
+
+def discriminator_config(c: TrainConfig) -> DiscriminatorConfig:
+    return DiscriminatorConfig(resolution=c.resolution, f_base=c.d_f_base, f_max=c.d_f_max)
+
+
+def build_models(c: TrainConfig) -> tuple[CoModGenerator, CoModGenerator, Discriminator]:
+    """``(G, G_ema, D)`` initialised from ``c.seed`` alone (identical on every rank).
+
+    Module initialisers draw from torch's global RNG; it is forked and seeded
+    here so the caller's global state is untouched.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(c.seed)
+        G = CoModGenerator(generator_config(c))
+        D = Discriminator(discriminator_config(c))
+    G_ema = CoModGenerator(generator_config(c))
+    G_ema.load_state_dict(G.state_dict())
+    return G, G_ema.eval().requires_grad_(False), D
+
+
+def build_data(c: TrainConfig, info: DistInfo = DistInfo()) -> TrainingData:
+    """Photos (cache filled once, by rank 0) mixed with synthetic landscapes per ``c.synthetic_ratio``."""
+    photos = None
+    if c.synthetic_ratio < 1.0:
+        files = list_photos(c.data)
+        cache_dir = Path(c.cache_dir) if c.cache_dir else Path(c.data) / ".infinitenature-cache"
+        cache = PhotoCache(
+            cache_dir, depth=None, sky=None, estimator_name=f"{c.depth_model}+{c.sky_model}", work_size=c.work_size
+        )
+        if info.is_main and not all(cache.path_for(p).is_file() for p in files):
+            from ..estimators import load_depth, load_sky
+
+            cache.depth, cache.sky = load_depth(c.depth_model), load_sky(c.sky_model)
+        if _distributed(info):  # rank 0 fills the cache, the others wait and then only read
+            if info.is_main:
+                usable = cache.build(files, progress=c.progress)
+            dist.barrier()
+            if not info.is_main:
+                usable = cache.build(files)
+        else:
+            usable = cache.build(files, progress=c.progress)
+        photos = PhotoDataset(
+            usable, cache, resolution=c.resolution, crop_scale=(c.crop_scale_min, 1.0), color_jitter=c.color_jitter
+        )
+    synthetic = None
+    if c.synthetic_ratio > 0:
+        from ..synthetic import SyntheticDataset
+
+        # Baking a scene costs ~0.7 s, rendering a view ~0.1 s (128 px, one core): keep scenes baked.
+        synthetic = SyntheticDataset(
+            range(c.synthetic_scenes), size=c.resolution, fov_deg=c.fov_deg, views_per_scene=c.synthetic_views,
+            cache_scenes=min(c.synthetic_scenes, 64),
+        )
+    return TrainingData(photos, synthetic, synthetic_ratio=c.synthetic_ratio)
+
+
+def requires_grad(module: nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+def find_checkpoint(spec: str | Path, out_dir: str | Path) -> Path:
+    """``"latest"`` -> the newest ``out_dir/checkpoints/step-*``; otherwise a checkpoint folder."""
+    if str(spec) == "latest":
+        found = sorted((Path(out_dir) / "checkpoints").glob("step-*[0-9]"))
+        if not found:
+            raise FileNotFoundError(f"--resume latest: no checkpoint in {Path(out_dir) / 'checkpoints'}")
+        return found[-1]
+    p = Path(spec).expanduser()
+    if not (p / "state.pt").is_file():
+        raise FileNotFoundError(f"{p} is not a checkpoint folder (no state.pt)")
+    return p
+
+
+# ----------------------------------------------------------------------------- trainer
+class Trainer:
+    """Owns the networks, optimizers, RNG, data and run folder of one training run.
+
+    Args:
+        config: the run's options (validated here).
+        data: training data; built from ``config`` (``build_data``) when omitted.
+        dist_info: this process's rank and device; ``init_distributed(config.device)`` when omitted.
+
+    ``run()`` trains to ``config.steps``; ``train_step(batch)`` is one step (used by tests).
+    """
+
+    def __init__(self, config: TrainConfig, *, data: TrainingData | None = None, dist_info: DistInfo | None = None) -> None:
+        self.config = c = config.validate()
+        self.dist = dist_info if dist_info is not None else init_distributed(c.device)
+        self.device = self.dist.device
+        self.out_dir = Path(c.out_dir)
+        self.data = data if data is not None else build_data(c, self.dist)
+
+        self.G, self.G_ema, self.D = build_models(c)
+        for m in (self.G, self.G_ema, self.D):
+            m.to(self.device)
+        # Lazy regularisation: D is updated with R1 only every r1_every steps, so its
+        # Adam lr and betas are rescaled to keep the effective values (StyleGAN2 App. B).
+        ratio = c.r1_every / (c.r1_every + 1) if c.r1_every else 1.0
+        self.g_opt = torch.optim.Adam(self.G.parameters(), lr=c.g_lr, betas=c.betas)
+        self.d_opt = torch.optim.Adam(
+            self.D.parameters(), lr=c.d_lr * ratio, betas=(c.betas[0] ** ratio, c.betas[1] ** ratio)
+        )
+        self.K = intrinsics_from_fov(c.resolution, c.resolution, c.fov_deg, device=self.device)
+        # All randomness of a step (latents, style dropout, masks, paths, noise) comes from here.
+        self.rng = torch.Generator().manual_seed(c.seed * 1_000_003 + self.dist.rank)
+        self.step = 0  # completed optimizer steps
+        self.global_batch = c.batch_size * self.dist.world_size
+
+        if c.resume:
+            self.load_checkpoint(find_checkpoint(c.resume, self.out_dir))
+        elif c.init_from:
+            self.load_weights(find_checkpoint(c.init_from, self.out_dir))
+        if self.dist.is_main:
+            self._prepare_run_dir()
+
+    # ------------------------------------------------------------------ run folder
+    def _prepare_run_dir(self) -> None:
+        c = self.config
+        ckpts = self.out_dir / "checkpoints"
+        if not c.resume and ckpts.is_dir() and any(ckpts.glob("step-*")):
+            raise ValueError(f"{self.out_dir} already holds a run; pass --resume latest or choose another --out-dir")
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "config.json").write_text(c.to_json() + "\n")
+        stats = self.out_dir / "stats.jsonl"
+        if stats.is_file():  # drop lines past the checkpoint we resume from
+            keep = [ln for ln in stats.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= self.step]
+            stats.write_text("".join(ln + "\n" for ln in keep))
+
+    def _log(self, stats: dict) -> None:
+        with open(self.out_dir / "stats.jsonl", "a") as f:
+            f.write(json.dumps(stats) + "\n")
+
+    # ------------------------------------------------------------------ randomness helpers
+    def _randn(self, *shape: int) -> Tensor:
+        return torch.randn(shape, generator=self.rng).to(self.device)
+
+    def _rand(self, *shape: int) -> Tensor:
+        return torch.rand(shape, generator=self.rng).to(self.device)
+
+    def _pose_kwargs(self) -> dict:
+        c = self.config
+        return dict(
+            forward=(c.forward_min, c.forward_max), lateral_max=c.lateral_max, yaw_max_deg=c.yaw_max_deg,
+            pitch_max_deg=c.pitch_max_deg, generator=self.rng, device=self.device,
+        )
+
+    # ------------------------------------------------------------------ one step
+    def _reconstruction(self, out: Tensor, real: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        c = self.config
+        rgb_l1, disp_l1 = l1_rgbd(out, real)
+        total = c.rgb_weight * rgb_l1 + c.disparity_weight * disp_l1
+        terms = {"rgb_l1": rgb_l1, "disp_l1": disp_l1}
+        if c.pyramid_weight > 0:
+            terms["pyramid"] = laplacian_pyramid_l1(out[:, :3], real[:, :3])
+            total = total + c.pyramid_weight * terms["pyramid"]
+        return total, terms
+
+    def generate(self, real: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """Generated frames for one batch of real RGBD ``(B, 4, H, W)`` in ``[0, 1]``.
+
+        Returns:
+            ``(fakes, rec_loss, terms)``: ``(N, 4, H, W)`` frames in ``[0, 1]`` for D
+            (``N = B`` for "mim", ``2 * cycle_steps * B`` for "cyclic"), the weighted
+            reconstruction loss against ``real`` and its named terms.
+        """
+        c = self.config
+        B = real.shape[0]
+        code = self.G.encode_style(real * 2 - 1, dropout=c.style_dropout, generator=self.rng)
+        z = self._randn(B, c.latent_dim)
+        if c.stage == "mim":
+            pose = sample_relative_poses(B, **self._pose_kwargs())
+            use_geometric = self._rand(B) < c.geometric_mask_prob
+            rgb_in, disp_in, mask = mim_inputs(
+                real[:, :3], real[:, 3:], self.K, pose=pose, use_geometric=use_geometric,
+                ratio=(c.mask_ratio_min, c.mask_ratio_max), patch=c.mask_patch, beta=c.render_beta, generator=self.rng,
+            )
+            out = self.G.refine(rgb_in, disp_in, mask, code, z, noise="random", generator=self.rng)
+            rec, terms = self._reconstruction(out, real)
+            terms["hole_fraction"] = 1.0 - mask.mean()
+            return out, rec, terms
+        poses = sample_cycle(B, c.cycle_steps, **self._pose_kwargs())
+        cycle = fly(
+            self.G, real[:, :3], real[:, 3:], poses, self.K, code, z,
+            beta=c.render_beta, detach_every=c.cycle_detach_every, noise="random", generator=self.rng,
+        )
+        rec, terms = self._reconstruction(cycle.last, real)
+        terms["hole_fraction"] = 1.0 - cycle.masks.mean()
+        return cycle.frames.flatten(0, 1), rec, terms
+
+    def _sync_and_step(self, module: nn.Module, opt: torch.optim.Optimizer) -> Tensor:
+        """Average gradients over ranks (one flat all_reduce), clean them, clip, step. Returns the grad norm."""
+        params = [p for p in module.parameters() if p.requires_grad]
+        for p in params:
+            if p.grad is None:  # keep the flat layout identical on every rank
+                p.grad = torch.zeros_like(p)
+        flat = torch.cat([p.grad.flatten() for p in params])
+        if _distributed(self.dist):
+            dist.all_reduce(flat)
+            flat /= self.dist.world_size
+        torch.nan_to_num(flat, nan=0.0, posinf=1e5, neginf=-1e5, out=flat)
+        norm = flat.norm()
+        if self.config.grad_clip > 0:
+            flat *= (self.config.grad_clip / (norm + 1e-6)).clamp(max=1.0)
+        for p, g in zip(params, flat.split([p.numel() for p in params])):
+            p.grad.copy_(g.view_as(p))
+        opt.step()
+        return norm
+
+    @torch.no_grad()
+    def _update_ema(self) -> float:
+        c = self.config
+        nimg = (self.step + 1) * self.global_batch
+        halflife = c.ema_halflife_kimg * 1000.0
+        if c.ema_rampup > 0:
+            halflife = min(halflife, nimg * c.ema_rampup)
+        beta = 0.5 ** (self.global_batch / max(halflife, 1e-8))
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.copy_(p.detach().lerp(p_ema, beta))
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+        return beta
+
+    def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
+        """One D step (+ lazy R1), one G step and the EMA update; returns this rank's losses."""
+        c = self.config
+        real = torch.cat([batch["rgb"], batch["disparity"]], dim=1).to(self.device, non_blocking=True)
+        self.G.train()
+        self.D.train()
+
+        # 1. generate (the graph is kept for the G step)
+        requires_grad(self.G, True)
+        fakes, rec, terms = self.generate(real)
+
+        # 2. D step: real photos vs generated frames
+        requires_grad(self.D, True)
+        real_pred = self.D(real * 2 - 1)
+        fake_pred = self.D(fakes.detach() * 2 - 1)
+        d_loss = d_logistic_loss(real_pred, fake_pred)
+        self.D.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self._sync_and_step(self.D, self.d_opt)
+        stats = {"d_loss": d_loss, "d_real": real_pred.mean(), "d_fake": fake_pred.mean()}
+
+        # 3. lazy R1 on real photos
+        if c.r1_every and c.r1_gamma > 0 and self.step % c.r1_every == 0:
+            x = (real * 2 - 1).detach().requires_grad_(True)
+            r1 = d_r1_loss(self.D(x), x)
+            self.D.zero_grad(set_to_none=True)
+            (c.r1_gamma / 2 * r1 * c.r1_every).backward()
+            self._sync_and_step(self.D, self.d_opt)
+            stats["r1"] = r1
+
+        # 4. G step: reconstruction + adversarial through the updated D
+        requires_grad(self.D, False)
+        adv = g_nonsaturating_loss(self.D(fakes * 2 - 1))
+        g_loss = rec + c.adv_weight * adv
+        self.G.zero_grad(set_to_none=True)
+        g_loss.backward()
+        g_norm = self._sync_and_step(self.G, self.g_opt)
+        stats.update(g_loss=g_loss, g_adv=adv, rec=rec, g_grad_norm=g_norm, **terms)
+
+        # 5. EMA
+        stats["ema_beta"] = self._update_ema()
+        self.step += 1
+        return {k: float(v.detach()) if isinstance(v, Tensor) else float(v) for k, v in stats.items()}
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> dict[str, float]:
+        """Train from ``self.step`` to ``config.steps``; returns the last step's stats (rank-averaged)."""
+        c = self.config
+        sampler = StepSampler(
+            len(self.data), c.batch_size, seed=c.seed, rank=self.dist.rank, world_size=self.dist.world_size,
+            start_step=self.step, num_steps=c.steps,
+        )
+        loader = torch.utils.data.DataLoader(
+            self.data, batch_sampler=sampler, num_workers=c.num_workers, pin_memory=self.device.type == "cuda",
+        )
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=c.steps, initial=self.step, disable=not (self.dist.is_main and c.progress), unit="step")
+        last: dict[str, float] = {}
+        tick = time.perf_counter()
+        tick_step = self.step
+        for batch in loader:
+            stats = self.train_step(batch)
+            bar.update(1)
+            done = self.step == c.steps
+            if c.log_every and (self.step % c.log_every == 0 or done):
+                last = self._reduce_stats(stats)
+                now = time.perf_counter()
+                last["sec_per_step"] = (now - tick) / max(1, self.step - tick_step)
+                tick, tick_step = now, self.step
+                if self.dist.is_main:
+                    self._log({"step": self.step, "kimg": self.step * self.global_batch / 1000, **last})
+                    bar.set_postfix(g=f"{last['g_loss']:.3f}", d=f"{last['d_loss']:.3f}", rec=f"{last['rec']:.3f}")
+            if c.sample_every and (self.step % c.sample_every == 0 or done) and self.dist.is_main:
+                self.write_samples()
+            if (c.ckpt_every and self.step % c.ckpt_every == 0) or done:
+                self.save_checkpoint()
+        bar.close()
+        return last
+
+    def _reduce_stats(self, stats: dict[str, float]) -> dict[str, float]:
+        if not _distributed(self.dist):
+            return dict(stats)
+        keys = sorted(stats)
+        t = torch.tensor([stats[k] for k in keys], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return {k: float(v) / self.dist.world_size for k, v in zip(keys, t)}
+
+    # ------------------------------------------------------------------ replicas
+    @torch.no_grad()
+    def replica_max_diff(self) -> float:
+        """Largest difference of any G, G_ema or D parameter across ranks (0.0 when in sync)."""
+        flat = torch.cat([p.detach().flatten().double() for m in (self.G, self.G_ema, self.D) for p in m.parameters()])
+        if not _distributed(self.dist):
+            return 0.0
+        hi, lo = flat.clone(), flat.clone()
+        dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+        dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+        return float((hi - lo).abs().max())
+
+    # ------------------------------------------------------------------ checkpoints
+    def _gather_rng_states(self) -> list[Tensor]:
+        state = self.rng.get_state()
+        if not _distributed(self.dist):
+            return [state]
+        out: list = [None] * self.dist.world_size
+        dist.all_gather_object(out, state)
+        return out
+
+    def save_checkpoint(self) -> Path | None:
+        """Write ``checkpoints/step-NNNNNNN`` and ``export/generator_ema.safetensors`` (rank 0; all ranks must call)."""
+        c = self.config
+        diff = self.replica_max_diff()
+        rng_states = self._gather_rng_states()
+        if not self.dist.is_main:
+            return None
+        if diff != 0.0:
+            warnings.warn(f"replicas out of sync at step {self.step}: max parameter difference {diff:.3g}", stacklevel=2)
+        self._log({"step": self.step, "replica_max_diff": diff})
+        root = self.out_dir / "checkpoints"
+        final = root / f"step-{self.step:07d}"
+        tmp = root / f".tmp-step-{self.step:07d}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        extra = {"step": self.step, "kimg": self.step * self.global_batch / 1000, "stage": c.stage}
+        save_model(self.G, tmp / "G.safetensors", extra=extra)
+        save_model(self.G_ema, tmp / "G_ema.safetensors", extra=extra)
+        save_model(self.D, tmp / "D.safetensors", extra=extra)
+        torch.save(
+            {
+                "step": self.step,
+                "world_size": self.dist.world_size,
+                "g_opt": self.g_opt.state_dict(),
+                "d_opt": self.d_opt.state_dict(),
+                "rng": rng_states,
+                "config": json.dumps(c.to_dict()),
+            },
+            tmp / "state.pt",
+        )
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+        save_model(self.G_ema, self.out_dir / "export" / EXPORT_NAME, extra={**extra, "train_config": c.to_dict()})
+        if c.keep_checkpoints:
+            for old in sorted(root.glob("step-*[0-9]"))[: -c.keep_checkpoints]:
+                shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def load_weights(self, ckpt: Path) -> None:
+        """Load G, G_ema and D weights from a checkpoint folder (not the optimizers or step)."""
+        for name, module in (("G", self.G), ("G_ema", self.G_ema), ("D", self.D)):
+            path = Path(ckpt) / f"{name}.safetensors"
+            saved = read_metadata(path)["config"]
+            if saved != dataclasses.asdict(module.config):
+                raise ValueError(f"{path} was trained with {saved}, this run builds {dataclasses.asdict(module.config)}")
+            module.load_state_dict(load_file(str(path), device=str(self.device)))
+
+    def load_checkpoint(self, ckpt: Path) -> None:
+        """Restore weights, optimizer states, step and this rank's RNG state (exact resume)."""
+        self.load_weights(ckpt)
+        state = torch.load(Path(ckpt) / "state.pt", map_location=self.device, weights_only=True)
+        self.g_opt.load_state_dict(state["g_opt"])
+        self.d_opt.load_state_dict(state["d_opt"])
+        self.step = int(state["step"])
+        rngs = state["rng"]
+        if len(rngs) == self.dist.world_size:
+            self.rng.set_state(rngs[self.dist.rank].cpu())
+        else:
+            warnings.warn(
+                f"{ckpt} was written by {len(rngs)} rank(s), this run has {self.dist.world_size}: "
+                "training continues but not bit-exactly", stacklevel=2,
+            )
+            self.rng.manual_seed(self.config.seed * 1_000_003 + self.dist.rank + 7919 * self.step)
+
+    # ------------------------------------------------------------------ samples
+    @torch.no_grad()
+    def flythrough(self, rgb: Tensor, disparity: Tensor, *, frames: int, speed: float = 0.1) -> Tensor:
+        """G_ema flying straight ahead from real frames: ``(frames, B, 4, H, W)`` in ``[0, 1]``, frame 0 = input."""
+        c = self.config
+        B = rgb.shape[0]
+        real = torch.cat([rgb, disparity], 1)
+        g = torch.Generator().manual_seed(c.seed)
+        code = self.G_ema.encode_style(real * 2 - 1)
+        z = torch.randn(B, c.latent_dim, generator=g).to(self.device)
+        poses = straight_poses(B, frames - 1, speed=speed, device=self.device)
+        out = fly(self.G_ema, rgb, disparity, poses, self.K, code, z, beta=c.render_beta, noise="zero")
+        return torch.cat([real[None], out.frames], dim=0)
+
+    def write_samples(self) -> Path:
+        """``samples/step-NNNNNNN.png``: per photo one RGB row and one disparity row of a flythrough."""
+        from PIL import Image
+
+        c = self.config
+        n = min(c.sample_count, len(self.data))
+        items = [self.data[i] for i in range(n)]
+        rgb = torch.stack([it["rgb"] for it in items]).to(self.device)
+        disp = torch.stack([it["disparity"] for it in items]).to(self.device)
+        frames = self.flythrough(rgb, disp, frames=c.sample_frames).cpu()  # (T, B, 4, H, W)
+        rows = []
+        for b in range(n):
+            rows.append(torch.cat(list(frames[:, b, :3]), dim=-1))
+            rows.append(torch.cat(list(frames[:, b, 3:].expand(-1, 3, -1, -1)), dim=-1))
+        grid = torch.cat(rows, dim=-2).clamp(0, 1)
+        path = self.out_dir / "samples" / f"step-{self.step:07d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((grid.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)).save(path)
+        return path

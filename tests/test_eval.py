@@ -1,0 +1,300 @@
+"""Evaluation: baselines, the shared protocol, the quality benchmark, the report and ``infinitenature eval``."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from infinitenature import FlyThroughConfig
+from infinitenature.geometry import intrinsics_from_fov, pose_from_rt
+from infinitenature.metrics.__main__ import main as eval_main
+from infinitenature.metrics.baselines import BaselineConfig, BaselineRefiner, push_pull_fill
+from infinitenature.metrics.protocol import build_pipeline, fly, load_refiner, method_pipelines, scene_from_truth
+from infinitenature.weights import save_model
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+RES = 32
+
+
+# --------------------------------------------------------------------------- push-pull
+
+
+class TestPushPull:
+    def test_keeps_valid_pixels_exactly(self):
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand(2, 3, 17, 23, generator=g)
+        mask = (torch.rand(2, 1, 17, 23, generator=g) > 0.4).float()
+        y = push_pull_fill(x, mask)
+        assert y.shape == x.shape
+        assert torch.equal(y[mask.expand_as(y) > 0], x[mask.expand_as(x) > 0])
+
+    def test_no_holes_is_identity(self):
+        x = torch.rand(1, 4, 9, 9)
+        assert torch.equal(push_pull_fill(x, torch.ones(1, 1, 9, 9)), x)
+
+    def test_constant_image_is_filled_with_the_constant(self):
+        x = torch.full((1, 3, 16, 16), 0.25)
+        mask = torch.ones(1, 1, 16, 16)
+        mask[..., 3:11, 4:12] = 0
+        x_holes = x * mask  # the holes hold garbage (0) that must not leak in
+        assert torch.allclose(push_pull_fill(x_holes, mask), x, atol=1e-6)
+
+    def test_hole_between_two_values_gets_values_between_them(self):
+        x = torch.zeros(1, 1, 8, 16)
+        x[..., 8:] = 1.0
+        mask = torch.ones(1, 1, 8, 16)
+        mask[..., 6:10] = 0
+        y = push_pull_fill(x, mask)[0, 0, :, 6:10]
+        assert bool((y > 0).all() and (y < 1).all())
+        assert float(y[:, 0].mean()) < float(y[:, -1].mean())  # nearer to the 0 side -> smaller
+
+    def test_all_holes_give_zeros_and_bad_shapes_raise(self):
+        assert torch.equal(push_pull_fill(torch.rand(1, 2, 5, 7), torch.zeros(1, 1, 5, 7)), torch.zeros(1, 2, 5, 7))
+        with pytest.raises(ValueError, match="mask must be"):
+            push_pull_fill(torch.rand(1, 3, 8, 8), torch.ones(1, 3, 8, 8))
+        with pytest.raises(ValueError, match="x must be"):
+            push_pull_fill(torch.rand(3, 8, 8), torch.ones(1, 1, 8, 8))
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+class TestBaselineRefiner:
+    def _inputs(self):
+        g = torch.Generator().manual_seed(1)
+        rgb = torch.rand(2, 3, RES, RES, generator=g) * 0.8 + 0.2
+        disp = torch.rand(2, 1, RES, RES, generator=g) * 0.5 + 0.1
+        mask = torch.ones(2, 1, RES, RES)
+        mask[:, :, 10:20, 5:15] = 0
+        return rgb, disp, mask
+
+    def test_warp_leaves_holes_black(self):
+        rgb, disp, mask = self._inputs()
+        ref = BaselineRefiner(BaselineConfig(method="warp", resolution=RES))
+        out = ref.refine(rgb, disp, mask, ref.encode_style(torch.cat([rgb, disp], 1)), torch.zeros(2, 1))
+        assert out.shape == (2, 4, RES, RES)
+        hole = mask.expand(2, 4, RES, RES) == 0
+        assert bool((out[:, :3][hole[:, :3]] == 0).all())
+        assert torch.allclose(out[:, 3:][hole[:, 3:]], torch.tensor(0.01))
+        assert torch.equal(out[:, :3] * mask, rgb * mask) and torch.equal(out[:, 3:] * mask, disp * mask)
+
+    def test_inpaint_fills_holes_and_keeps_the_rest(self):
+        rgb, disp, mask = self._inputs()
+        ref = BaselineRefiner(BaselineConfig(method="inpaint", resolution=RES))
+        out = ref.refine(rgb, disp, mask, ref.encode_style(torch.cat([rgb, disp], 1)), torch.zeros(2, 1))
+        assert bool((out[:, :3] > 0.19).all()), "holes must be filled from the (>= 0.2) surroundings"
+        assert torch.equal(out[:, :3] * mask, rgb * mask) and torch.equal(out[:, 3:] * mask, disp * mask)
+        full = ref.refine(rgb, disp, torch.ones_like(mask), None, None)
+        assert torch.equal(full, torch.cat([rgb, disp], 1))
+
+    def test_config_errors(self):
+        with pytest.raises(ValueError, match="method must be one of"):
+            BaselineConfig(method="magic")
+        with pytest.raises(TypeError, match="BaselineConfig"):
+            BaselineRefiner({"method": "warp"})
+
+
+# --------------------------------------------------------------------------- protocol
+
+
+def _box_truth(size: int = RES):
+    """Canvas 1.5x the view: far ground (depth 10), a near box (depth 1.5), sky (inf) on top."""
+    c = size + size // 2
+    g = torch.Generator().manual_seed(2)
+    rgb = torch.rand(3, c, c, generator=g) * 0.7 + 0.3
+    depth = torch.full((1, c, c), 10.0)
+    depth[:, c // 2 - 4 : c // 2 + 4, c // 2 - 4 : c // 2 + 4] = 1.5
+    sky = torch.zeros(1, c, c, dtype=torch.bool)
+    sky[:, : c // 3] = True
+    depth[sky] = float("inf")
+    return rgb, depth, sky, intrinsics_from_fov(size, size, 55.0)
+
+
+def test_scene_from_truth_is_a_pure_scale():
+    rgb, depth, sky, K = _box_truth()
+    scene, s = scene_from_truth(rgb, depth, sky, K, RES)
+    m = RES // 4
+    view_depth = depth[:, m : m + RES, m : m + RES]
+    disp_true = torch.where(torch.isfinite(view_depth), 1.0 / view_depth, torch.zeros_like(view_depth))
+    assert math.isclose(s, 0.8 / float(torch.quantile(disp_true.flatten(), 0.97)), rel_tol=1e-5)
+    ground = torch.isfinite(view_depth)[None]
+    assert torch.allclose(scene.disparity[ground], (s / view_depth[None][ground]).clamp(0.01, 1.0))
+    assert bool((scene.disparity[~ground] == 0.01).all())
+    assert torch.equal(scene.rgb[0], rgb[:, m : m + RES, m : m + RES])
+    assert torch.allclose(scene.canvas.K[:2, 2], K[:2, 2] + m)
+    assert scene.canvas.rgb.shape == (1, 3, RES + 2 * m, RES + 2 * m)
+    with pytest.raises(ValueError, match="even margin"):
+        scene_from_truth(rgb[:, 1:], depth[:, 1:], sky[:, 1:], K, RES)
+
+
+@pytest.fixture(scope="module")
+def tiny_pipe():
+    return build_pipeline("random-tiny", depth=None, sky=None, resolution=RES, config=FlyThroughConfig(mean_latent_samples=64))
+
+
+def test_methods_share_the_loop_and_the_baselines_differ_at_disocclusions(tiny_pipe):
+    rgb, depth, sky, K = _box_truth()
+    scene, s = scene_from_truth(rgb, depth, sky, K, RES)
+    # a sideways move: the near box uncovers background
+    poses = pose_from_rt(torch.eye(3, dtype=torch.float64).expand(3, 3, 3), torch.tensor([[0.0, 0, 0], [-0.3, 0, 0], [-0.6, 0, 0]], dtype=torch.float64))
+    pipes = method_pipelines(tiny_pipe)
+    assert set(pipes) == {"refiner", "warp", "inpaint"} and pipes["refiner"] is tiny_pipe
+    recs = {m: fly(p, num_frames=3, scene=scene, trajectory=poses) for m, p in pipes.items()}
+    for m, rec in recs.items():
+        assert rec.frames.shape == (3, RES, RES, 3) and rec.frames.dtype == np.uint8, m
+        assert np.allclose(rec.poses, poses.numpy()), m  # the exact per-step poses were flown
+        assert np.array_equal(rec.frames[0], recs["refiner"].frames[0]), m
+    black = lambda f: int((f.max(axis=-1) == 0).sum())  # noqa: E731
+    assert black(recs["warp"].frames[1]) > 0
+    assert black(recs["inpaint"].frames[1]) == 0
+    with pytest.raises(ValueError, match="unknown method"):
+        method_pipelines(tiny_pipe, ["refiner", "dream"])
+
+
+def test_load_refiner_presets_are_seeded():
+    a, b = load_refiner("random-tiny", resolution=RES), load_refiner("random-tiny", resolution=RES)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    with pytest.raises(FileNotFoundError):
+        load_refiner("/no/such/generator.safetensors")
+
+
+# --------------------------------------------------------------------------- benchmarks and report
+
+
+def test_quality_benchmark_end_to_end(tmp_path):
+    import bench_quality
+
+    out = tmp_path / "quality.json"
+    opts = bench_quality.QualityOptions(
+        weights="random-tiny", resolution=RES, seeds=(1000,), steps=(1, 2), terrain_resolution=32,
+        stability_scenes=1, max_photos=-1, long_frames=3, baseline_frames=2, report_steps=(2, 3),
+        fid_window=2, kid_subsets=3, feature_channels=(4, 8), out=str(out),
+    )  # fmt: skip
+    result = bench_quality.run_quality(opts, progress=False)
+    on_disk = json.loads(out.read_text())
+    assert on_disk["fidelity"]["steps"] == [1, 2] and on_disk["resolution"] == RES
+    for m in ("refiner", "warp", "inpaint"):
+        for metric in ("psnr", "ssim"):
+            vals = on_disk["fidelity"]["methods"][m][metric]
+            assert set(vals) == {"1", "2"} and all(np.isfinite(v) for v in vals.values())
+        assert -1.0 <= on_disk["fidelity"]["methods"][m]["ssim"]["1"] <= 1.0
+    runs = {(r["input"], r["method"]): r for r in on_disk["stability"]["runs"]}
+    assert runs[("synthetic:1000", "refiner")]["report"]["steps"] == [0, 2, 3]
+    assert runs[("synthetic:1000", "warp")]["report"]["steps"] == [0, 2]
+    assert runs[("synthetic:1000", "warp")]["report"]["relative_sharpness"][0] == 1.0
+    sets = {(s["domain"], s["method"]) for s in on_disk["fid"]["sets"]}
+    assert sets == {("synthetic", "refiner"), ("synthetic", "warp"), ("synthetic", "inpaint")}
+    assert on_disk["machine"]["torch"] == torch.__version__
+    assert result["fidelity"] == on_disk["fidelity"]
+
+
+def test_make_report_renders_tables(tmp_path):
+    import make_report
+
+    machine = {"cpu": "Test CPU", "cpu_count": 2, "torch": "2.x", "torch_threads": 2, "cuda": None, "load_average_1min": 0.5}
+    speed = {
+        "benchmark": "speed", "command": "python benchmarks/bench_speed.py", "date": "2025-01-01T00:00:00+00:00",
+        "commit": "abc1234", "machine": machine, "note": "n",
+        "runs": [{"model": "default", "init": "trained", "parameters": 1000, "resolution": 128, "device": "cpu (2 threads)",
+                  "frames": 5, "frame_ms": 40.0, "fps": 25.0,
+                  "stage_ms": {"autopilot": 1.0, "render": 5.0, "refine": 30.0, "sky": 4.0}}],
+        "memory": {"model": "default", "resolution": 128, "frames": 1000, "rss_mb": [[0, 500.0], [100, 510.0], [999, 511.0]],
+                   "growth_mb_after_frame_100": 1.0, "frame_ms": 41.0},
+    }  # fmt: skip
+    quality = {
+        "benchmark": "quality", "command": "python benchmarks/bench_quality.py", "machine": machine, "commit": "abc1234",
+        "weights": "default", "weights_note": "trained weights", "resolution": 128, "refiner_parameters": 1000,
+        "skipped": [], "runtime_s": {"total": 10.0},
+        "fidelity": {"seeds": [1000, 1001], "steps": [1, 5],
+                     "methods": {"refiner": {"psnr": {"1": 25.5, "5": 20.25}, "ssim": {"1": 0.8, "5": 0.7}},
+                                 "warp": {"psnr": {"1": 22.0, "5": 15.0}, "ssim": {"1": 0.6, "5": 0.4}}}},
+        "stability": {"runs": [{"input": "synthetic:1000"}],
+                      "summary": {"refiner": {"relative_sharpness": {"0": 1.0, "100": 0.9}, "colour_drift_lab": {"0": 0.0, "100": 3.0},
+                                              "sky_fraction": {"0": 0.3, "100": 0.35}, "sky_blend_fraction": {"0": 0.0, "100": 0.2}}}},
+        "fid": {"feature_net": "random-conv", "note": "", "sets": [{"domain": "synthetic", "method": "refiner", "window": "steps 1-100",
+                                                                     "n": 100, "n_ref": 40, "fid": 12.5, "kid": 0.01, "kid_std": 0.002}]},
+    }  # fmt: skip
+    (tmp_path / "speed.json").write_text(json.dumps(speed))
+    (tmp_path / "quality.json").write_text(json.dumps(quality))
+    (tmp_path / "other_speed.json").write_text(json.dumps({"size": 128, "results": {"op": {"median_ms": 1.5}}}))
+    md = make_report.render_report(tmp_path)
+    assert md.index("## Speed") < md.index("## Quality") < md.index("other_speed")
+    assert "| default | trained | 1,000 | 128 px | cpu (2 threads) | 25.00 | 40.00 | 1.00 | 5.00 | 30.00 | 4.00 |" in md
+    assert "| refiner | 25.50 / 0.800 | 20.25 / 0.700 |" in md
+    assert "| refiner | 100 | 0.90 | 3.00 | 0.35 | 0.20 |" in md
+    assert "| synthetic | refiner | steps 1-100 | 100 | 40 | 12.50 | 0.0100 ± 0.0020 |" in md
+    assert "| results.op.median_ms | 1.50 |" in md
+    assert "Test CPU" in md and "`abc1234`" in md and "`python benchmarks/bench_speed.py`" in md
+    assert make_report.main(["--results", str(tmp_path), "--out", str(tmp_path / "B.md")]) == 0
+    assert (tmp_path / "B.md").read_text().startswith("# Benchmarks")
+
+
+# --------------------------------------------------------------------------- infinitenature eval
+
+
+@pytest.fixture(scope="module")
+def eval_inputs(tmp_path_factory):
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("eval")
+    photos = root / "photos"
+    photos.mkdir()
+    for i in range(2):
+        a = (np.random.default_rng(i).random((40, 56, 3)) * 200).astype(np.uint8)
+        a[:12, :, 2] = 230
+        Image.fromarray(a).save(photos / f"p{i}.png")
+    weights = save_model(load_refiner("random-tiny", resolution=RES), root / "g.safetensors")
+    np.save(root / "depth.npy", np.linspace(0.0, 1.0, 16, dtype=np.float32)[:, None].repeat(16, 1))
+    sky = np.zeros((16, 16), np.float32)
+    sky[:5] = 1
+    np.save(root / "sky.npy", sky)
+    return root, weights
+
+
+def _err_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_eval_cli_errors(tmp_path, capsys, eval_inputs):
+    assert eval_main([str(tmp_path / "missing")]) == 2
+    assert _err_line(capsys).startswith("infinitenature eval: error: photo folder")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no photos")
+    assert eval_main([str(tmp_path / "empty")]) == 2
+    assert "no images" in _err_line(capsys)
+    root, _ = eval_inputs
+    assert eval_main([str(root / "photos"), "--frames", "1"]) == 2
+    assert "--frames must be >= 2" in _err_line(capsys)
+    existing = tmp_path / "r.json"
+    existing.write_text("{}")
+    assert eval_main([str(root / "photos"), "--out", str(existing)]) == 2
+    assert "already exists" in _err_line(capsys)
+    assert eval_main([str(root / "photos"), "--weights", str(tmp_path / "nope.safetensors"), "--out", str(tmp_path / "x.json")]) == 2
+    assert "no weights file" in _err_line(capsys)
+
+
+def test_eval_cli_tiny_run(tmp_path, capsys, eval_inputs):
+    root, weights = eval_inputs
+    out = tmp_path / "report.json"
+    argv = [str(root / "photos"), "--weights", str(weights), "--depth", str(root / "depth.npy"), "--sky", str(root / "sky.npy"),
+            "--frames", "3", "--out", str(out), "--device", "cpu", "--quiet"]  # fmt: skip
+    assert eval_main(argv) == 0
+    table = capsys.readouterr().out
+    assert "p0.png" in table and "p1.png" in table and "FID" in table
+    report = json.loads(out.read_text())
+    assert [Path(r["photo"]).name for r in report["photos"]] == ["p0.png", "p1.png"]
+    assert report["frames"] == 3 and report["failed"] == []
+    rep = report["photos"][0]["report"]
+    assert rep["steps"] == [0, 1, 2] and rep["relative_sharpness"][0] == 1.0 and rep["motion"]["mean_translation"] > 0
+    assert report["fid"]["generated_frames"] == 4 and report["fid"]["reference_photos"] == 2
+    assert np.isfinite(report["fid"]["fid"]) and report["command"].startswith("infinitenature eval")

@@ -1,0 +1,407 @@
+"""Tests for infinitenature.train: data + cache, masks, paths, losses, the loop, resume, DDP, CLI.
+
+Tiny models (64 px, f_max 16, latent 32) and 64 px photos keep the file fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from infinitenature.geometry import intrinsics_from_fov
+from infinitenature.io import ImageError
+from infinitenature.train import (
+    PhotoCache,
+    PhotoDataset,
+    StepSampler,
+    TrainConfig,
+    Trainer,
+    TrainingData,
+    d_logistic_loss,
+    d_r1_loss,
+    fly,
+    g_nonsaturating_loss,
+    l1_rgbd,
+    laplacian_pyramid_l1,
+    list_photos,
+    random_block_masks,
+    random_crop,
+    round_trip,
+    sample_cycle,
+    sample_relative_poses,
+)
+from infinitenature.train.__main__ import main
+from infinitenature.train.trainer import DistInfo, EXPORT_NAME
+from infinitenature.weights import load_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------------------- fixtures
+def _write_photos(folder: Path, n: int = 3) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rs = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        h, w = 72 + 8 * i, 96
+        y = np.linspace(0, 1, h)[:, None, None]
+        x = np.linspace(0, 1, w)[None, :, None]
+        img = np.concatenate([0.3 + 0.5 * y + 0 * x, 0.6 - 0.3 * y + 0.2 * x, 0.9 - 0.5 * y + 0 * x], axis=2)
+        img = np.clip(img + 0.05 * rs.standard_normal((h, w, 3)), 0, 1)
+        p = folder / f"photo{i}.png"
+        Image.fromarray((img * 255).astype(np.uint8)).save(p)
+        paths.append(p)
+    return paths
+
+
+class FakeDepth:
+    """Disparity growing toward the bottom of the image (ground near, sky far); counts its calls."""
+
+    calls = 0
+
+    def __call__(self, image):
+        FakeDepth.calls += 1
+        B, _, H, W = image.shape
+        rows = torch.linspace(0.05, 1.0, H).view(1, 1, H, 1).expand(B, 1, H, W)
+        return rows + 0.1 * image.mean(1, keepdim=True)
+
+
+def fake_sky(image):
+    B, _, H, W = image.shape
+    return (torch.arange(H).view(1, 1, H, 1) < 0.3 * H).float().expand(B, 1, H, W)
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("photos")
+    _write_photos(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def data(photo_dir, tmp_path_factory) -> TrainingData:
+    cache = PhotoCache(tmp_path_factory.mktemp("cache"), depth=FakeDepth(), sky=fake_sky, estimator_name="fake", work_size=64)
+    usable = cache.build(list_photos(photo_dir))
+    return TrainingData(PhotoDataset(usable, cache, resolution=64))
+
+
+def tiny_config(tmp_path: Path, **kw) -> TrainConfig:
+    base = dict(
+        data="unused", out_dir=str(tmp_path / "run"), resolution=64, latent_dim=32, mapping_layers=2, g_f_max=16,
+        d_f_max=16, batch_size=2, steps=2, log_every=1, ckpt_every=0, sample_every=0, progress=False,
+        sample_frames=3, sample_count=2, cycle_steps=1,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _stats(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+# ----------------------------------------------------------------------------- data
+class TestData:
+    def test_folder_without_images(self, tmp_path):
+        (tmp_path / "notes.txt").write_text("no photos here")
+        with pytest.raises(ValueError, match="no images"):
+            list_photos(tmp_path)
+        with pytest.raises(ValueError, match="does not exist"):
+            list_photos(tmp_path / "missing")
+
+    def test_unreadable_files(self, tmp_path):
+        good = _write_photos(tmp_path / "p", n=1)
+        bad = tmp_path / "p" / "broken.jpg"
+        bad.write_bytes(b"this is not a jpeg")
+        cache = PhotoCache(tmp_path / "c", depth=FakeDepth(), sky=fake_sky, estimator_name="fake", work_size=32)
+        with pytest.warns(UserWarning, match="skipped 1 unreadable image.*broken.jpg"):
+            assert cache.build(list_photos(tmp_path / "p")) == good
+        with pytest.raises(ImageError, match="broken.jpg"):
+            cache.build([bad], skip_unreadable=False)
+        with pytest.raises(ValueError, match="none of the 1 image.*broken.jpg"), pytest.warns(UserWarning):
+            cache.build([bad])
+
+    def test_cache_computed_once_and_keyed(self, tmp_path):
+        photos = _write_photos(tmp_path / "p", n=2)
+        FakeDepth.calls = 0
+        cache = PhotoCache(tmp_path / "c", depth=FakeDepth(), sky=fake_sky, estimator_name="fake", work_size=32)
+        cache.build(photos)
+        cache.build(photos)
+        assert FakeDepth.calls == 2
+        entry = cache.get(photos[1])
+        assert min(entry.rgb.shape[:2]) == 32 and entry.rgb.shape[:2] == entry.disparity.shape == entry.sky.shape
+        other = PhotoCache(tmp_path / "c", depth=None, sky=None, estimator_name="other", work_size=32)
+        assert other.path_for(photos[0]) != cache.path_for(photos[0])
+        with pytest.raises(ValueError, match="not cached"):
+            other.get(photos[0])
+
+    def test_odd_photo_kinds(self, tmp_path):
+        folder = tmp_path / "odd"
+        folder.mkdir()
+        Image.fromarray(np.full((40, 60), 128, np.uint8), mode="L").save(folder / "gray.png")
+        Image.fromarray(np.full((40, 60, 4), 200, np.uint8), mode="RGBA").save(folder / "rgba.png")
+        exif = Image.Exif()
+        exif[0x0112] = 6  # stored landscape, displayed rotated 90 degrees: portrait
+        Image.fromarray(np.full((40, 60, 3), 90, np.uint8)).save(folder / "rotated.jpg", exif=exif)
+        Image.fromarray(np.full((40, 60, 3), 90, np.uint8)).save(folder / "photo.webp")
+        cache = PhotoCache(tmp_path / "c", depth=FakeDepth(), sky=fake_sky, estimator_name="fake", work_size=20)
+        photos = cache.build(list_photos(folder))
+        shapes = {p.name: cache.get(p).rgb.shape for p in photos}
+        assert shapes == {"gray.png": (20, 30, 3), "photo.webp": (20, 30, 3), "rgba.png": (20, 30, 3), "rotated.jpg": (30, 20, 3)}
+
+    def test_items(self, data):
+        item = data[(0, 123)]
+        assert item["rgb"].shape == (3, 64, 64) and item["disparity"].shape == (1, 64, 64) and item["sky"].shape == (1, 64, 64)
+        assert 0 <= float(item["rgb"].min()) and float(item["rgb"].max()) <= 1
+        d = item["disparity"]
+        assert float(d.min()) >= 0.01 - 1e-7 and float(d.max()) <= 1.0
+        assert abs(float(d.flatten().quantile(0.97)) - 0.8) < 0.05  # normalized per crop
+        for k, v in data[(0, 123)].items():  # same key, same item
+            assert torch.equal(v, item[k])
+        assert not torch.equal(data[(0, 124)]["rgb"], item["rgb"])
+        assert torch.equal(data[1]["rgb"], data[1]["rgb"])  # int key: centre crop
+
+    def test_synthetic_mix(self, data):
+        marker = {"rgb": torch.full((3, 64, 64), -1.0), "disparity": torch.full((1, 64, 64), 0.5), "sky": torch.zeros(1, 64, 64)}
+        mixed = TrainingData(data.photos, [marker] * 3, synthetic_ratio=0.5)
+        from_synthetic = [float(mixed[(0, seed)]["rgb"][0, 0, 0]) == -1.0 for seed in range(200)]
+        assert 0.4 < sum(from_synthetic) / 200 < 0.6
+        assert [float(mixed[(0, s)]["rgb"][0, 0, 0]) == -1.0 for s in range(20)] == from_synthetic[:20]  # by key
+        with pytest.raises(ValueError, match="synthetic_ratio must be 1"):
+            TrainingData(None, [marker], synthetic_ratio=0.5)
+
+    def test_procedural_landscapes(self):
+        from infinitenature.synthetic import SyntheticDataset
+
+        only = TrainingData(None, SyntheticDataset(range(2), size=32, resolution=64), synthetic_ratio=1.0)
+        item = only[(0, 5)]
+        assert item["rgb"].shape == (3, 32, 32) and item["disparity"].shape == (1, 32, 32) and item["sky"].shape == (1, 32, 32)
+        assert float(item["disparity"].min()) >= 0.01 - 1e-7 and float(item["disparity"].max()) <= 1.0
+
+    def test_crop_keeps_maps_aligned(self):
+        # The colour encodes the row; the raw disparity is the same row code: a crop must keep them equal.
+        H, W = 50, 80
+        rows = torch.linspace(0.1, 0.9, H).view(1, H, 1).expand(1, H, W)
+        rgb = rows.expand(3, H, W)
+        item = random_crop(rgb, rows.clone(), (rows < 0.3).float(), resolution=32, generator=torch.Generator().manual_seed(3))
+        r = item["rgb"][0]
+        expected = ((r - r.flatten().quantile(0.01)) / (r.flatten().quantile(0.97) - r.flatten().quantile(0.01) + 1e-6) * 0.8).clamp(0.01, 1)
+        assert torch.allclose(item["disparity"][0], expected, atol=1e-4)
+
+    def test_step_sampler_shards(self):
+        by_position = {}
+        for rank in (0, 1):
+            sampler = StepSampler(5, 2, seed=1, rank=rank, world_size=2, num_steps=3)
+            for step in range(3):
+                for slot, key in enumerate(sampler.keys(step)):
+                    by_position[(step * 2 + rank) * 2 + slot] = key
+        assert sorted(by_position) == list(range(12))  # ranks take disjoint slices of the global batch
+        for epoch in (0, 1):  # each epoch visits every photo once
+            assert sorted(by_position[p][0] for p in range(5 * epoch, 5 * epoch + 5)) == [0, 1, 2, 3, 4]
+        assert len({key[1] for key in by_position.values()}) == 12  # every position has its own seed
+        resumed = list(StepSampler(5, 2, seed=1, rank=1, world_size=2, start_step=1, num_steps=3))
+        assert [k for batch in resumed for k in batch] == [by_position[p] for p in (6, 7, 10, 11)]
+
+
+# ----------------------------------------------------------------------------- masks, paths, losses
+class TestMasksAndPaths:
+    def test_block_masks_ratio_and_seed(self):
+        g = torch.Generator().manual_seed(0)
+        m = random_block_masks(4, 64, 64, ratio=(0.75, 0.75), patch=8, generator=g)
+        assert m.shape == (4, 1, 64, 64) and set(m.unique().tolist()) <= {0.0, 1.0}
+        assert torch.allclose(1 - m.mean((1, 2, 3)), torch.full((4,), 0.75))
+        again = random_block_masks(4, 64, 64, ratio=(0.75, 0.75), patch=8, generator=torch.Generator().manual_seed(0))
+        assert torch.equal(m, again)
+        with pytest.raises(ValueError, match="ratio"):
+            random_block_masks(1, 8, 8, ratio=(0.9, 0.1))
+
+    def test_round_trip(self):
+        K = intrinsics_from_fov(48, 48)
+        yy, xx = torch.meshgrid(torch.linspace(0, 1, 48), torch.linspace(0, 1, 48), indexing="ij")
+        rgb = torch.stack([xx, yy, 0.5 * (xx + yy)])[None].repeat(2, 1, 1, 1)
+        disp = torch.linspace(0.05, 0.8, 48).view(1, 1, 48, 1).repeat(2, 1, 1, 48)
+        disp[:, :, 14:30, 14:30] = 0.8  # a near box: its edges disocclude
+        same = round_trip(rgb, disp, torch.eye(4).repeat(2, 1, 1), K)
+        assert float(same.mask.mean()) > 0.9
+        moved = round_trip(rgb, disp, sample_relative_poses(2, forward=(0.3, 0.3), generator=torch.Generator().manual_seed(0)), K)
+        valid = moved.mask.bool().expand(-1, 3, -1, -1)
+        assert 0.3 < float(moved.mask.mean()) < float(same.mask.mean())  # real holes appear
+        assert float((moved.rgb - rgb).abs()[valid].mean()) < 0.01  # what survives is the photo
+
+    def test_relative_pose_sampling(self):
+        P = sample_relative_poses(64, forward=(0.1, 0.2), lateral_max=0.0, yaw_max_deg=0, pitch_max_deg=0,
+                                  generator=torch.Generator().manual_seed(0))
+        R, t = P[:, :3, :3], P[:, :3, 3]
+        assert torch.allclose(R, torch.eye(3).expand(64, 3, 3))
+        assert ((-t[:, 2] >= 0.1) & (-t[:, 2] <= 0.2)).all()  # the camera moved forward
+        P = sample_relative_poses(64, yaw_max_deg=10, pitch_max_deg=5, generator=torch.Generator().manual_seed(1))
+        R = P[:, :3, :3]
+        assert torch.allclose(R @ R.transpose(1, 2), torch.eye(3).expand(64, 3, 3), atol=1e-5)
+        yaw = torch.rad2deg(torch.atan2(R[:, 2, 0], R[:, 2, 2]))  # forward axis of the new camera vs the old
+        assert float(yaw.abs().max()) <= 10 + 1e-3
+
+    def test_cycle_is_closed(self):
+        P = sample_cycle(3, 2, generator=torch.Generator().manual_seed(0))
+        assert P.shape == (3, 4, 4, 4)
+        assert torch.equal(P[:, -1], torch.eye(4).expand(3, 4, 4))
+        assert torch.allclose(P[:, 0], P[:, 2])  # back through the same poses
+
+    def test_fly_identity_generator_returns_input(self):
+        class Copy:  # a "generator" that keeps valid pixels and fills holes with grey
+            def refine(self, rgb, disparity, mask, global_code, z, *, noise, generator):
+                return torch.cat([rgb * mask + 0.5 * (1 - mask), disparity * mask + 0.01 * (1 - mask)], 1)
+
+        K = intrinsics_from_fov(32, 32)
+        rgb = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+        disp = torch.full((1, 1, 32, 32), 0.5)
+        out = fly(Copy(), rgb, disp, torch.eye(4).expand(1, 2, 4, 4), K, torch.zeros(1, 1), torch.zeros(1, 1))
+        assert out.frames.shape == (2, 1, 4, 32, 32) and out.masks.shape == (2, 1, 1, 32, 32)
+        inner = (slice(None), slice(None), slice(2, -2), slice(2, -2))
+        assert torch.allclose(out.last[:, :3][inner], rgb[inner], atol=1e-5)
+
+
+class TestLosses:
+    def test_known_values(self):
+        zeros = torch.zeros(4, 1)
+        assert math.isclose(float(d_logistic_loss(zeros, zeros)), 2 * math.log(2), rel_tol=1e-6)
+        assert math.isclose(float(g_nonsaturating_loss(zeros)), math.log(2), rel_tol=1e-6)
+        a, b = torch.zeros(2, 4, 8, 8), torch.zeros(2, 4, 8, 8)
+        b[:, :3] = 0.5
+        b[:, 3] = 0.25
+        rgb, disp = l1_rgbd(a, b)
+        assert math.isclose(float(rgb), 0.5) and math.isclose(float(disp), 0.25)
+        assert float(laplacian_pyramid_l1(b[:, :3], b[:, :3])) == 0.0
+        assert math.isclose(float(laplacian_pyramid_l1(a[:, :3], b[:, :3], levels=2)), 0.5 / 3, rel_tol=1e-5)
+        noise = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+        assert float(laplacian_pyramid_l1(noise, torch.zeros_like(noise))) > 0.0
+        with pytest.raises(ValueError, match="RGBD"):
+            l1_rgbd(a[:, :3], b[:, :3])
+
+    def test_r1_of_linear_discriminator(self):
+        w = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+        x = torch.randn(3, 4, 8, 8).requires_grad_(True)
+        r1 = d_r1_loss((x * w).flatten(1).sum(1, keepdim=True), x)
+        assert torch.allclose(r1, w.pow(2).sum())  # |grad|^2 = |w|^2 for every sample
+        with pytest.raises(ValueError, match="require grad"):
+            d_r1_loss(torch.zeros(1, 1), torch.zeros(1, 4, 8, 8))
+
+
+# ----------------------------------------------------------------------------- the loop
+def _fixed_rec(trainer: Trainer, real: torch.Tensor) -> float:
+    """Reconstruction loss with fixed masks/paths/noise (the trainer's RNG is set aside)."""
+    rng = trainer.rng
+    trainer.rng = torch.Generator().manual_seed(1234)
+    with torch.no_grad():
+        _, rec, _ = trainer.generate(real)
+    trainer.rng = rng
+    return float(rec)
+
+
+@pytest.mark.parametrize("stage", ["mim", "cyclic"])
+def test_steps_reduce_loss_on_fixed_batch(stage, data, tmp_path):
+    cfg = tiny_config(tmp_path, stage=stage, g_lr=0.01, d_lr=0.002, adv_weight=0.01, style_dropout=False, r1_every=4)
+    trainer = Trainer(cfg, data=data, dist_info=DistInfo())
+    batch = {k: torch.stack([data[i][k] for i in range(2)]) for k in ("rgb", "disparity")}
+    real = torch.cat([batch["rgb"], batch["disparity"]], 1)
+    before = _fixed_rec(trainer, real)
+    for _ in range(6):
+        stats = trainer.train_step(batch)
+    assert all(math.isfinite(v) for v in stats.values())
+    after = _fixed_rec(trainer, real)
+    assert after < 0.9 * before, (before, after)  # measured: about 0.66x (mim) and 0.73x (cyclic)
+    # EMA moved toward G but is a different network
+    assert not torch.equal(trainer.G_ema.G_synthesis.G_4x4.Conv.conv.weight, trainer.G.G_synthesis.G_4x4.Conv.conv.weight)
+
+
+def test_run_folder_checkpoint_and_exact_resume(data, tmp_path):
+    common = dict(stage="cyclic", r1_every=2, ckpt_every=2, sample_every=2, steps=3)
+    full = Trainer(tiny_config(tmp_path / "a", **common), data=data, dist_info=DistInfo())
+    full.run()
+    run_a = Path(full.config.out_dir)
+    assert json.loads((run_a / "config.json").read_text())["stage"] == "cyclic"
+    assert sorted(p.name for p in (run_a / "checkpoints").iterdir()) == ["step-0000002", "step-0000003"]
+    assert (run_a / "samples" / "step-0000002.png").is_file()
+    state = torch.load(run_a / "checkpoints" / "step-0000002" / "state.pt", weights_only=True)
+    assert state["step"] == 2 and len(state["rng"]) == 1
+    exported = load_model(run_a / "export" / EXPORT_NAME, kind="generator")
+    for k, v in exported.state_dict().items():
+        assert torch.equal(v, full.G_ema.state_dict()[k])
+
+    # a fresh run into the same folder is refused
+    with pytest.raises(ValueError, match="already holds a run"):
+        Trainer(tiny_config(tmp_path / "a", **common), data=data, dist_info=DistInfo())
+
+    # resume from step 2 in another folder: step 3 must equal the uninterrupted run's step 3
+    resumed = Trainer(
+        tiny_config(tmp_path / "b", **{**common, "resume": str(run_a / "checkpoints" / "step-0000002")}),
+        data=data, dist_info=DistInfo(),
+    )
+    assert resumed.step == 2
+    resumed.run()
+    a3 = [s for s in _stats(run_a) if s["step"] == 3 and "g_loss" in s][0]
+    b3 = [s for s in _stats(Path(resumed.config.out_dir)) if s["step"] == 3 and "g_loss" in s][0]
+    for key in ("d_loss", "r1", "g_loss", "rec", "g_adv"):
+        assert a3[key] == b3[key], key
+    for name in ("G", "G_ema", "D"):
+        a = load_file(str(run_a / "checkpoints" / "step-0000003" / f"{name}.safetensors"))
+        b = getattr(resumed, name).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+
+
+# ----------------------------------------------------------------------------- CLI and DDP
+def test_cli_dry_run_and_errors(capsys, tmp_path):
+    assert main(["--dry-run", "--data", "photos", "--batch-size", "4", "--betas", "0,0.9", "--no-progress"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert cfg["batch_size"] == 4 and cfg["betas"] == [0.0, 0.9] and cfg["progress"] is False
+    (tmp_path / "cfg.json").write_text(json.dumps({"stage": "cyclic", "data": "x", "steps": 7}))
+    assert main(["--dry-run", "--config", str(tmp_path / "cfg.json"), "--steps", "9"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert cfg["stage"] == "cyclic" and cfg["steps"] == 9
+    for argv, msg in (
+        (["--stage", "video", "--data", "x"], "--stage: must be one of mim, cyclic"),
+        (["--data", "x", "--batch-size", "zero"], "invalid int value"),
+        (["--steps", "5"], "--data"),
+        (["--data", str(tmp_path)], "no images"),
+    ):
+        assert main(argv + ["--out-dir", str(tmp_path / "run"), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and err.count("\n") == 1, err
+
+
+def test_ddp_two_ranks_gloo(photo_dir, tmp_path):
+    np.save(tmp_path / "disp.npy", np.linspace(1.0, 0.05, 24)[:, None].repeat(24, 1).astype(np.float32))
+    np.save(tmp_path / "sky.npy", (np.arange(24)[:, None] < 8).repeat(24, 1).astype(np.float32))
+    run = tmp_path / "ddp"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "infinitenature.train", "--data", str(photo_dir), "--cache-dir", str(tmp_path / "cache"),
+        "--depth-model", str(tmp_path / "disp.npy"), "--sky-model", str(tmp_path / "sky.npy"), "--work-size", "64",
+        "--out-dir", str(run), "--resolution", "64", "--latent-dim", "32", "--mapping-layers", "2",
+        "--g-f-max", "16", "--d-f-max", "16", "--batch-size", "1", "--steps", "2", "--r1-every", "2",
+        "--log-every", "1", "--ckpt-every", "2", "--sample-every", "0", "--no-progress", "--device", "cpu",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stats = _stats(run)
+    assert [s["step"] for s in stats if "g_loss" in s] == [1, 2]
+    assert stats[-1] == {"step": 2, "replica_max_diff": 0.0}  # parameters equal on both ranks
+    assert [s["kimg"] for s in stats if "g_loss" in s] == [0.002, 0.004]  # global batch = 2 ranks x 1
+    assert len(torch.load(run / "checkpoints" / "step-0000002" / "state.pt", weights_only=True)["rng"]) == 2
