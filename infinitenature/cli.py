@@ -31,6 +31,13 @@ def _fly_parser(sub) -> None:
         default="autopilot",
         help="camera path: autopilot, straight, pan, orbit, or a .npy file of (N, 4, 4) keyframe poses (default autopilot)",
     )
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="camera speed per frame for autopilot/straight/pan, in units where the nearest content is ~1.25 away "
+        "(default 0.1875, as published)",
+    )
     p.add_argument("--weights", default="default", help="generator weights: 'default', our .safetensors, or the official .tar")
     p.add_argument("--depth", default="default", help="depth model: 'default', 'hf:<model>', or a disparity .npy/image")
     p.add_argument("--sky", default="default", help="sky model: 'default', 'hf:<model>', or a sky mask image")
@@ -66,6 +73,17 @@ def _fly(args) -> int:
             trajectory = torch.from_numpy(np.load(trajectory)).double()
         except (OSError, ValueError) as e:
             raise CLIError(f"--trajectory {args.trajectory}: cannot read keyframes ({e})") from None
+    if args.speed is not None:
+        from .autopilot import make_camera_path
+
+        if args.speed <= 0:
+            raise CLIError(f"--speed must be positive, got {args.speed}")
+        if not isinstance(trajectory, str) or trajectory not in ("autopilot", "straight", "pan"):
+            raise CLIError("--speed applies to the autopilot, straight and pan trajectories only")
+        try:
+            trajectory = make_camera_path(trajectory, speed=args.speed)
+        except (TypeError, ValueError) as e:
+            raise CLIError(_one_line(e)) from None
     try:
         pipe = FlyThrough.from_pretrained(args.weights, depth=args.depth, sky=args.sky, device=args.device)
         if args.stochastic:
@@ -79,7 +97,7 @@ def _fly(args) -> int:
                 writer.append(frame.image)
         except ValueError as e:
             raise CLIError(_one_line(e)) from None
-    for w in getattr(pipe, "last_warnings", []):
+    for w in pipe.warnings:
         print(f"warning: {w}", file=sys.stderr)
     tm = pipe.timings.per_frame_ms()
     if not args.quiet:

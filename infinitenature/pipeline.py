@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from .autopilot import make_camera_path
-from .geometry import relative_pose
+from .geometry import intrinsics_from_fov, relative_pose
 from .io import VideoWriter, load_image, to_uint8
 from .render import render_step
 from .scene import PreparedScene, prepare_scene
@@ -134,7 +134,10 @@ class FlyThrough:
         self.config = config or FlyThroughConfig()
         self.resolution = int(refiner.config.resolution)
         self._mean_latent: Tensor | None = None
+        #: Seconds per stage of the latest run (``iter_frames`` or ``__call__``).
         self.timings = StepTimings()
+        #: What degraded during the latest run (filled when it ends).
+        self.warnings: list[str] = []
 
     # ----------------------------------------------------------------- loading
     @classmethod
@@ -303,14 +306,14 @@ class FlyThrough:
         finally:
             if bar:
                 bar.close()
-            self.last_warnings = []
+            self.warnings = []
             if skipped_sky:
-                self.last_warnings.append(
+                self.warnings.append(
                     f"sky correction skipped on {skipped_sky} step(s): the sky blend would cover more than "
                     f"{cfg.max_sky_fraction:.0%} of the frame (the camera looks mostly at the sky)"
                 )
             if cfg.sky_correction and state.sky_offset <= 0.0:
-                self.last_warnings.append("no sky found in the photo: sky correction was off for this run")
+                self.warnings.append("no sky found in the photo: sky correction was off for this run")
 
     @staticmethod
     def _frame(index: int, rgb: Tensor, disp: Tensor, pose: Tensor, fraction: float) -> Frame:
@@ -338,22 +341,15 @@ class FlyThrough:
             ``disparities`` ``(T, H, W)``, ``poses`` ``(T, 4, 4)``.
         """
         frames, disps, poses = [], [], []
-        K = None
         for f in self.iter_frames(image, num_frames, seed=seed, trajectory=trajectory, progress=progress):
             frames.append(f.image)
             disps.append(f.disparity)
             poses.append(f.pose)
-        K = intrinsics_K(self.resolution, self.config.fov_deg)
         return FlyThroughOutput(
             frames=np.stack(frames),
             disparities=np.stack(disps),
             poses=np.stack(poses),
-            K=K,
-            warnings=list(getattr(self, "last_warnings", [])),
+            K=intrinsics_from_fov(self.resolution, self.resolution, self.config.fov_deg).numpy(),
+            warnings=list(self.warnings),
         )
 
-
-def intrinsics_K(size: int, fov_deg: float) -> np.ndarray:
-    from .geometry import intrinsics_from_fov
-
-    return intrinsics_from_fov(size, size, fov_deg).numpy()

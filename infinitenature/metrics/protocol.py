@@ -324,7 +324,7 @@ def fly(
         disparities=np.stack(disps),
         poses=np.stack(poses_out),
         sky_fraction=np.asarray(sky, dtype=np.float32),
-        warnings=list(getattr(pipe, "last_warnings", [])),
+        warnings=list(pipe.warnings),
         ms_per_frame=1000.0 * wall / max(num_frames - 1, 1),
         stage_ms=pipe.timings.per_frame_ms(),
     )
