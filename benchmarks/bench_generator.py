@@ -34,6 +34,9 @@ VARIANTS: dict[str, GeneratorConfig] = {
     "official (f_max=512, latent 512)": GeneratorConfig(),
     "small (f_max=128, latent 256)": GeneratorConfig(f_max=128, latent_dim=256),
     "tiny (f_max=64, latent 128)": GeneratorConfig(f_max=64, latent_dim=128),
+    "shipped default (f_base 2048, f_max 128, latent 256)": GeneratorConfig(
+        f_base=2048, f_base_style=1024, f_max=128, latent_dim=256, mapping_layers=4
+    ),
 }
 
 

@@ -44,6 +44,11 @@ def _fly_parser(sub) -> None:
     p.add_argument("--fps", type=float, default=30.0, help="frames per second of the video (default 30)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, or auto (default)")
     p.add_argument("--stochastic", action="store_true", help="the release's randomness (per-step noise, style dropout)")
+    p.add_argument(
+        "--refine-all",
+        action="store_true",
+        help="use the refiner's output for every pixel, as published (default: what the weights recommend)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -88,6 +93,8 @@ def _fly(args) -> int:
         pipe = FlyThrough.from_pretrained(args.weights, depth=args.depth, sky=args.sky, device=args.device)
         if args.stochastic:
             pipe.config.stochastic = True
+        if args.refine_all:
+            pipe.config.keep_visible = False
         writer = VideoWriter(out, fps=args.fps, overwrite=args.overwrite)
     except (FileNotFoundError, FileExistsError, ValueError, ImportError) as e:
         raise CLIError(_one_line(e)) from None

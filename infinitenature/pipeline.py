@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,11 @@ class FlyThroughConfig:
         max_sky_fraction: a sky blend covering more of the frame than this is skipped
             for that step (the release aborted the run there; we warn and go on).
         canvas_scale: width of the sky canvas relative to the view.
+        keep_visible: keep the warped pixels that survived the move and use the
+            refiner's output only in the holes (and a soft 2-3 px seam around them).
+            The published method keeps the refiner's output everywhere (``False``);
+            ``True`` is more stable with a small, briefly trained refiner, because
+            colours cannot drift where the scene was already seen. See the README.
     """
 
     fov_deg: float = 55.0
@@ -56,6 +62,7 @@ class FlyThroughConfig:
     sky_correction: bool = True
     max_sky_fraction: float = 0.6
     canvas_scale: float = 1.5
+    keep_visible: bool = False
 
 
 @dataclass
@@ -156,6 +163,9 @@ class FlyThrough:
             name_or_path: ``"default"`` (the shipped weights), a path to one of our
                 ``.safetensors`` generator files, or a path to the official
                 InfiniteNature-Zero checkpoint (``.tar``/``.pth``/``.pt``).
+            config: loop options; by default the settings stored with the weights
+                (``extra["pipeline"]`` in the safetensors metadata), and for the
+                official checkpoint the release's behaviour.
             depth, sky: names for ``estimators.load_depth``/``load_sky`` or callables.
             device: where to run (``"auto"`` picks CUDA when available).
         """
@@ -169,7 +179,13 @@ class FlyThrough:
             refiner = load_official_generator(path)
             config = config or FlyThroughConfig(mean_latent_samples=50_000, stochastic=True)
         else:
+            from .weights import read_metadata
+
             refiner = load_model(path, kind="generator")
+            if config is None:  # weights may carry the inference settings they were validated with
+                settings = read_metadata(path)["extra"].get("pipeline", {})
+                known = {f.name for f in dataclasses.fields(FlyThroughConfig)}
+                config = FlyThroughConfig(**{k: v for k, v in settings.items() if k in known})
         depth_fn = load_depth(depth) if not callable(depth) else depth
         sky_fn = load_sky(sky) if not callable(sky) else sky
         return cls(refiner, depth_fn, sky_fn, config=config).to(device)
@@ -283,6 +299,10 @@ class FlyThrough:
                     generator=gen if (cfg.stochastic and device.type == "cpu") else None,
                 )
                 rgb, disp = out[:, :3], out[:, 3:4].clamp(0.01, 1.0)
+                if cfg.keep_visible:
+                    keep = soft_keep_mask(r.mask)
+                    rgb = keep * r.rgb + (1 - keep) * rgb
+                    disp = keep * r.disparity + (1 - keep) * disp
                 t_refine = time.perf_counter()
                 fraction = 0.0
                 if use_sky:
@@ -353,3 +373,17 @@ class FlyThrough:
             warnings=list(self.warnings),
         )
 
+
+def soft_keep_mask(mask: Tensor) -> Tensor:
+    """Valid-pixel mask shrunk by one pixel and feathered (5x5 Gaussian, sigma 1).
+
+    Args:
+        mask: ``(B, 1, H, W)`` in {0, 1}, 1 = the warped pixel is valid.
+
+    Returns:
+        ``(B, 1, H, W)`` weights in [0, 1] for the warped frame (1 - weight for the refiner).
+    """
+    import kornia
+
+    shrunk = -torch.nn.functional.max_pool2d(-mask, 3, stride=1, padding=1)
+    return kornia.filters.gaussian_blur2d(shrunk, (5, 5), (1.0, 1.0), border_type="replicate").clamp(0, 1) * shrunk

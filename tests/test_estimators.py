@@ -114,8 +114,7 @@ class TestNets:
             load_sky(tmp_path / "d.safetensors")
 
     def test_shipped_weights(self):
-        if not (shipped_weights_dir() / "depth-default.safetensors").is_file():
-            pytest.skip("shipped estimator weights not trained yet (weights/depth-default.safetensors)")
+        assert (shipped_weights_dir() / "depth-default.safetensors").is_file(), "shipped weights missing from the install"
         depth, sky = load_depth("default"), load_sky("default")
         image = torch.rand(1, 3, 97, 131)
         d, s = depth(image), sky(image)

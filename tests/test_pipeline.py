@@ -111,6 +111,14 @@ def test_bad_arguments(pipe):
         pipe(_photo(), num_frames=2, trajectory="sideways-loop", progress=False)
 
 
+def test_weights_carry_pipeline_settings(tmp_path, pipe):
+    path = save_model(pipe.refiner, tmp_path / "g.safetensors", extra={"pipeline": {"keep_visible": True, "truncation": 0.5}})
+    loaded = FlyThrough.from_pretrained(path, depth=ramp_depth, sky=top_sky)
+    assert loaded.config.keep_visible is True and loaded.config.truncation == 0.5
+    explicit = FlyThrough.from_pretrained(path, depth=ramp_depth, sky=top_sky, config=FlyThroughConfig())
+    assert explicit.config.keep_visible is False
+
+
 def test_save_and_from_pretrained(tmp_path, pipe):
     path = save_model(pipe.refiner, tmp_path / "g.safetensors")
     pipe2 = FlyThrough.from_pretrained(path, depth=ramp_depth, sky=top_sky)
@@ -145,3 +153,20 @@ def test_prepare_scene_square_photo_pads_canvas_as_non_sky():
     scene = prepare_scene(img, ramp_depth, top_sky, size=RES)
     c = scene.canvas
     assert torch.all(c.disparity[..., :, :2] > 0.999)  # padding is never taken for sky
+
+
+def test_keep_visible_keeps_warped_pixels(pipe):
+    from infinitenature.pipeline import soft_keep_mask
+
+    mask = torch.ones(1, 1, 16, 16)
+    mask[..., 8:12, 8:12] = 0
+    keep = soft_keep_mask(mask)
+    assert torch.all(keep[..., 8:12, 8:12] == 0)  # holes come from the refiner only
+    assert torch.allclose(keep[..., :4, :], torch.ones(1, 1, 4, 16))  # far from holes: the warped frame
+    assert torch.all((keep >= 0) & (keep <= 1))
+    pipe.config.keep_visible = True
+    try:
+        out = pipe(_photo(), num_frames=3, seed=0, trajectory="straight", progress=False)
+    finally:
+        pipe.config.keep_visible = False
+    assert out.frames.shape == (3, RES, RES, 3)

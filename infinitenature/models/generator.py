@@ -497,21 +497,5 @@ class CoModGenerator(nn.Module):
             truncation=truncation, truncation_mean=truncation_mean, noise=noise, generator=generator,
         )  # fmt: skip
 
-    def forward(
-        self,
-        rgb: torch.Tensor,
-        disparity: torch.Tensor,
-        mask: torch.Tensor,
-        global_code: torch.Tensor,
-        z: torch.Tensor,
-        *,
-        truncation: float = 1.0,
-        truncation_mean: torch.Tensor | None = None,
-        noise: NoiseSpec = "random",
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Same as ``refine`` (so that DDP can wrap the module)."""
-        return self.refine(
-            rgb, disparity, mask, global_code, z,
-            truncation=truncation, truncation_mean=truncation_mean, noise=noise, generator=generator,
-        )  # fmt: skip
+    #: ``module(...)`` is ``refine(...)`` (so that DDP and hooks can wrap the module).
+    forward = refine
