@@ -65,7 +65,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_pipeline import commit  # noqa: E402
 
 DEFAULT_PHOTO_DIR = Path("/work/shared/data/photos")
-METHODS = ("refiner", "warp", "inpaint")
+METHODS = ("refiner", "refiner-all", "warp", "inpaint")
 
 
 @dataclass

@@ -170,22 +170,9 @@ class FlyThrough:
             device: where to run (``"auto"`` picks CUDA when available).
         """
         from .estimators import load_depth, load_sky
-        from .weights import load_model, resolve_weights
 
-        path = resolve_weights(name_or_path, "generator-default.safetensors")
-        if path.suffix.lower() in (".tar", ".pth", ".pt", ".ckpt"):
-            from .models import load_official_generator
-
-            refiner = load_official_generator(path)
-            config = config or FlyThroughConfig(mean_latent_samples=50_000, stochastic=True)
-        else:
-            from .weights import read_metadata
-
-            refiner = load_model(path, kind="generator")
-            if config is None:  # weights may carry the inference settings they were validated with
-                settings = read_metadata(path)["extra"].get("pipeline", {})
-                known = {f.name for f in dataclasses.fields(FlyThroughConfig)}
-                config = FlyThroughConfig(**{k: v for k, v in settings.items() if k in known})
+        refiner, settings = load_refiner(name_or_path)
+        config = config or settings
         depth_fn = load_depth(depth) if not callable(depth) else depth
         sky_fn = load_sky(sky) if not callable(sky) else sky
         return cls(refiner, depth_fn, sky_fn, config=config).to(device)
@@ -387,3 +374,29 @@ def soft_keep_mask(mask: Tensor) -> Tensor:
 
     shrunk = -torch.nn.functional.max_pool2d(-mask, 3, stride=1, padding=1)
     return kornia.filters.gaussian_blur2d(shrunk, (5, 5), (1.0, 1.0), border_type="replicate").clamp(0, 1) * shrunk
+
+
+def load_refiner(name_or_path: str | Path = "default") -> tuple[torch.nn.Module, FlyThroughConfig]:
+    """A refiner and the loop settings that go with it.
+
+    Args:
+        name_or_path: ``"default"`` (shipped weights), one of our ``.safetensors``
+            generator files, or the official checkpoint (``.tar``/``.pth``/``.pt``/``.ckpt``).
+
+    Returns:
+        ``(refiner, config)``: the generator in eval mode on the CPU, and the
+        ``FlyThroughConfig`` stored with our weights (``extra["pipeline"]`` in the
+        safetensors metadata) or, for the official checkpoint, the release's behaviour
+        (per-step noise, style dropout, 50,000-sample truncation mean, full refinement).
+    """
+    from .weights import load_model, read_metadata, resolve_weights
+
+    path = resolve_weights(name_or_path, "generator-default.safetensors")
+    if path.suffix.lower() in (".tar", ".pth", ".pt", ".ckpt"):
+        from .models import load_official_generator
+
+        return load_official_generator(path), FlyThroughConfig(mean_latent_samples=50_000, stochastic=True)
+    refiner = load_model(path, kind="generator")
+    settings = read_metadata(path)["extra"].get("pipeline", {})
+    known = {f.name for f in dataclasses.fields(FlyThroughConfig)}
+    return refiner, FlyThroughConfig(**{k: v for k, v in settings.items() if k in known})

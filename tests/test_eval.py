@@ -191,7 +191,7 @@ def test_quality_benchmark_end_to_end(tmp_path):
     assert runs[("synthetic:1000", "warp")]["report"]["steps"] == [0, 2]
     assert runs[("synthetic:1000", "warp")]["report"]["relative_sharpness"][0] == 1.0
     sets = {(s["domain"], s["method"]) for s in on_disk["fid"]["sets"]}
-    assert sets == {("synthetic", "refiner"), ("synthetic", "warp"), ("synthetic", "inpaint")}
+    assert sets == {("synthetic", "refiner"), ("synthetic", "refiner-all"), ("synthetic", "warp"), ("synthetic", "inpaint")}
     assert on_disk["machine"]["torch"] == torch.__version__
     assert result["fidelity"] == on_disk["fidelity"]
 

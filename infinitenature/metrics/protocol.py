@@ -89,15 +89,9 @@ def load_refiner(weights: str | Path = "default", *, resolution: int | None = No
         with torch.random.fork_rng(devices=[]):  # the layers draw from the global RNG; keep it untouched
             torch.manual_seed(seed)
             return CoModGenerator(cfg).eval()
-    from ..weights import load_model, resolve_weights
+    from ..pipeline import load_refiner as load_with_settings
 
-    path = resolve_weights(name, "generator-default.safetensors")
-    if path.suffix.lower() in (".tar", ".pth", ".pt", ".ckpt"):
-        from ..models import load_official_generator
-
-        refiner = load_official_generator(path)
-    else:
-        refiner = load_model(path, kind="generator")
+    refiner, _ = load_with_settings(name)
     if resolution is not None and int(refiner.config.resolution) != int(resolution):
         raise ValueError(f"{name} is a {refiner.config.resolution} px generator, not {resolution} px")
     return refiner.eval()
@@ -120,6 +114,10 @@ def build_pipeline(
     from ..estimators import load_depth, load_sky
 
     refiner = weights if isinstance(weights, nn.Module) else load_refiner(weights, resolution=resolution)
+    if config is None and not isinstance(weights, nn.Module) and str(weights) not in RANDOM_PRESETS:
+        from ..pipeline import load_refiner as load_with_settings
+
+        config = load_with_settings(weights)[1]  # the loop settings stored with the weights
     depth_fn = None if depth is None else (depth if callable(depth) else load_depth(depth))
     sky_fn = None if sky is None else (sky if callable(sky) else load_sky(sky))
     return FlyThrough(refiner, depth_fn, sky_fn, config=config).to(device)
@@ -130,17 +128,20 @@ def method_pipelines(pipe: FlyThrough, methods: Sequence[str] = ("refiner", *BAS
 
     Args:
         pipe: the refiner's pipeline (returned under ``"refiner"``).
-        methods: names among ``"refiner"``, ``"warp"``, ``"inpaint"``.
+        methods: names among ``"refiner"`` (the pipeline as configured), ``"refiner-all"``
+            (the same refiner with ``keep_visible=False``, as published), ``"warp"``, ``"inpaint"``.
     """
     out = {}
     for m in methods:
         if m == "refiner":
             out[m] = pipe
+        elif m == "refiner-all":  # the published behaviour: the refiner's output for every pixel
+            out[m] = FlyThrough(pipe.refiner, pipe.depth, pipe.sky, config=dataclasses.replace(pipe.config, keep_visible=False))
         elif m in BASELINES:
             base = BaselineRefiner(BaselineConfig(method=m, resolution=pipe.resolution))
             out[m] = FlyThrough(base, pipe.depth, pipe.sky, config=dataclasses.replace(pipe.config)).to(pipe.device)
         else:
-            raise ValueError(f"unknown method {m!r}; valid: 'refiner', {', '.join(map(repr, BASELINES))}")
+            raise ValueError(f"unknown method {m!r}; valid: 'refiner', 'refiner-all', {', '.join(map(repr, BASELINES))}")
     return out
 
 
