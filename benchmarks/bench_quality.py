@@ -46,7 +46,6 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from infinitenature import FlyThroughConfig  # noqa: E402
 from infinitenature.io import load_image  # noqa: E402
 from infinitenature.metrics import RandomConvFeatures, compute_kid, feature_stats, frechet_distance  # noqa: E402
 from infinitenature.metrics.protocol import (  # noqa: E402
@@ -146,7 +145,8 @@ def run_quality(opts: QualityOptions, *, progress: bool = True, command: str = "
     torch.set_num_threads(opts.threads)
     t_start = time.perf_counter()
     log = print if progress else (lambda *a, **k: None)
-    pipe = build_pipeline(opts.weights, depth=None, sky=None, resolution=opts.resolution, config=FlyThroughConfig())
+    # config=None: the loop settings stored with the weights
+    pipe = build_pipeline(opts.weights, depth=None, sky=None, resolution=opts.resolution, config=None)
     size = pipe.resolution
     pipes = method_pipelines(pipe, opts.methods)
     result: dict = {

@@ -53,6 +53,8 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 
 def _provenance(data: dict, script: str | None) -> list[str]:
     m = data.get("machine") or {}
+    if isinstance(m, str):  # some benchmark scripts record the machine as one line
+        m = {"cpu": m}
     cmd = data.get("command") or (f"python {script}" if script else "unknown")
     out = [f"- command: `{cmd}`"]
     if data.get("date"):
