@@ -72,6 +72,22 @@ def _provenance(data: dict, script: str | None) -> list[str]:
     return out
 
 
+def _verdict(methods: dict, steps: list[str]) -> list[str]:
+    """One sentence per baseline: does the refiner beat it (PSNR) at these steps?"""
+    ref = methods.get("refiner")
+    if not ref or not steps:
+        return []
+    out = [""]
+    for base in ("warp", "inpaint"):
+        if base not in methods:
+            continue
+        wins = [s for s in steps if ref["psnr"][s] > methods[base]["psnr"][s]]
+        losses = [s for s in steps if s not in wins]
+        verdict = "beats" if not losses else ("does not beat" if not wins else "beats only at step " + ", ".join(wins))
+        out.append(f"- The refiner **{verdict}** the `{base}` baseline in PSNR at step(s) {', '.join(steps)}.")
+    return out
+
+
 def _speed(data: dict, script: str) -> list[str]:
     lines = ["## Speed", "", *_provenance(data, script), ""]
     if data.get("note"):
@@ -110,6 +126,7 @@ def _quality(data: dict, script: str) -> list[str]:
                   "`warp`: the warped frame with its holes left black; `inpaint`: holes filled by push-pull.", ""]  # fmt: skip
         rows = [[m, *[f"{_fmt(v['psnr'][s])} / {_fmt(v['ssim'][s], 3)}" for s in steps]] for m, v in fid["methods"].items()]
         lines += _table(["method", *[f"step {s}" for s in steps]], rows)
+        lines += _verdict(fid["methods"], [s for s in ("1", "5") if s in steps])
     stab = data.get("stability")
     if stab:
         inputs = sorted({r["input"] for r in stab["runs"]})
