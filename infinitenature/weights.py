@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from importlib import resources
 from pathlib import Path
 from typing import Callable
 
@@ -124,14 +123,17 @@ def _import_model_modules() -> None:
 
 
 def shipped_weights_dir() -> Path:
-    """Folder holding the shipped weights (installed package data or the repo's weights/)."""
-    try:
-        p = Path(str(resources.files("infinitenature._weights")))
-        if p.is_dir() and any(p.glob("*.safetensors")):
-            return p
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / "weights"
+    """Folder holding the shipped weights.
+
+    An installed package carries them as ``infinitenature/_weights`` (the repo's
+    ``weights/`` folder mapped in pyproject.toml); a source checkout uses
+    ``weights/`` next to the package.
+    """
+    package = Path(__file__).resolve().parent
+    installed = package / "_weights"
+    if installed.is_dir():
+        return installed
+    return package.parent / "weights"
 
 
 def resolve_weights(name_or_path: str | Path, default_file: str) -> Path:

@@ -84,3 +84,24 @@ def test_delegated_commands_receive_their_options(tmp_path, capsys):
     code = main(["train", "--dry-run", "--data", str(tmp_path / "missing")])
     err = capsys.readouterr().err
     assert "unrecognized arguments" not in err
+
+
+def test_main_command_on_the_installed_package(tmp_path):
+    """`infinitenature fly` as a new user runs it: from another folder, on the installed package."""
+    import os
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    probe = subprocess.run(
+        [sys.executable, "-c", "import infinitenature, sys; sys.stdout.write(infinitenature.__file__)"],
+        cwd=tmp_path, capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    if probe.returncode != 0:
+        pytest.skip("infinitenature is not installed in this environment (only importable from the source tree)")
+    photo = Path(__file__).resolve().parents[1] / "examples" / "hills.jpg"
+    r = subprocess.run(
+        [sys.executable, "-m", "infinitenature.cli", "fly", str(photo), "-o", "fly.gif", "--frames", "3", "--quiet"],
+        cwd=tmp_path, capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "fly.gif").stat().st_size > 1000

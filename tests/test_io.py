@@ -152,3 +152,25 @@ def test_writer_keeps_existing_and_aborts_cleanly(tmp_path):
 def test_writer_rejects_bad_suffix(tmp_path):
     with pytest.raises(ValueError, match="unsupported output type"):
         VideoWriter(tmp_path / "v.txt")
+
+
+def test_installed_package_carries_the_shipped_weights(tmp_path):
+    """A wheel built from the repo holds weights/ as infinitenature/_weights (non-editable installs)."""
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(root)],
+        capture_output=True,
+        text=True,
+    )
+    if r.returncode != 0 and "No module named" in r.stderr:
+        pytest.skip(f"cannot build a wheel here: {r.stderr.strip().splitlines()[-1]}")
+    assert r.returncode == 0, r.stderr
+    (wheel,) = tmp_path.glob("infinitenature-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for f in ("generator-default.safetensors", "depth-default.safetensors", "sky-default.safetensors"):
+        assert f"infinitenature/_weights/{f}" in names
