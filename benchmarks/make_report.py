@@ -83,8 +83,8 @@ def _verdict(methods: dict, steps: list[str]) -> list[str]:
             continue
         wins = [s for s in steps if ref["psnr"][s] > methods[base]["psnr"][s]]
         losses = [s for s in steps if s not in wins]
-        verdict = "beats" if not losses else ("does not beat" if not wins else "beats only at step " + ", ".join(wins))
-        out.append(f"- The refiner **{verdict}** the `{base}` baseline in PSNR at step(s) {', '.join(steps)}.")
+        verdict = "beats it" if not losses else ("does not beat it" if not wins else f"beats it at step {', '.join(wins)} only")
+        out.append(f"- `{base}` baseline, PSNR at step(s) {', '.join(steps)}: the refiner **{verdict}**.")
     return out
 
 
