@@ -138,13 +138,15 @@ def prepare_scene(
 
     # Canvas: canvas_scale x the crop, centred on it, from the photo where it reaches.
     margin = int(round(s * (canvas_scale - 1.0) / 2.0))
-    pad = (margin, margin, margin, margin)  # left, right, top, bottom of the region in work pixels
-    c_top, c_left = t - margin, l - margin
-    region_rgb = torch.nn.functional.pad(photo, pad, mode="replicate")
-    region_disp = torch.nn.functional.pad(disp_norm_full, pad, value=1.0)
-    c_rgb = region_rgb[..., c_top + margin : c_top + margin + s + 2 * margin, c_left + margin : c_left + margin + s + 2 * margin]
-    c_disp = region_disp[..., c_top + margin : c_top + margin + s + 2 * margin, c_left + margin : c_left + margin + s + 2 * margin]
-    c_side = int(round((s + 2 * margin) * size / s))
+    region = s + 2 * margin
+
+    def around_crop(x: Tensor, **pad_options) -> Tensor:
+        # Pad by the margin on every side, so the crop's (t, l) is the region's top-left corner.
+        return F.pad(x, (margin, margin, margin, margin), **pad_options)[..., t : t + region, l : l + region]
+
+    c_rgb = around_crop(photo, mode="replicate")
+    c_disp = around_crop(disp_norm_full, value=1.0)  # beyond the photo: never sky
+    c_side = int(round(region * size / s))
     c_side += c_side % 2
     canvas_rgb = _resize(c_rgb, (c_side, c_side)).clamp(0, 1)
     canvas_disp = _resize(c_disp, (c_side, c_side)).clamp(0.01, 1.0)
