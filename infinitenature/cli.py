@@ -49,6 +49,13 @@ def _fly_parser(sub) -> None:
         action="store_true",
         help="use the refiner's output for every pixel, as published (default: what the weights recommend)",
     )
+    p.add_argument(
+        "--render-backend",
+        default=None,
+        metavar="{torch,pytorch3d}",
+        help="how frames are warped: torch (pure PyTorch, default) or pytorch3d (its point rasterizer; "
+        "needs pip install 'infinitenature[pytorch3d]')",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -58,6 +65,7 @@ def _fly(args) -> int:
 
     from .io import ImageError, VideoWriter, load_image
     from .pipeline import FlyThrough
+    from .render import check_render_backend
 
     out = Path(args.output)
     if out.exists() and not args.overwrite:
@@ -66,6 +74,13 @@ def _fly(args) -> int:
         raise CLIError(f"--frames must be >= 1, got {args.frames}")
     if args.device != "auto" and args.device.startswith("cuda") and not torch.cuda.is_available():
         raise CLIError(f"--device {args.device}: CUDA is not available on this machine")
+    if args.render_backend is not None:
+        try:
+            check_render_backend(args.render_backend)
+        except ValueError:
+            raise CLIError(f"--render-backend must be torch or pytorch3d, got {args.render_backend!r}") from None
+        except ImportError as e:
+            raise CLIError(_one_line(e)) from None
     try:
         image = load_image(args.image)  # fail fast on a bad photo, before loading models
     except ImageError as e:
@@ -95,6 +110,9 @@ def _fly(args) -> int:
             pipe.config.stochastic = True
         if args.refine_all:
             pipe.config.keep_visible = False
+        if args.render_backend is not None:
+            pipe.config.render_backend = args.render_backend
+        check_render_backend(pipe.config.render_backend)
         writer = VideoWriter(out, fps=args.fps, overwrite=args.overwrite)
     except (FileNotFoundError, FileExistsError, ValueError, ImportError) as e:
         raise CLIError(_one_line(e)) from None

@@ -24,7 +24,7 @@ from torch import Tensor
 from .autopilot import make_camera_path
 from .geometry import intrinsics_from_fov, relative_pose
 from .io import VideoWriter, load_image, to_uint8
-from .render import render_step
+from .render import RENDER_BACKENDS, check_render_backend, render_step
 from .scene import PreparedScene, prepare_scene
 from .sky import sky_blend
 
@@ -52,6 +52,10 @@ class FlyThroughConfig:
             The published method keeps the refiner's output everywhere (``False``);
             ``True`` is more stable with a small, briefly trained refiner, because
             colours cannot drift where the scene was already seen. See the README.
+        render_backend: how frames are warped: ``"torch"`` (``render.forward_splat``,
+            pure PyTorch, the default) or ``"pytorch3d"`` (pytorch3d's point
+            rasterizer, ``render_pytorch3d.forward_splat_pytorch3d``; needs
+            ``pip install 'infinitenature[pytorch3d]'``, checked when a run starts).
     """
 
     fov_deg: float = 55.0
@@ -63,6 +67,12 @@ class FlyThroughConfig:
     max_sky_fraction: float = 0.6
     canvas_scale: float = 1.5
     keep_visible: bool = False
+    render_backend: str = "torch"
+
+    def __post_init__(self) -> None:
+        if self.render_backend not in RENDER_BACKENDS:
+            choices = ", ".join(repr(b) for b in RENDER_BACKENDS)
+            raise ValueError(f"render_backend must be one of {choices}, got {self.render_backend!r}")
 
 
 @dataclass
@@ -240,6 +250,7 @@ class FlyThrough:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
         num_frames = int(num_frames)
         cfg = self.config
+        check_render_backend(cfg.render_backend)  # ValueError / ImportError before any work
         device = self.device
         t0 = time.perf_counter()
         state = scene.to(device) if scene is not None else self.prepare(image)
@@ -272,7 +283,7 @@ class FlyThrough:
                 next_pose = path.next_pose(step, disp, K).to(device=device, dtype=torch.float64)
                 t_auto = time.perf_counter()
                 R, tr = relative_pose(pose, next_pose)
-                r = render_step(rgb, disp, R.float()[None], tr.float()[None], K, beta=cfg.beta)
+                r = render_step(rgb, disp, R.float()[None], tr.float()[None], K, beta=cfg.beta, backend=cfg.render_backend)
                 t_render = time.perf_counter()
                 out = self.refiner.refine(
                     r.rgb,

@@ -13,6 +13,10 @@ and the design notes in ALGORITHM.md):
 ``render_step`` runs the three. Everything is batched, differentiable with
 respect to the splatted features and the disparity, and runs on whatever
 device the inputs live on. No compiled extension is needed.
+
+``render_step(..., backend="pytorch3d")`` replaces step 2 with
+``render_pytorch3d.forward_splat_pytorch3d`` (pytorch3d's point rasterizer,
+used only where pytorch3d is installed; it is never imported otherwise).
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ from torch import Tensor
 
 from .geometry import pixel_grid
 
-__all__ = ["forward_splat", "edge_alpha", "valid_mask", "render_step", "RenderResult", "SPLAT_EPS"]
+__all__ = [
+    "forward_splat",
+    "edge_alpha",
+    "valid_mask",
+    "render_step",
+    "RenderResult",
+    "SPLAT_EPS",
+    "RENDER_BACKENDS",
+    "check_render_backend",
+]
 
 #: Added to the summed splatting weight before dividing (as in the reference
 #: softmax splatting). With weights ``exp(w)``, ``w`` in ``[-10, 10]``, a pixel
@@ -33,6 +46,9 @@ __all__ = ["forward_splat", "edge_alpha", "valid_mask", "render_step", "RenderRe
 SPLAT_EPS = 1e-7
 #: Points with camera-frame z below this (in scene units) are dropped.
 _Z_EPS = 1e-6
+#: Names accepted by ``render_step(backend=...)``: ``"torch"`` (``forward_splat``,
+#: the default) and ``"pytorch3d"`` (``render_pytorch3d.forward_splat_pytorch3d``).
+RENDER_BACKENDS = ("torch", "pytorch3d")
 
 
 def _check_bchw(x: Tensor, name: str, channels: int | None = None) -> None:
@@ -52,6 +68,125 @@ def _batched_matrix(m: Tensor | None, batch: int, size: int, name: str, like: Te
     if m.dim() != 3 or m.shape[1:] != (size, size) or m.shape[0] not in (1, batch):
         raise ValueError(f"{name} must be ({size}, {size}) or ({batch}, {size}, {size}), got {tuple(m.shape)}")
     return m.to(device=like.device, dtype=like.dtype).expand(batch, size, size)
+
+
+def _splat_inputs(
+    rgba: Tensor,
+    disparity: Tensor,
+    rotation: Tensor,
+    translation: Tensor,
+    K_src: Tensor,
+    K_dst: Tensor | None,
+    weight_range: float,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Argument checks shared by the splatting backends.
+
+    Returns ``(rgba, disparity, R, t, K_src, K_dst)`` in the working dtype
+    (float32 for half-precision inputs) on ``rgba``'s device, batched:
+    ``(B, C, H, W)``, ``(B, 1, H, W)``, ``(B, 3, 3)``, ``(B, 3)``, ``(B, 3, 3)``,
+    ``(B, 3, 3)`` (``K_dst`` defaults to ``K_src``).
+    """
+    _check_bchw(rgba, "rgba")
+    _check_bchw(disparity, "disparity", 1)
+    if disparity.shape[0] != rgba.shape[0] or disparity.shape[2:] != rgba.shape[2:]:
+        raise ValueError(
+            f"rgba {tuple(rgba.shape)} and disparity {tuple(disparity.shape)} must share batch and size"
+        )
+    if not 0.0 <= weight_range <= 80.0:
+        raise ValueError(f"weight_range must be in [0, 80], got {weight_range}")
+    B = rgba.shape[0]
+    work = torch.float32 if rgba.dtype in (torch.float16, torch.bfloat16) else rgba.dtype
+    rgba = rgba.to(work)
+    disparity = disparity.to(work)
+    R = _batched_matrix(rotation, B, 3, "rotation", rgba)
+    if not isinstance(translation, Tensor):
+        raise TypeError(f"translation must be a torch.Tensor, got {type(translation).__name__}")
+    t = translation.unsqueeze(0) if translation.dim() == 1 else translation
+    if t.dim() != 2 or t.shape[1] != 3 or t.shape[0] not in (1, B):
+        raise ValueError(f"translation must be (3,) or ({B}, 3), got {tuple(translation.shape)}")
+    t = t.to(rgba).expand(B, 3)
+    Ks = _batched_matrix(K_src, B, 3, "K_src", rgba)
+    Kd = Ks if K_dst is None else _batched_matrix(K_dst, B, 3, "K_dst", rgba)
+    return rgba, disparity, R, t, Ks, Kd
+
+
+def _warp_pixels(
+    disparity: Tensor, R: Tensor, t: Tensor, Ks: Tensor, Kd: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Where every source pixel lands: ``K_dst (R K_src^-1 [u, v, 1] / d + t)``.
+
+    Args:
+        disparity: ``(B, 1, H, W)``; ``R``, ``t``, ``Ks``, ``Kd`` batched as
+            returned by ``_splat_inputs``.
+
+    Returns:
+        ``(x, y, new_disp, valid)``, each ``(B, 1, H * W)`` in source-pixel order:
+        target column and row (pixels), new-view disparity ``1 / z_t``, and
+        ``False`` where the disparity is non-finite or ``<= 0`` or the point is
+        behind the target camera (``z_t <= 1e-6``). Invalid entries hold safe
+        finite values (no NaN reaches the gradient); nothing is checked against
+        the image bounds.
+    """
+    B, _, H, W = disparity.shape
+    # Homogeneous form: K_dst X_t = (K_dst R K_src^-1 [u v 1] + d K_dst t) / d, so the
+    # target pixel is p_xy / p_z and the new-view disparity is d / p_z with
+    # p = M [u v 1] + d k. This works on disparity directly (no 1/d).
+    M = Kd @ R @ torch.linalg.inv(Ks)  # (B, 3, 3)
+    k = (Kd @ t.unsqueeze(-1))  # (B, 3, 1)
+    N = H * W
+    grid = pixel_grid(H, W, dtype=disparity.dtype, device=disparity.device).reshape(3, N)  # rows u, v, 1
+    d = disparity.reshape(B, 1, N)
+    valid = (d > 0) & (d < float("inf"))  # False for NaN too
+    d = torch.where(valid, d, torch.ones_like(d))  # safe values, so no NaN reaches the gradient
+    p = torch.baddbmm(d * k, M, grid.expand(B, 3, N))  # (B, 3, N)
+    z_times_d = p[:, 2:3]  # = z_t * d
+    valid = valid & (z_times_d > _Z_EPS * d)
+    pz = torch.where(valid, z_times_d, torch.ones_like(z_times_d))
+    x = p[:, 0:1] / pz  # (B, 1, N) target column
+    y = p[:, 1:2] / pz
+    new_disp = d / pz  # (B, 1, N) = 1 / z_t
+    return x, y, new_disp, valid
+
+
+def _softmax_importance(new_disp: Tensor, valid: Tensor, weight_range: float) -> Tensor:
+    """Near-wins splatting weights ``exp(w)`` (no gradient), 0 where not ``valid``.
+
+    ``w`` is the new-view disparity mapped per image linearly onto
+    ``[-weight_range, weight_range]`` over the valid points. Shapes ``(B, 1, N)``.
+    """
+    with torch.no_grad():
+        nd = new_disp.detach()
+        lo = torch.where(valid, nd, torch.full_like(nd, float("inf"))).amin(dim=2, keepdim=True)
+        hi = torch.where(valid, nd, torch.full_like(nd, float("-inf"))).amax(dim=2, keepdim=True)
+        lo = torch.where(torch.isfinite(lo), lo, torch.zeros_like(lo))
+        hi = torch.where(torch.isfinite(hi), hi, torch.zeros_like(hi))
+        w = (nd - lo) / (hi - lo + 1e-6) * (2.0 * weight_range) - weight_range
+        return torch.where(valid, w.clamp(-weight_range, weight_range).exp(), torch.zeros_like(w))
+
+
+def _check_backend_name(backend: str) -> None:
+    if not isinstance(backend, str) or backend not in RENDER_BACKENDS:
+        choices = ", ".join(repr(b) for b in RENDER_BACKENDS)
+        raise ValueError(f"render backend must be one of {choices}, got {backend!r}")
+
+
+def check_render_backend(backend: str) -> str:
+    """Check that ``backend`` names a render backend that can run here.
+
+    Raises:
+        ValueError: ``backend`` is not one of ``RENDER_BACKENDS``.
+        ImportError: ``backend`` is ``"pytorch3d"`` and pytorch3d does not import.
+
+    Returns:
+        ``backend``, unchanged.
+    """
+    _check_backend_name(backend)
+    if backend == "pytorch3d":
+        from .render_pytorch3d import PYTORCH3D_MISSING, pytorch3d_available
+
+        if not pytorch3d_available():
+            raise ImportError(PYTORCH3D_MISSING)
+    return backend
 
 
 def forward_splat(
@@ -115,57 +250,13 @@ def forward_splat(
         >>> torch.allclose(out, rgba, atol=1e-5), bool((cov > 0.99).all())
         (True, True)
     """
-    _check_bchw(rgba, "rgba")
-    _check_bchw(disparity, "disparity", 1)
-    if disparity.shape[0] != rgba.shape[0] or disparity.shape[2:] != rgba.shape[2:]:
-        raise ValueError(
-            f"rgba {tuple(rgba.shape)} and disparity {tuple(disparity.shape)} must share batch and size"
-        )
-    if not 0.0 <= weight_range <= 80.0:
-        raise ValueError(f"weight_range must be in [0, 80], got {weight_range}")
-    B, C, H, W = rgba.shape
     out_dtype = rgba.dtype
-    work = torch.float32 if rgba.dtype in (torch.float16, torch.bfloat16) else rgba.dtype
-    rgba = rgba.to(work)
-    disparity = disparity.to(work)
-    R = _batched_matrix(rotation, B, 3, "rotation", rgba)
-    if not isinstance(translation, Tensor):
-        raise TypeError(f"translation must be a torch.Tensor, got {type(translation).__name__}")
-    t = translation.unsqueeze(0) if translation.dim() == 1 else translation
-    if t.dim() != 2 or t.shape[1] != 3 or t.shape[0] not in (1, B):
-        raise ValueError(f"translation must be (3,) or ({B}, 3), got {tuple(translation.shape)}")
-    t = t.to(rgba).expand(B, 3)
-    Ks = _batched_matrix(K_src, B, 3, "K_src", rgba)
-    Kd = Ks if K_dst is None else _batched_matrix(K_dst, B, 3, "K_dst", rgba)
-
-    # Homogeneous form: K_dst X_t = (K_dst R K_src^-1 [u v 1] + d K_dst t) / d, so the
-    # target pixel is p_xy / p_z and the new-view disparity is d / p_z with
-    # p = M [u v 1] + d k. This works on disparity directly (no 1/d).
-    M = Kd @ R @ torch.linalg.inv(Ks)  # (B, 3, 3)
-    k = (Kd @ t.unsqueeze(-1))  # (B, 3, 1)
+    rgba, disparity, R, t, Ks, Kd = _splat_inputs(rgba, disparity, rotation, translation, K_src, K_dst, weight_range)
+    B, C, H, W = rgba.shape
     N = H * W
-    grid = pixel_grid(H, W, dtype=work, device=rgba.device).reshape(3, N)  # rows u, v, 1
-    d = disparity.reshape(B, 1, N)
-    valid = (d > 0) & (d < float("inf"))  # False for NaN too
-    d = torch.where(valid, d, torch.ones_like(d))  # safe values, so no NaN reaches the gradient
-    p = torch.baddbmm(d * k, M, grid.expand(B, 3, N))  # (B, 3, N)
-    z_times_d = p[:, 2:3]  # = z_t * d
-    valid = valid & (z_times_d > _Z_EPS * d)
-    pz = torch.where(valid, z_times_d, torch.ones_like(z_times_d))
-    x = p[:, 0:1] / pz  # (B, 1, N) target column
-    y = p[:, 1:2] / pz
-    new_disp = d / pz  # (B, 1, N) = 1 / z_t
+    x, y, new_disp, valid = _warp_pixels(disparity, R, t, Ks, Kd)
     valid = valid & (x > -1) & (x < W) & (y > -1) & (y < H)  # also drops NaN / inf positions
-
-    # Softmax weights from the new-view disparity, normalized per image over valid points.
-    with torch.no_grad():
-        nd = new_disp.detach()
-        lo = torch.where(valid, nd, torch.full_like(nd, float("inf"))).amin(dim=2, keepdim=True)
-        hi = torch.where(valid, nd, torch.full_like(nd, float("-inf"))).amax(dim=2, keepdim=True)
-        lo = torch.where(torch.isfinite(lo), lo, torch.zeros_like(lo))
-        hi = torch.where(torch.isfinite(hi), hi, torch.zeros_like(hi))
-        w = (nd - lo) / (hi - lo + 1e-6) * (2.0 * weight_range) - weight_range
-        importance = torch.where(valid, w.clamp(-weight_range, weight_range).exp(), torch.zeros_like(w))
+    importance = _softmax_importance(new_disp, valid, weight_range)
 
     # Bilinear corners. Invalid corners keep weight 0 and a clamped index, so the
     # scatter needs no compaction.
@@ -268,6 +359,7 @@ def render_step(
     K: Tensor,
     *,
     beta: float = 4.0,
+    backend: str = "torch",
 ) -> RenderResult:
     """The render stage of one step: edge alpha, splat RGBA + disparity, valid mask.
 
@@ -281,14 +373,22 @@ def render_step(
             pose, ``X_next = R X_current + t``.
         K: ``(B, 3, 3)`` or ``(3, 3)`` intrinsics, shared by both views.
         beta: edge-alpha sharpness (``edge_alpha``).
+        backend: ``"torch"`` (``forward_splat``, the default) or ``"pytorch3d"``
+            (``render_pytorch3d.forward_splat_pytorch3d`` with its defaults; needs
+            pytorch3d, else ``ImportError``). Other values raise ``ValueError``.
 
     Returns:
         ``RenderResult`` for the next camera.
     """
+    _check_backend_name(backend)
     _check_bchw(rgb, "rgb", 3)
     _check_bchw(disparity, "disparity", 1)
+    if backend == "pytorch3d":
+        from .render_pytorch3d import forward_splat_pytorch3d as splat
+    else:
+        splat = forward_splat
     alpha = edge_alpha(disparity.detach(), beta)
-    rgba, disp, coverage = forward_splat(torch.cat([rgb, alpha.to(rgb.dtype)], dim=1), disparity, rotation, translation, K)
+    rgba, disp, coverage = splat(torch.cat([rgb, alpha.to(rgb.dtype)], dim=1), disparity, rotation, translation, K)
     warped_alpha = rgba[:, 3:4]
     return RenderResult(
         rgb=rgba[:, :3],

@@ -31,6 +31,7 @@ from infinitenature.train import (
     d_r1_loss,
     fly,
     g_nonsaturating_loss,
+    hole_filling_l1,
     l1_rgbd,
     laplacian_pyramid_l1,
     list_photos,
@@ -363,6 +364,91 @@ def test_run_folder_checkpoint_and_exact_resume(data, tmp_path):
         a = load_file(str(run_a / "checkpoints" / "step-0000003" / f"{name}.safetensors"))
         b = getattr(resumed, name).state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_init_generator_starts_g_and_ema_from_an_exported_file(data, tmp_path):
+    src = Trainer(tiny_config(tmp_path / "src", seed=3), data=data, dist_info=DistInfo())
+    src.G_ema.G_synthesis.G_4x4.Conv.conv.weight.data.add_(1.0)  # a generator no fresh init can equal
+    path = tmp_path / "gen.safetensors"
+    from infinitenature.weights import save_model
+
+    save_model(src.G_ema, path)
+    fresh_D = Trainer(tiny_config(tmp_path / "plain"), data=data, dist_info=DistInfo()).D
+    t = Trainer(tiny_config(tmp_path / "dst", init_generator=str(path)), data=data, dist_info=DistInfo())
+    want = src.G_ema.state_dict()
+    for module in (t.G, t.G_ema):
+        assert all(torch.equal(v, want[k]) for k, v in module.state_dict().items())
+    assert all(torch.equal(v, fresh_D.state_dict()[k]) for k, v in t.D.state_dict().items())  # D from the seed
+    assert t.step == 0
+    t.run()  # and it trains
+    assert Path(t.config.out_dir, "checkpoints", "step-0000002").is_dir()
+
+    with pytest.raises(ValueError, match="this run builds"):
+        Trainer(tiny_config(tmp_path / "wide", init_generator=str(path), latent_dim=64), data=data, dist_info=DistInfo())
+    with pytest.raises(FileNotFoundError, match="--init-generator"):
+        Trainer(tiny_config(tmp_path / "none", init_generator=str(tmp_path / "missing.safetensors")), data=data, dist_info=DistInfo())
+    with pytest.raises(ValueError, match="--init-generator"):
+        tiny_config(tmp_path, init_generator=str(path), resume="latest").validate()
+    with pytest.raises(ValueError, match="--synthetic-cache-scenes"):
+        tiny_config(tmp_path, synthetic_cache_scenes=0).validate()
+
+
+class _Oracle(torch.nn.Module):
+    """A 'refiner' that returns the true frame: zero hole-filling error by construction."""
+
+    def __init__(self, truth: torch.Tensor) -> None:
+        super().__init__()
+        self.truth = truth
+        self.config = type("C", (), {"latent_dim": 4})()
+        self.p = torch.nn.Parameter(torch.zeros(1))
+
+    def encode_style(self, x):
+        return x.flatten(1)[:, :4]
+
+    def refine(self, rgb, disparity, mask, code, z, noise="zero"):
+        return self.truth[: rgb.shape[0]]
+
+
+class _Copy(_Oracle):
+    """Returns its (masked) input: holes come out black, with disparity 0."""
+
+    def refine(self, rgb, disparity, mask, code, z, noise="zero"):
+        return torch.cat([rgb, disparity], 1) * mask
+
+
+def test_hole_filling_l1_scores_hidden_pixels_only():
+    H = 32
+    y = torch.linspace(0, 1, H).view(1, 1, H, 1).expand(2, 1, H, H)
+    rgb = torch.cat([0.2 + 0.6 * y, 0.5 + 0 * y, 0.8 - 0.6 * y], 1)
+    disp = (0.05 + 0.9 * y).clamp(0.01, 1)
+    K = intrinsics_from_fov(H, H, 55.0)
+    truth = torch.cat([rgb, disp], 1)
+    oracle = hole_filling_l1(_Oracle(truth), rgb, disp, K, seed=0, batch_size=1)
+    assert oracle["blocks"].rgb_l1 == 0.0 and oracle["blocks"].disparity_l1 == 0.0
+    assert oracle["disocclusion"].rgb_l1 == 0.0 and 0.0 < oracle["disocclusion"].hole_fraction < 1.0
+    copy = hole_filling_l1(_Copy(truth), rgb, disp, K, seed=0)
+    # black holes: the error is the mean of the true values over the hidden pixels
+    _, _, mask = _block_masks_for(seed=0, rgb=rgb, disp=disp, K=K)
+    hole = 1 - mask
+    want_rgb = float((rgb * hole).sum() / (3 * hole.sum()))
+    want_disp = float((disp * hole).sum() / hole.sum())
+    assert copy["blocks"].rgb_l1 == pytest.approx(want_rgb, rel=1e-5)
+    assert copy["blocks"].disparity_l1 == pytest.approx(want_disp, rel=1e-5)
+    assert 0.4 - 0.07 <= copy["blocks"].hole_fraction <= 0.9 + 0.07
+    # the same seed gives the same holes; another seed other holes
+    again = hole_filling_l1(_Copy(truth), rgb, disp, K, seed=0)
+    other = hole_filling_l1(_Copy(truth), rgb, disp, K, seed=1)
+    assert again == copy and other["blocks"] != copy["blocks"]
+    with pytest.raises(ValueError, match="disparity"):
+        hole_filling_l1(_Copy(truth), rgb, disp[:1], K)
+
+
+def _block_masks_for(*, seed, rgb, disp, K):
+    """The block masks ``hole_filling_l1`` draws for ``seed`` (same generator order: poses, then blocks)."""
+    g = torch.Generator().manual_seed(seed)
+    sample_relative_poses(rgb.shape[0], generator=g)
+    masks = random_block_masks(rgb.shape[0], rgb.shape[2], rgb.shape[3], generator=g)
+    return rgb, disp, masks
 
 
 # ----------------------------------------------------------------------------- CLI and DDP

@@ -37,6 +37,8 @@ class TrainConfig:
     out_dir: str = _opt("runs/train", "run folder: config.json, stats.jsonl, checkpoints/, samples/, export/")
     resume: str = _opt("", "'' = fresh run; 'latest' = newest checkpoint in out_dir; or a checkpoint folder")
     init_from: str = _opt("", "checkpoint folder whose G, G_ema and D weights start a fresh run (stage 1 -> 2)")
+    init_generator: str = _opt("", "generator .safetensors (e.g. weights/generator-default.safetensors or a run's "
+                               "export/) whose weights start G and G_ema of a fresh run; D starts from scratch")
     steps: int = _opt(20_000, "number of optimizer steps (each = one D step + one G step)")
     seed: int = _opt(0, "seed of weights, data order, masks, paths and noise (rank r adds r for its draws)")
     device: str = _opt("auto", "'auto' (cuda:LOCAL_RANK if available, else cpu), 'cpu' or 'cuda'")
@@ -50,7 +52,9 @@ class TrainConfig:
     crop_scale_min: float = _opt(0.6, "random square crops span this..1 of the photo's short side")
     color_jitter: float = _opt(0.05, "strength of brightness/contrast/saturation jitter (0 = off)")
     synthetic_ratio: float = _opt(0.0, "fraction of each batch drawn from procedural landscapes")
-    synthetic_scenes: int = _opt(64, "procedural scenes (seeds 0..N-1) in the synthetic mix; up to 64 stay baked in memory")
+    synthetic_scenes: int = _opt(64, "procedural scenes (seeds 0..N-1) in the synthetic mix")
+    synthetic_cache_scenes: int = _opt(64, "baked procedural scenes kept in memory per process (~22 MB each; a "
+                                       "scene not in memory is baked again, ~0.3 s)")
     synthetic_views: int = _opt(64, "random camera views per procedural scene")
     # --- models --------------------------------------------------------------------------
     resolution: int = _opt(128, "training resolution (square; 64, 128 or 256)")
@@ -115,7 +119,7 @@ class TrainConfig:
             bad("device", "must be auto, cpu, cuda or cuda:N")
         for name in ("steps", "batch_size", "latent_dim", "mapping_layers", "g_f_max", "d_f_max", "g_f_base", "d_f_base",
                      "work_size", "mask_patch", "cycle_steps", "sample_frames", "sample_count", "synthetic_scenes",
-                     "synthetic_views"):
+                     "synthetic_views", "synthetic_cache_scenes"):
             if getattr(self, name) < 1:
                 bad(name, "must be >= 1")
         for name in ("num_workers", "r1_every", "log_every", "ckpt_every", "sample_every",
@@ -147,6 +151,8 @@ class TrainConfig:
             bad("data", "a photo folder is required unless --synthetic-ratio is 1")
         if self.resume and self.init_from:
             bad("init_from", "cannot be combined with --resume")
+        if self.init_generator and (self.resume or self.init_from):
+            bad("init_generator", "cannot be combined with --resume or --init-from")
         return self
 
     def to_dict(self) -> dict:
