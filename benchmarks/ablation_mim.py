@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from infinitenature.geometry import intrinsics_from_fov  # noqa: E402
 from infinitenature.metrics.protocol import build_pipeline, fidelity_scores, machine_info, method_pipelines, synthetic_truth  # noqa: E402
 from infinitenature.pipeline import FlyThroughConfig  # noqa: E402
-from infinitenature.train import PhotoCache, PhotoDataset, Trainer, TrainConfig, hole_filling_l1, list_photos  # noqa: E402
+from infinitenature.train import PhotoCache, Trainer, TrainConfig, heldout_crops, hole_filling_l1  # noqa: E402
 from infinitenature.weights import load_model  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -145,21 +145,11 @@ def train_arms(a: argparse.Namespace) -> dict[str, dict[str, Path]]:
 def heldout_frames(a: argparse.Namespace, resolution: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Fixed crops of the held-out photos: ``(N, 3, S, S)``, ``(N, 1, S, S)`` and the photo names."""
     photos = [Path(p) for p in a.heldout] if a.heldout else sorted((ROOT / "examples").glob("*.jpg"))
-    if not photos:
-        raise SystemExit("ablation_mim: no held-out photos")
     from infinitenature.estimators import load_depth, load_sky
 
     cache = PhotoCache(Path(a.out_dir) / "heldout-cache", depth=load_depth("default"), sky=load_sky("default"),
                        estimator_name="default+default", work_size=384)
-    usable = cache.build(photos)
-    data = PhotoDataset(usable, cache, resolution=resolution, crop_scale=(0.6, 1.0), color_jitter=0.0)
-    items = []
-    for i in range(len(usable)):
-        items.append(data[i])  # centre crop
-        items += [data[(i, 10_000 * i + k)] for k in range(a.heldout_crops)]
-    rgb = torch.stack([it["rgb"] for it in items])
-    disp = torch.stack([it["disparity"] for it in items])
-    return rgb, disp, [p.name for p in usable]
+    return heldout_crops(photos, cache, resolution=resolution, crops=a.heldout_crops)
 
 
 def score_checkpoint(ckpt: Path, a: argparse.Namespace, frames, truths) -> dict:

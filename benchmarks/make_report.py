@@ -148,6 +148,27 @@ def _quality(data: dict, script: str) -> list[str]:
     return lines
 
 
+def _ablation(data: dict, script: str | None) -> list[str]:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from ablation_mim import table
+
+    o = data["options"]
+    return [
+        "## Ablation: masked-image-modeling warm-up (`ablation_mim.json`)",
+        "",
+        *_provenance(data, script),
+        "",
+        f"Both arms: {o['steps']} steps of batch {o['batch_size']}, the same data and seed, a "
+        f"{o['resolution']} px generator (f_base {o['g_f_base']}, f_max {o['g_f_max']}, latent {o['latent_dim']}). "
+        f"Hole-filling L1 on {data['heldout_frames']} crops of held-out photos ({', '.join(data['heldout_photos'])}), "
+        f"hidden pixels only (lower is better); PSNR (dB) along the true path of held-out procedural scenes "
+        f"{o['seeds'][0]}-{o['seeds'][-1]} with full refinement and with `keep_visible` (higher is better). "
+        "'train s' is the logged training time of the arm up to that point.",
+        "",
+        table(data),
+    ]
+
+
 def _flatten(d, prefix: str = "") -> list[tuple[str, object]]:
     out = []
     if isinstance(d, dict):
@@ -209,6 +230,8 @@ def render_report(results_dir: Path = RESULTS) -> str:
             lines += _speed(data, script)
         elif path.name == "quality.json" and "fidelity" in data:
             lines += _quality(data, script)
+        elif path.name == "ablation_mim.json" and "arms" in data:
+            lines += _ablation(data, script)
         else:
             lines += _generic(f"{path.stem} (`{path.name}`)", data, script)
     return "\n".join(lines) + "\n"

@@ -31,7 +31,9 @@ from infinitenature.train import (
     d_r1_loss,
     fly,
     g_nonsaturating_loss,
+    heldout_crops,
     hole_filling_l1,
+    identity_l1,
     l1_rgbd,
     laplacian_pyramid_l1,
     list_photos,
@@ -441,6 +443,25 @@ def test_hole_filling_l1_scores_hidden_pixels_only():
     assert again == copy and other["blocks"] != copy["blocks"]
     with pytest.raises(ValueError, match="disparity"):
         hole_filling_l1(_Copy(truth), rgb, disp[:1], K)
+    # identity: a copying refiner is a perfect identity; a constant one is off by the mean distance
+    assert identity_l1(_Copy(truth), rgb, disp) == (0.0, 0.0)
+    grey = identity_l1(_Oracle(torch.full_like(truth, 0.5)), rgb, disp)
+    assert grey[0] == pytest.approx(float((rgb - 0.5).abs().mean()), rel=1e-5)
+    assert grey[1] == pytest.approx(float((disp - 0.5).abs().mean()), rel=1e-5)
+
+
+def test_heldout_crops_are_fixed_and_skip_unreadable(photo_dir, tmp_path):
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    photos = [*list_photos(photo_dir), tmp_path / "broken.jpg"]
+    cache = PhotoCache(tmp_path / "cache", depth=FakeDepth(), sky=fake_sky, estimator_name="fake", work_size=64)
+    with pytest.warns(UserWarning):
+        rgb, disp, names = heldout_crops(photos, cache, resolution=32, crops=2)
+    assert names == ["photo0.png", "photo1.png", "photo2.png"]
+    assert rgb.shape == (9, 3, 32, 32) and disp.shape == (9, 1, 32, 32)
+    assert 0.0 <= float(rgb.min()) and float(rgb.max()) <= 1.0 and float(disp.min()) > 0.0
+    again = heldout_crops(photos[:3], cache, resolution=32, crops=2)
+    assert torch.equal(again[0], rgb) and torch.equal(again[1], disp)
+    assert not torch.equal(rgb[1], rgb[2])  # the random crops differ from each other
 
 
 def _block_masks_for(*, seed, rgb, disp, K):

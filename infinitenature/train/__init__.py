@@ -7,7 +7,7 @@
 from .config import STAGES, TrainConfig
 from .cyclic import CycleResult, fly, render_refine, sample_cycle, sample_relative_poses, straight_poses
 from .data import PhotoCache, PhotoDataset, StepSampler, TrainingData, list_photos, random_crop
-from .evaluate import HoleFillingScore, hole_filling_l1
+from .evaluate import HoleFillingScore, heldout_crops, hole_filling_l1, identity_l1
 from .losses import d_logistic_loss, d_r1_loss, g_nonsaturating_loss, l1_rgbd, laplacian_pyramid_l1
 from .masks import RoundTrip, mim_inputs, random_block_masks, round_trip
 from .trainer import DistInfo, Trainer, build_data, build_models, find_checkpoint, init_distributed
@@ -39,6 +39,8 @@ __all__ = [
     "CycleResult",
     "HoleFillingScore",
     "hole_filling_l1",
+    "identity_l1",
+    "heldout_crops",
     "l1_rgbd",
     "laplacian_pyramid_l1",
     "d_logistic_loss",

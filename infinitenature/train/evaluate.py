@@ -1,5 +1,9 @@
 """Held-out hole filling: how well a refiner reconstructs what a mask hides.
 
+``identity_l1`` is the other half of a refiner's job: with nothing hidden, how far
+its output strays from its input (what makes colours drift when every pixel is
+refined, step after step).
+
 The stage-1 task as a score: each held-out RGBD frame is masked twice, once
 with a real disocclusion (warped to a nearby camera and back, as at inference
 time) and once with random blocks; the refiner fills both and the L1 error is
@@ -16,9 +20,10 @@ import torch
 from torch import Tensor
 
 from .cyclic import sample_relative_poses
+from .data import PhotoCache, PhotoDataset
 from .masks import random_block_masks, round_trip
 
-__all__ = ["HoleFillingScore", "hole_filling_l1"]
+__all__ = ["HoleFillingScore", "hole_filling_l1", "identity_l1", "heldout_crops"]
 
 
 @dataclass(frozen=True)
@@ -107,3 +112,59 @@ def hole_filling_l1(
         k: HoleFillingScore(rgb_l1=e_rgb / max(n, 1.0), disparity_l1=e_disp / max(n, 1.0), hole_fraction=n / total)
         for k, (e_rgb, e_disp, n) in sums.items()
     }
+
+
+@torch.no_grad()
+def identity_l1(refiner, rgb: Tensor, disparity: Tensor, *, seed: int = 0, batch_size: int = 16) -> tuple[float, float]:
+    """L1 between a refiner's output and its input when nothing is hidden.
+
+    Args:
+        refiner: as for ``hole_filling_l1``.
+        rgb: ``(N, 3, H, W)`` frames in ``[0, 1]``; disparity ``(N, 1, H, W)`` in ``(0, 1]``.
+        seed: seeds the latents.
+
+    Returns:
+        ``(rgb_l1, disparity_l1)`` averaged over all pixels (0 for a perfect identity).
+    """
+    if rgb.dim() != 4 or rgb.shape[1] != 3 or disparity.shape != (rgb.shape[0], 1, *rgb.shape[2:]):
+        raise ValueError(f"rgb must be (N, 3, H, W) and disparity (N, 1, H, W), got {tuple(rgb.shape)}, {tuple(disparity.shape)}")
+    device = next(refiner.parameters()).device
+    rgb, disparity = rgb.to(device), disparity.to(device)
+    z = torch.randn(rgb.shape[0], refiner.config.latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+    err_rgb = err_disp = 0.0
+    for lo in range(0, rgb.shape[0], batch_size):
+        sl = slice(lo, lo + batch_size)
+        code = refiner.encode_style(torch.cat([rgb[sl], disparity[sl]], 1) * 2 - 1)
+        out = refiner.refine(rgb[sl], disparity[sl], torch.ones_like(disparity[sl]), code, z[sl], noise="zero")
+        err_rgb += float((out[:, :3] - rgb[sl]).abs().sum())
+        err_disp += float((out[:, 3:] - disparity[sl]).abs().sum())
+    return err_rgb / rgb.numel(), err_disp / disparity.numel()
+
+
+def heldout_crops(photos, cache: PhotoCache, *, resolution: int, crops: int = 8) -> tuple[Tensor, Tensor, list[str]]:
+    """Fixed square crops of held-out photos, as training would cut them (no colour jitter).
+
+    Args:
+        photos: photo paths; unreadable ones are skipped (``PhotoCache.build``).
+        cache: where their disparity and sky are computed once (give it estimators).
+        resolution: crop size ``S`` in pixels.
+        crops: random crops (0.6-1x the short side, seeded by the photo's position) per
+            photo, on top of its centre crop.
+
+    Returns:
+        ``(rgb (N, 3, S, S) in [0, 1], disparity (N, 1, S, S) in (0, 1], names)``
+        with ``N = len(names) * (crops + 1)``.
+    """
+    usable = cache.build(list(photos))
+    if not usable:
+        raise ValueError("no readable held-out photos")
+    data = PhotoDataset(usable, cache, resolution=resolution, crop_scale=(0.6, 1.0), color_jitter=0.0)
+    items = []
+    for i in range(len(usable)):
+        items.append(data[i])
+        items += [data[(i, 10_000 * i + k)] for k in range(crops)]
+    return (
+        torch.stack([it["rgb"] for it in items]),
+        torch.stack([it["disparity"] for it in items]),
+        [p.name for p in usable],
+    )

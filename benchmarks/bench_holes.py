@@ -1,0 +1,99 @@
+"""Hole filling and identity of generators on held-out photos.
+
+Usage::
+
+    python benchmarks/bench_holes.py [--weights default --weights other.safetensors ...] [--photos a.jpg b.jpg]
+
+For each generator, on fixed crops of photos it never trained on (default:
+examples/*.jpg, centre crop + ``--crops`` random crops each, at the generator's
+resolution, disparity and sky from the shipped estimators):
+
+* ``infinitenature.train.hole_filling_l1``: L1 on the hidden pixels of real
+  disocclusion masks and of random block masks (lower is better);
+* ``infinitenature.train.identity_l1``: L1 between output and input when nothing
+  is hidden (0 = perfect; what makes colours drift under full refinement).
+
+Writes ``benchmarks/results/holes.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from infinitenature.estimators import load_depth, load_sky  # noqa: E402
+from infinitenature.geometry import intrinsics_from_fov  # noqa: E402
+from infinitenature.metrics.protocol import load_refiner, machine_info  # noqa: E402
+from infinitenature.train import PhotoCache, heldout_crops, hole_filling_l1, identity_l1  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_pipeline import commit  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--weights", action="append", default=None, help="generator ('default' or a file); repeatable")
+    ap.add_argument("--photos", nargs="*", default=None, help="held-out photos (default: examples/*.jpg)")
+    ap.add_argument("--crops", type=int, default=8, help="random crops per photo, plus the centre crop")
+    ap.add_argument("--seed", type=int, default=0, help="seed of masks, cameras and latents")
+    ap.add_argument("--cache-dir", default="", help="disparity/sky cache (default: a temporary folder)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "holes.json"))
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    photos = [Path(p) for p in a.photos] if a.photos else sorted((ROOT / "examples").glob("*.jpg"))
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = PhotoCache(Path(a.cache_dir or tmp), depth=load_depth("default"), sky=load_sky("default"),
+                           estimator_name="default+default", work_size=384)
+        frames: dict[int, tuple] = {}
+        results = {}
+        for name in a.weights or ["default"]:
+            G = load_refiner(name)
+            res = int(G.config.resolution)
+            if res not in frames:
+                frames[res] = heldout_crops(photos, cache, resolution=res, crops=a.crops)
+            rgb, disp, names = frames[res]
+            K = intrinsics_from_fov(res, res, 55.0)
+            holes = hole_filling_l1(G, rgb, disp, K, seed=a.seed)
+            ident = identity_l1(G, rgb, disp, seed=a.seed)
+            results[name] = {
+                "resolution": res,
+                "frames": int(rgb.shape[0]),
+                "photos": names,
+                "hole_filling": {k: dataclasses.asdict(v) for k, v in holes.items()},
+                "identity": {"rgb_l1": ident[0], "disparity_l1": ident[1]},
+            }
+            h = results[name]["hole_filling"]
+            print(f"{name}: disocclusion RGB L1 {h['disocclusion']['rgb_l1']:.4f}, blocks {h['blocks']['rgb_l1']:.4f}, "
+                  f"identity {ident[0]:.4f}", flush=True)
+    out = {
+        "benchmark": "holes",
+        "command": " ".join(["python benchmarks/bench_holes.py", *argv]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "commit": commit(),
+        "machine": machine_info(),
+        "options": {"crops": a.crops, "seed": a.seed, "threads": a.threads},
+        "weights": results,
+        "runtime_s": time.perf_counter() - t0,
+    }
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(out, indent=2))
+    print(f"wrote {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
