@@ -24,6 +24,17 @@ def _texture(B, C, H, W, seed=0, freq=0.4):
     return 0.5 + 0.25 * torch.sin(freq * u + phase) + 0.2 * torch.cos(0.7 * freq * v + 2 * phase)
 
 
+def _near_square_scene(H=32, W=32):
+    """A blue far plane (disparity 0.2) with a red near square (disparity 0.8) at rows/columns 12-19."""
+    rgba = torch.zeros(1, 4, H, W)
+    rgba[:, 2] = 1.0  # far plane: blue
+    rgba[:, 3] = 1.0
+    disp = torch.full((1, 1, H, W), 0.2)
+    rgba[:, :, 12:20, 12:20] = torch.tensor([1.0, 0.0, 0.0, 1.0]).reshape(1, 4, 1, 1)  # near square: red
+    disp[:, :, 12:20, 12:20] = 0.8
+    return rgba, disp
+
+
 def _yaw(deg):
     a = math.radians(deg)
     return torch.tensor([[math.cos(a), 0.0, math.sin(a)], [0.0, 1.0, 0.0], [-math.sin(a), 0.0, math.cos(a)]])
@@ -67,12 +78,7 @@ class TestForwardSplat:
     def test_occlusion_near_wins(self):
         H = W = 32
         f = 40.0
-        rgba = torch.zeros(1, 4, H, W)
-        rgba[:, 2] = 1.0  # far plane: blue
-        rgba[:, 3] = 1.0
-        disp = torch.full((1, 1, H, W), 0.2)
-        rgba[:, :, 12:20, 12:20] = torch.tensor([1.0, 0.0, 0.0, 1.0]).reshape(1, 4, 1, 1)  # near square: red
-        disp[:, :, 12:20, 12:20] = 0.8
+        rgba, disp = _near_square_scene(H, W)
         # Move right by 0.1: far plane shifts 0.8 px, near square 3.2 px; they overlap.
         tx = 0.1
         out, d, cov = forward_splat(rgba, disp, torch.eye(3), torch.tensor([tx, 0.0, 0.0]), _K(H, f))

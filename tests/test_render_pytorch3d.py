@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_render import _texture, _yaw  # the smooth test texture and a yaw rotation
+from test_render import _near_square_scene, _texture, _yaw  # shared test scenes and a yaw rotation
 
 import infinitenature.render_pytorch3d as rp3d
 from infinitenature import FlyThrough, FlyThroughConfig
@@ -271,12 +271,7 @@ class TestForwardSplatPytorch3d:
     def test_occlusion_near_wins(self):
         H = W = 32
         f = 40.0
-        rgba = torch.zeros(1, 4, H, W)
-        rgba[:, 2] = 1.0  # far plane: blue
-        rgba[:, 3] = 1.0
-        disp = torch.full((1, 1, H, W), 0.2)
-        rgba[:, :, 12:20, 12:20] = torch.tensor([1.0, 0.0, 0.0, 1.0]).reshape(1, 4, 1, 1)  # near square: red
-        disp[:, :, 12:20, 12:20] = 0.8
+        rgba, disp = _near_square_scene(H, W)
         t = torch.tensor([0.1, 0.0, 0.0])  # far plane shifts 0.8 px, near square 3.2 px: they overlap
         out, d, cov = splat(rgba, disp, torch.eye(3), t, _K(H, W, f))
         square = out[0, :, 13:19, 17:22]  # columns 15.2..22.2 hold the moved square

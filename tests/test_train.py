@@ -389,6 +389,11 @@ def test_init_generator_starts_g_and_ema_from_an_exported_file(data, tmp_path):
         Trainer(tiny_config(tmp_path / "wide", init_generator=str(path), latent_dim=64), data=data, dist_info=DistInfo())
     with pytest.raises(FileNotFoundError, match="--init-generator"):
         Trainer(tiny_config(tmp_path / "none", init_generator=str(tmp_path / "missing.safetensors")), data=data, dist_info=DistInfo())
+    (tmp_path / "bad.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ValueError, match="not a readable safetensors file"):
+        Trainer(tiny_config(tmp_path / "bad", init_generator=str(tmp_path / "bad.safetensors")), data=data, dist_info=DistInfo())
+    with pytest.raises(ValueError, match="this run builds"):  # "default" is the shipped 128 px generator
+        Trainer(tiny_config(tmp_path / "dflt", init_generator="default"), data=data, dist_info=DistInfo())
     with pytest.raises(ValueError, match="--init-generator"):
         tiny_config(tmp_path, init_generator=str(path), resume="latest").validate()
     with pytest.raises(ValueError, match="--synthetic-cache-scenes"):

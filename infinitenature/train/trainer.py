@@ -499,11 +499,19 @@ class Trainer:
             module.load_state_dict(load_file(str(path), device=str(self.device)))
 
     def load_generator(self, path: str | Path) -> None:
-        """Start G and G_ema from an exported generator file (D keeps its fresh initialisation)."""
-        path = Path(path).expanduser()
+        """Start G and G_ema from an exported generator file or ``"default"`` (D keeps its fresh initialisation)."""
+        from ..weights import resolve_weights
+
+        try:
+            path = resolve_weights(path, "generator-default.safetensors")
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"--init-generator: {e}") from None
         if not path.is_file():
-            raise FileNotFoundError(f"--init-generator: {path} does not exist")
-        meta = read_metadata(path)
+            raise FileNotFoundError(f"--init-generator: {path} is not a file")
+        try:
+            meta = read_metadata(path)
+        except Exception as e:  # noqa: BLE001 - safetensors raises its own error types
+            raise ValueError(f"--init-generator: {path} is not a readable safetensors file ({' '.join(str(e).split())})") from None
         if meta.get("kind") != "generator":
             raise ValueError(f"--init-generator: {path} holds a {meta.get('kind')!r} model, not a generator")
         if meta["config"] != dataclasses.asdict(self.G.config):
