@@ -95,18 +95,14 @@ def base_config(a: argparse.Namespace) -> TrainConfig:
     )
 
 
-def _train(config: TrainConfig) -> float:
-    """Run (or finish) one training run; returns the seconds this call spent."""
+def _train(config: TrainConfig) -> None:
+    """Run (or finish) one training run; a finished run is left as it is (its time is read from stats.jsonl)."""
     out = Path(config.out_dir)
-    done = out / "checkpoints" / f"step-{config.steps:07d}"
-    if done.is_dir():
-        return 0.0
-    has_ckpt = any((out / "checkpoints").glob("step-*[0-9]")) if (out / "checkpoints").is_dir() else False
-    if has_ckpt:
+    if (out / "checkpoints" / f"step-{config.steps:07d}").is_dir():
+        return
+    if any((out / "checkpoints").glob("step-*[0-9]")):
         config = dataclasses.replace(config, resume="latest", init_from="")
-    t0 = time.perf_counter()
     Trainer(config).run()
-    return time.perf_counter() - t0
 
 
 def _wall_seconds(run_dir: Path, upto: int | None = None) -> float:
@@ -152,6 +148,12 @@ def heldout_frames(a: argparse.Namespace, resolution: int) -> tuple[torch.Tensor
     return heldout_crops(photos, cache, resolution=resolution, crops=a.heldout_crops)
 
 
+def _mean_fidelity(pipe, truths, a: argparse.Namespace) -> dict:
+    """``{"psnr"|"ssim": {step: mean over scenes}}`` of one pipeline along the true paths."""
+    per = [fidelity_scores(pipe, t, seed=a.seed) for t in truths]
+    return {k: {str(s): float(sum(q[s][k] for q in per) / len(per)) for s in a.fidelity_steps} for k in ("psnr", "ssim")}
+
+
 def score_checkpoint(ckpt: Path, a: argparse.Namespace, frames, truths) -> dict:
     G = load_model(ckpt / "G_ema.safetensors", kind="generator").eval()
     K = intrinsics_from_fov(G.config.resolution, G.config.resolution, 55.0)
@@ -159,10 +161,7 @@ def score_checkpoint(ckpt: Path, a: argparse.Namespace, frames, truths) -> dict:
     result: dict = {"checkpoint": str(ckpt), "hole_filling": {k: dataclasses.asdict(v) for k, v in holes.items()}, "fidelity": {}}
     for name, keep in (("full refinement", False), ("keep_visible", True)):
         pipe = build_pipeline(G, depth=None, sky=None, config=FlyThroughConfig(keep_visible=keep))
-        per = [fidelity_scores(pipe, t, seed=a.seed) for t in truths]
-        result["fidelity"][name] = {
-            m: {str(s): float(sum(p[s][m] for p in per) / len(per)) for s in a.fidelity_steps} for m in ("psnr", "ssim")
-        }
+        result["fidelity"][name] = _mean_fidelity(pipe, truths, a)
     return result
 
 
@@ -172,8 +171,7 @@ def baseline_scores(resolution: int, a: argparse.Namespace, truths) -> dict:
     for m, p in method_pipelines(pipe, ("warp", "inpaint")).items():
         if m not in ("warp", "inpaint"):
             continue
-        per = [fidelity_scores(p, t, seed=a.seed) for t in truths]
-        out[m] = {k: {str(s): float(sum(q[s][k] for q in per) / len(per)) for s in a.fidelity_steps} for k in ("psnr", "ssim")}
+        out[m] = _mean_fidelity(p, truths, a)
     return out
 
 

@@ -41,6 +41,11 @@ class HoleFillingScore:
     hole_fraction: float
 
 
+def _check_frames(rgb: Tensor, disparity: Tensor) -> None:
+    if rgb.dim() != 4 or rgb.shape[1] != 3 or disparity.shape != (rgb.shape[0], 1, *rgb.shape[2:]):
+        raise ValueError(f"rgb must be (N, 3, H, W) and disparity (N, 1, H, W), got {tuple(rgb.shape)}, {tuple(disparity.shape)}")
+
+
 @torch.no_grad()
 def hole_filling_l1(
     refiner,
@@ -78,8 +83,7 @@ def hole_filling_l1(
         frame (with its resampling blur) for disocclusions, the original for blocks, and
         is always compared with the original frame; noise inputs are zero.
     """
-    if rgb.dim() != 4 or rgb.shape[1] != 3 or disparity.shape != (rgb.shape[0], 1, *rgb.shape[2:]):
-        raise ValueError(f"rgb must be (N, 3, H, W) and disparity (N, 1, H, W), got {tuple(rgb.shape)}, {tuple(disparity.shape)}")
+    _check_frames(rgb, disparity)
     N, _, H, W = rgb.shape
     device = next(refiner.parameters()).device
     rgb, disparity, K = rgb.to(device), disparity.to(device), K.to(device)
@@ -126,8 +130,7 @@ def identity_l1(refiner, rgb: Tensor, disparity: Tensor, *, seed: int = 0, batch
     Returns:
         ``(rgb_l1, disparity_l1)`` averaged over all pixels (0 for a perfect identity).
     """
-    if rgb.dim() != 4 or rgb.shape[1] != 3 or disparity.shape != (rgb.shape[0], 1, *rgb.shape[2:]):
-        raise ValueError(f"rgb must be (N, 3, H, W) and disparity (N, 1, H, W), got {tuple(rgb.shape)}, {tuple(disparity.shape)}")
+    _check_frames(rgb, disparity)
     device = next(refiner.parameters()).device
     rgb, disparity = rgb.to(device), disparity.to(device)
     z = torch.randn(rgb.shape[0], refiner.config.latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
