@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_pipeline.py [--weights default] [--frames 100] [--long 1000] [--threads 2]
+    python benchmarks/bench_pipeline.py [--weights default] [--frames 100] [--long 1000] [--threads 2] [--supersample N]
 
 Writes ``benchmarks/results/pipeline_speed.json`` and prints a table. The loop's own
 overhead is everything but the refiner (autopilot + render + sky) as a fraction of
@@ -50,11 +50,14 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=100)
     ap.add_argument("--long", type=int, default=1000, help="frames streamed for the memory check (0 = skip)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--supersample", type=int, default=None, help="state supersampling (default: the weights' setting)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pipeline_speed.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     pipe = FlyThrough.from_pretrained(args.weights)
+    if args.supersample is not None:
+        pipe.config.supersample = args.supersample
     scene = pipe.prepare(args.image)
     pipe.mean_latent()
     # warm-up
@@ -70,6 +73,7 @@ def main() -> None:
     result = {
         "weights": args.weights,
         "resolution": pipe.resolution,
+        "supersample": pipe.config.supersample,
         "threads": args.threads,
         "frames": args.frames,
         "frame_ms": frame_ms,

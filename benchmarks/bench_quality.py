@@ -58,6 +58,7 @@ from infinitenature.metrics.protocol import (  # noqa: E402
     stability_steps,
     synthetic_truth,
 )
+from infinitenature.pipeline import downsample  # noqa: E402
 from infinitenature.scene import center_square  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -73,6 +74,7 @@ class QualityOptions:
 
     weights: str = "default"  # generator: 'default', a .safetensors/.tar path, or random-small/random-official
     resolution: int | None = None  # frame size for random presets (weight files fix their own)
+    supersample: int | None = None  # FlyThroughConfig.supersample; None = the setting stored with the weights
     depth: str = "default"  # depth estimator for the photos (estimators.load_depth spec)
     sky: str = "default"  # sky estimator for the photos (estimators.load_sky spec)
     seeds: tuple[int, ...] = tuple(range(1000, 1008))  # held-out procedural scenes (training uses < 1000)
@@ -147,6 +149,8 @@ def run_quality(opts: QualityOptions, *, progress: bool = True, command: str = "
     log = print if progress else (lambda *a, **k: None)
     # config=None: the loop settings stored with the weights
     pipe = build_pipeline(opts.weights, depth=None, sky=None, resolution=opts.resolution, config=None)
+    if opts.supersample is not None:
+        pipe.config = dataclasses.replace(pipe.config, supersample=opts.supersample)
     size = pipe.resolution
     pipes = method_pipelines(pipe, opts.methods)
     result: dict = {
@@ -162,6 +166,7 @@ def run_quality(opts: QualityOptions, *, progress: bool = True, command: str = "
             else "trained weights"
         ),
         "resolution": size,
+        "loop": dataclasses.asdict(pipe.config),
         "refiner_parameters": sum(p.numel() for p in pipe.refiner.parameters()),
         "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(opts).items()},
         "skipped": [],
@@ -172,7 +177,14 @@ def run_quality(opts: QualityOptions, *, progress: bool = True, command: str = "
     t0 = time.perf_counter()
     truths, per_scene = [], {m: {} for m in pipes}
     for seed in opts.seeds:
-        truth = synthetic_truth(seed, steps=opts.steps, size=size, speed=opts.speed, terrain_resolution=opts.terrain_resolution)
+        truth = synthetic_truth(
+            seed,
+            steps=opts.steps,
+            size=size,
+            speed=opts.speed,
+            terrain_resolution=opts.terrain_resolution,
+            supersample=pipe.config.supersample,
+        )
         truths.append(truth)
         for m, p in pipes.items():
             per_scene[m][str(seed)] = {str(k): v for k, v in fidelity_scores(p, truth, seed=opts.seed).items()}
@@ -180,7 +192,7 @@ def run_quality(opts: QualityOptions, *, progress: bool = True, command: str = "
     fidelity = {"seeds": list(opts.seeds), "steps": list(opts.steps), "scale": [t.scale for t in truths], "methods": {}}
     for m in pipes:
         summary = {}
-        for metric in ("psnr", "ssim"):
+        for metric in ("psnr", "ssim", "detail"):
             summary[metric] = {str(s): _mean([per_scene[m][str(seed)][str(s)][metric] for seed in opts.seeds]) for s in opts.steps}
         summary["per_scene"] = per_scene[m]
         fidelity["methods"][m] = summary
@@ -233,7 +245,8 @@ def run_quality(opts: QualityOptions, *, progress: bool = True, command: str = "
     t0 = time.perf_counter()
     net = RandomConvFeatures(channels=opts.feature_channels)
     refs = {}
-    syn_ref = [(t.scene.rgb[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy() for t in truths]
+    views = [downsample(t.scene.rgb, t.scene.rgb.shape[-1] // size)[0] for t in truths]  # first frames at the output size
+    syn_ref = [(v.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy() for v in views]
     syn_ref += [(f.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy() for t in truths for f in t.frames.values()]
     if len(syn_ref) >= 2:
         refs["synthetic"] = feature_stats(np.stack(syn_ref), net, keep_features=True)
@@ -280,6 +293,7 @@ def parse_args(argv: list[str] | None = None) -> QualityOptions:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", default=d.weights, help="'default', a weights file, or random-small / random-official")
     ap.add_argument("--resolution", type=int, default=None, help="frame size for random presets")
+    ap.add_argument("--supersample", type=int, default=None, help="state supersampling (default: the weights' setting)")
     ap.add_argument("--depth", default=d.depth, help="depth estimator for the photos")
     ap.add_argument("--sky", default=d.sky, help="sky estimator for the photos")
     ap.add_argument("--seeds", type=_int_list, default=d.seeds, help="held-out scene seeds, e.g. 1000-1007")
@@ -300,7 +314,7 @@ def parse_args(argv: list[str] | None = None) -> QualityOptions:
     ap.add_argument("--out", default=d.out)
     a = ap.parse_args(argv)
     return QualityOptions(
-        weights=a.weights, resolution=a.resolution, depth=a.depth, sky=a.sky, seeds=a.seeds, steps=a.steps, speed=a.speed,
+        weights=a.weights, resolution=a.resolution, supersample=a.supersample, depth=a.depth, sky=a.sky, seeds=a.seeds, steps=a.steps, speed=a.speed,
         terrain_resolution=a.terrain_resolution, stability_scenes=a.stability_scenes, photos=tuple(a.photo),
         photo_dir=a.photo_dir, max_photos=a.max_photos, long_frames=a.long_frames, baseline_frames=a.baseline_frames,
         report_steps=a.report_steps, fid_window=a.fid_window, kid_subsets=a.kid_subsets, seed=a.seed, threads=a.threads, out=a.out,

@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .autopilot import make_camera_path
@@ -52,6 +53,21 @@ class FlyThroughConfig:
             The published method keeps the refiner's output everywhere (``False``);
             ``True`` is more stable with a small, briefly trained refiner, because
             colours cannot drift where the scene was already seen. See the README.
+        supersample: the loop carries its state (the RGBD frame that is warped from
+            step to step) at this many times the refiner's resolution; the refiner
+            and the output frames see it area-downsampled, and the refiner's output
+            is upsampled into the state's holes. With ``keep_visible`` the photo's
+            own detail then survives magnification (flying closer) up to this
+            factor, and the blur that resampling adds at every step shrinks by it.
+            Costs render time (``supersample**2`` times the pixels), not refiner
+            time. 1 = the published loop; without ``keep_visible`` it changes
+            little. Scenes passed to ``iter_frames(scene=...)`` carry their own
+            size, which must be a multiple of the refiner's resolution.
+        output: size of the frames handed out: ``"refiner"`` (default) = the refiner's
+            resolution; ``"state"`` = the state's, ``supersample`` times larger (e.g.
+            512 px for a 128 px refiner at ``supersample=4``): where the photo is still
+            visible it shows the photo's own detail, and what the refiner painted is
+            upsampled from its resolution.
         render_backend: how frames are warped: ``"torch"`` (``render.forward_splat``,
             pure PyTorch, the default) or ``"pytorch3d"`` (pytorch3d's point
             rasterizer, ``render_pytorch3d.forward_splat_pytorch3d``; needs
@@ -67,9 +83,15 @@ class FlyThroughConfig:
     max_sky_fraction: float = 0.6
     canvas_scale: float = 1.5
     keep_visible: bool = False
+    supersample: int = 1
+    output: str = "refiner"
     render_backend: str = "torch"
 
     def __post_init__(self) -> None:
+        if isinstance(self.supersample, bool) or not isinstance(self.supersample, int) or not 1 <= self.supersample <= 8:
+            raise ValueError(f"supersample must be an integer in 1..8, got {self.supersample!r}")
+        if self.output not in ("refiner", "state"):
+            raise ValueError(f"output must be 'refiner' or 'state', got {self.output!r}")
         if self.render_backend not in RENDER_BACKENDS:
             choices = ", ".join(repr(b) for b in RENDER_BACKENDS)
             raise ValueError(f"render_backend must be one of {choices}, got {self.render_backend!r}")
@@ -81,8 +103,9 @@ class Frame:
 
     Attributes:
         index: step number (0 is the prepared input view).
-        image: ``(H, W, 3)`` uint8.
-        disparity: ``(H, W)`` float32 normalized disparity in [0.01, 1].
+        image: ``(H, W, 3)`` uint8 (the refiner's resolution, or the state's with
+            ``FlyThroughConfig.output="state"``).
+        disparity: ``(H, W)`` float32 normalized disparity in [0.01, 1], same size.
         pose: ``(4, 4)`` float64 world-to-camera pose (frame 0 is the identity).
         sky_fraction: fraction of the frame replaced by the first frame's sky.
     """
@@ -205,10 +228,13 @@ class FlyThrough:
 
     # ------------------------------------------------------------------ steps
     def prepare(self, image) -> PreparedScene:
-        """Load and prepare a photo (path, PIL image, array or tensor) on the pipeline's device."""
+        """Load and prepare a photo (path, PIL image, array or tensor) on the pipeline's device.
+
+        The scene is ``resolution * config.supersample`` pixels wide.
+        """
         img = load_image(image).to(self.device)
         return prepare_scene(
-            img, self.depth, self.sky, size=self.resolution, fov_deg=self.config.fov_deg, canvas_scale=self.config.canvas_scale
+            img, self.depth, self.sky, size=self.resolution * self.config.supersample, fov_deg=self.config.fov_deg, canvas_scale=self.config.canvas_scale
         )
 
     def mean_latent(self) -> Tensor:
@@ -255,14 +281,17 @@ class FlyThrough:
         t0 = time.perf_counter()
         state = scene.to(device) if scene is not None else self.prepare(image)
         self.timings = StepTimings(prepare=time.perf_counter() - t0)
+        ss = _supersample_factor(state.rgb.shape[-1], self.resolution)
         path = make_camera_path(trajectory)
         pose = torch.eye(4, dtype=torch.float64, device=device)
         path.reset(pose.clone())
-        K = state.K
+        K_state = state.K  # intrinsics of the state (ss x the refiner's resolution)
+        K = downsample_intrinsics(K_state, ss)  # intrinsics of the frames the refiner (and the autopilot) see
+        out_state = cfg.output == "state"
         gen = torch.Generator().manual_seed(int(seed))
         z = torch.randn(1, self.refiner.config.latent_dim, generator=gen).to(device)
         noise = "random" if cfg.stochastic else "zero"
-        rgbd0 = torch.cat([state.rgb, state.disparity], dim=1) * 2 - 1
+        rgbd0 = torch.cat([downsample(state.rgb, ss), downsample(state.disparity, ss)], dim=1) * 2 - 1
         global_code = self.refiner.encode_style(rgbd0, dropout=cfg.stochastic, generator=gen if device.type == "cpu" else None)
         truncation_mean = self.mean_latent() if cfg.truncation < 0.999 else None
         rgb, disp = state.rgb, state.disparity
@@ -275,20 +304,26 @@ class FlyThrough:
 
             bar = tqdm(total=num_frames, desc="flythrough", unit="frame")
         try:
-            yield self._frame(0, rgb, disp, pose, 0.0)
+            view_rgb, view_disp = downsample(rgb, ss), downsample(disp, ss)
+            yield self._frame(0, *((rgb, disp) if out_state else (view_rgb, view_disp)), pose, 0.0)
             if bar:
                 bar.update(1)
             for step in range(1, num_frames):
                 t = time.perf_counter()
-                next_pose = path.next_pose(step, disp, K).to(device=device, dtype=torch.float64)
+                next_pose = path.next_pose(step, view_disp, K).to(device=device, dtype=torch.float64)
                 t_auto = time.perf_counter()
                 R, tr = relative_pose(pose, next_pose)
-                r = render_step(rgb, disp, R.float()[None], tr.float()[None], K, beta=cfg.beta, backend=cfg.render_backend)
+                # Edge alpha per refiner-resolution pixel: a disparity ramp spans ss x the state's pixels.
+                r = render_step(rgb, disp, R.float()[None], tr.float()[None], K_state, beta=cfg.beta * ss, backend=cfg.render_backend)
                 t_render = time.perf_counter()
+                in_rgb, in_disp, in_mask = r.rgb, r.disparity, r.mask
+                if ss > 1:
+                    in_rgb, in_disp = downsample(r.rgb, ss), downsample(r.disparity, ss)
+                    in_mask = -F.max_pool2d(-r.mask, ss)  # valid only where every state pixel is
                 out = self.refiner.refine(
-                    r.rgb,
-                    r.disparity,
-                    r.mask,
+                    in_rgb,
+                    in_disp,
+                    in_mask,
                     global_code,
                     z,
                     truncation=cfg.truncation,
@@ -296,16 +331,16 @@ class FlyThrough:
                     noise=noise,
                     generator=gen if (cfg.stochastic and device.type == "cpu") else None,
                 )
-                rgb, disp = out[:, :3], out[:, 3:4].clamp(0.01, 1.0)
+                rgb, disp = upsample(out[:, :3], ss), upsample(out[:, 3:4], ss).clamp(0.01, 1.0)
                 if cfg.keep_visible:
-                    keep = soft_keep_mask(r.mask)
+                    keep = soft_keep_mask(r.mask, scale=ss)
                     rgb = keep * r.rgb + (1 - keep) * rgb
                     disp = keep * r.disparity + (1 - keep) * disp
                 t_refine = time.perf_counter()
                 fraction = 0.0
                 if use_sky:
                     R0, _ = relative_pose(torch.eye(4, dtype=torch.float64, device=device), next_pose)
-                    blended = sky_blend(rgb, disp, state.canvas, R0.float()[None], K)
+                    blended = sky_blend(rgb, disp, state.canvas, R0.float()[None], K_state)
                     if blended.fraction <= cfg.max_sky_fraction:
                         rgb, disp, fraction = blended.rgb, blended.disparity, float(blended.fraction)
                     else:
@@ -318,7 +353,8 @@ class FlyThrough:
                 tm.refine += t_refine - t_render
                 tm.sky += t_sky - t_refine
                 tm.steps += 1
-                yield self._frame(step, rgb, disp, pose, fraction)
+                view_rgb, view_disp = downsample(rgb, ss), downsample(disp, ss)
+                yield self._frame(step, *((rgb, disp) if out_state else (view_rgb, view_disp)), pose, fraction)
                 if bar:
                     bar.update(1)
         finally:
@@ -367,24 +403,55 @@ class FlyThrough:
             frames=np.stack(frames),
             disparities=np.stack(disps),
             poses=np.stack(poses),
-            K=intrinsics_from_fov(self.resolution, self.resolution, self.config.fov_deg).numpy(),
+            K=intrinsics_from_fov(frames[0].shape[0], frames[0].shape[1], self.config.fov_deg).numpy(),
             warnings=list(self.warnings),
         )
 
 
-def soft_keep_mask(mask: Tensor) -> Tensor:
-    """Valid-pixel mask shrunk by one pixel and feathered (5x5 Gaussian, sigma 1).
+def soft_keep_mask(mask: Tensor, *, scale: int = 1) -> Tensor:
+    """Valid-pixel mask shrunk by ``scale`` pixels and feathered (Gaussian, sigma ``scale``).
 
     Args:
         mask: ``(B, 1, H, W)`` in {0, 1}, 1 = the warped pixel is valid.
+        scale: pixels of ``mask`` per refiner pixel (``FlyThroughConfig.supersample``),
+            so that the seam is as wide in the output frames at every setting.
 
     Returns:
         ``(B, 1, H, W)`` weights in [0, 1] for the warped frame (1 - weight for the refiner).
     """
     import kornia
 
-    shrunk = -torch.nn.functional.max_pool2d(-mask, 3, stride=1, padding=1)
-    return kornia.filters.gaussian_blur2d(shrunk, (5, 5), (1.0, 1.0), border_type="replicate").clamp(0, 1) * shrunk
+    shrunk = -F.max_pool2d(-mask, 2 * scale + 1, stride=1, padding=scale)
+    k = 4 * scale + 1
+    return kornia.filters.gaussian_blur2d(shrunk, (k, k), (float(scale), float(scale)), border_type="replicate").clamp(0, 1) * shrunk
+
+
+def downsample(x: Tensor, factor: int) -> Tensor:
+    """``(B, C, H, W)`` -> ``(B, C, H / factor, W / factor)`` by averaging ``factor x factor`` blocks."""
+    return x if factor == 1 else F.avg_pool2d(x, factor)
+
+
+def upsample(x: Tensor, factor: int) -> Tensor:
+    """``(B, C, h, w)`` -> ``(B, C, h * factor, w * factor)``, bilinear on pixel centres (``downsample``'s grid)."""
+    return x if factor == 1 else F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
+
+
+def downsample_intrinsics(K: Tensor, factor: int) -> Tensor:
+    """Intrinsics ``(3, 3)`` of a frame ``downsample``-d by ``factor`` (pixel centres stay pixel centres)."""
+    if factor == 1:
+        return K
+    S = K.new_tensor([[1.0 / factor, 0.0, -(factor - 1) / (2.0 * factor)], [0.0, 1.0 / factor, -(factor - 1) / (2.0 * factor)], [0.0, 0.0, 1.0]])
+    return S @ K
+
+
+def _supersample_factor(side: int, resolution: int) -> int:
+    """How many state pixels per refiner pixel a scene of this side has (a clear error if not a multiple)."""
+    if side % resolution or side < resolution:
+        raise ValueError(
+            f"the scene is {side} px wide, which is not a multiple of the refiner's {resolution} px "
+            "(prepare it with FlyThrough.prepare or size=resolution * supersample)"
+        )
+    return side // resolution
 
 
 def load_refiner(name_or_path: str | Path = "default") -> tuple[torch.nn.Module, FlyThroughConfig]:

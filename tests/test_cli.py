@@ -61,6 +61,8 @@ def test_bad_options(tmp_path, capsys):
     src = _photo(tmp_path / "p.jpg")
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--frames", "0"], capsys)
     assert code == 2 and "--frames" in err
+    code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--supersample", "0"], capsys)
+    assert code == 2 and "--supersample must be an integer from 1 to 8" in err and "\n" not in err.strip()
 
 
 def test_subprocess_has_no_traceback(tmp_path):

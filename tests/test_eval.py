@@ -135,6 +135,31 @@ def test_scene_from_truth_is_a_pure_scale():
         scene_from_truth(rgb[:, 1:], depth[:, 1:], sky[:, 1:], K, RES)
 
 
+def test_synthetic_truth_supersampled_first_frame_and_antialiasing():
+    from infinitenature.metrics.protocol import _area_average, synthetic_truth
+
+    plain = synthetic_truth(1000, steps=[1, 2], size=RES, terrain_resolution=32, antialias=2)
+    big = synthetic_truth(1000, steps=[1, 2], size=RES, terrain_resolution=32, supersample=2, antialias=2)
+    assert plain.scene.rgb.shape[-1] == RES and big.scene.rgb.shape[-1] == 2 * RES
+    assert big.scene.canvas.rgb.shape[-1] == 2 * plain.scene.canvas.rgb.shape[-1]
+    # both come from the same 2x render: the plain first frame is the big one averaged down
+    assert torch.allclose(torch.nn.functional.avg_pool2d(big.scene.rgb, 2), plain.scene.rgb, atol=1e-5)
+    assert torch.allclose(big.scene.K[:2, :2], 2 * plain.scene.K[:2, :2])
+    for k in (1, 2):  # the true frames do not depend on the state's size
+        assert big.frames[k].shape == (3, RES, RES) and torch.allclose(big.frames[k], plain.frames[k], atol=1e-6)
+    assert math.isclose(big.scale, plain.scale, rel_tol=0.05)
+    # area averaging: colour averaged, depth through disparity, sky by majority
+    depth = torch.tensor([[[[1.0, 0.5], [float("inf"), float("inf")]]]])
+    sky = torch.tensor([[[[False, False], [True, True]]]])
+    avg = _area_average({"rgb": torch.ones(1, 3, 2, 2) * torch.tensor([0.0, 1.0, 0.5]).view(1, 3, 1, 1), "depth": depth, "sky": sky}, 2)
+    assert torch.allclose(avg["depth"], torch.tensor([[[[4.0 / 3.0]]]]))  # mean disparity (1 + 2 + 0 + 0) / 4 = 0.75
+    assert not bool(avg["sky"].any())  # half sky is not most
+    inf = float("inf")
+    mostly_sky = {"rgb": torch.zeros(1, 3, 2, 2), "depth": torch.tensor([[[[2.0, inf], [inf, inf]]]]), "sky": torch.tensor([[[[False, True], [True, True]]]])}
+    sky_most = _area_average(mostly_sky, 2)
+    assert bool(sky_most["sky"].all()) and bool(torch.isinf(sky_most["depth"]).all())
+
+
 @pytest.fixture(scope="module")
 def tiny_pipe():
     return build_pipeline("random-tiny", depth=None, sky=None, resolution=RES, config=FlyThroughConfig(mean_latent_samples=64))
@@ -182,7 +207,7 @@ def test_quality_benchmark_end_to_end(tmp_path):
     on_disk = json.loads(out.read_text())
     assert on_disk["fidelity"]["steps"] == [1, 2] and on_disk["resolution"] == RES
     for m in ("refiner", "warp", "inpaint"):
-        for metric in ("psnr", "ssim"):
+        for metric in ("psnr", "ssim", "detail"):
             vals = on_disk["fidelity"]["methods"][m][metric]
             assert set(vals) == {"1", "2"} and all(np.isfinite(v) for v in vals.values())
         assert -1.0 <= on_disk["fidelity"]["methods"][m]["ssim"]["1"] <= 1.0
@@ -233,6 +258,18 @@ def test_make_report_renders_tables(tmp_path):
     assert "| synthetic | refiner | steps 1-100 | 100 | 40 | 12.50 | 0.0100 ± 0.0020 |" in md
     assert "| results.op.median_ms | 1.50 |" in md
     assert "Test CPU" in md and "`abc1234`" in md and "`python benchmarks/bench_speed.py`" in md
+    supersample = {
+        "benchmark": "supersample", "command": "python benchmarks/bench_supersample.py", "machine": machine, "commit": "abc1234",
+        "weights": "default", "seeds": [1000, 1007], "steps": ["1", "5"],
+        "runs": [{"supersample": s, "speed": {"ms_per_frame": 40.0 * s},
+                  "fidelity": {m: {"psnr": {"1": 25.0 + s, "5": 20.0}, "ssim": {"1": 0.8, "5": 0.7}, "detail": {"1": 0.5 * s, "5": 0.25}}
+                               for m in ("refiner", "inpaint")}} for s in (1, 2)],
+    }  # fmt: skip
+    (tmp_path / "supersample.json").write_text(json.dumps(supersample))
+    md = make_report.render_report(tmp_path)
+    assert "## State supersampling" in md
+    assert "| 2 | refiner | 27.00 / 0.800 / 1.00 | 20.00 / 0.700 / 0.25 | 80 |" in md
+    assert "| 1 | inpaint | 26.00 / 0.800 / 0.50 | 20.00 / 0.700 / 0.25 |  |" in md
     assert make_report.main(["--results", str(tmp_path), "--out", str(tmp_path / "B.md")]) == 0
     assert (tmp_path / "B.md").read_text().startswith("# Benchmarks")
 

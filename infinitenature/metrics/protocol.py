@@ -37,7 +37,7 @@ from ..scene import PreparedScene
 from ..sky import SkyCanvas
 from .baselines import BASELINES, BaselineConfig, BaselineRefiner
 from .fidelity import psnr, ssim
-from .stability import stability_report
+from .stability import sharpness, stability_report
 
 __all__ = [
     "RANDOM_PRESETS",
@@ -220,6 +220,8 @@ def synthetic_truth(
     speed: float = 0.15,
     canvas_scale: float = 1.5,
     terrain_resolution: int = 1024,
+    supersample: int = 1,
+    antialias: int = 4,
 ) -> TruthSequence:
     """Render a held-out procedural flight: the first frame (with a wider canvas) and the frames at ``steps``.
 
@@ -234,6 +236,12 @@ def synthetic_truth(
         speed: scene units per step.
         canvas_scale: side of the first frame's sky canvas relative to the view.
         terrain_resolution: texels per side of the landscape's baked height field.
+        supersample: the first frame (``scene``) is rendered at ``size * supersample``
+            pixels, for pipelines with ``FlyThroughConfig.supersample``; the true
+            frames at ``steps`` stay at ``size``.
+        antialias: every image is rendered with at least this many samples per
+            output pixel along each axis and area-averaged (colour, disparity and
+            sky), so that the truth is free of aliasing whatever ``supersample`` is.
     """
     from ..synthetic.landscape import Landscape
 
@@ -242,12 +250,20 @@ def synthetic_truth(
         raise ValueError(f"steps must be integers >= 1, got {steps}")
     land = Landscape(int(seed), resolution=terrain_resolution)
     world = torch.stack([land.pose_at(speed * i) for i in range(steps[-1] + 1)]).double()
+    supersample, antialias = int(supersample), int(antialias)
+    if supersample < 1 or antialias < 1:
+        raise ValueError(f"supersample and antialias must be >= 1, got {supersample} and {antialias}")
+    f = -(-antialias // supersample)  # render samples per state pixel, per axis
     K = intrinsics_from_fov(size, size, fov_deg)
-    margin = int(round(size * (canvas_scale - 1.0) / 2.0))
-    c_side = size + 2 * margin
-    first = land.render(world[0].float(), shift_principal_point(K, margin, margin), c_side, c_side)
-    scene, scale = scene_from_truth(first["rgb"], first["depth"], first["sky"], K, size)
-    later = land.render(world[steps].float(), K, size, size)
+    big = size * supersample
+    K_big = intrinsics_from_fov(big, big, fov_deg)
+    margin = int(round(big * (canvas_scale - 1.0) / 2.0))
+    c_side = big + 2 * margin
+    K_render = shift_principal_point(intrinsics_from_fov(big * f, big * f, fov_deg), margin * f, margin * f)
+    first = _area_average(land.render(world[0:1].float(), K_render, c_side * f, c_side * f), f)
+    scene, scale = scene_from_truth(first["rgb"][0], first["depth"][0], first["sky"][0], K_big, big)
+    g = supersample * f  # samples per output pixel, per axis
+    later = _area_average(land.render(world[steps].float(), intrinsics_from_fov(size * g, size * g, fov_deg), size * g, size * g), g)
     rel = world @ torch.linalg.inv(world[0])
     rel[:, :3, 3] *= scale
     return TruthSequence(
@@ -257,6 +273,22 @@ def synthetic_truth(
         frames={s: later["rgb"][i] for i, s in enumerate(steps)},
         scale=scale,
     )
+
+
+def _area_average(render: dict[str, Tensor], factor: int) -> dict[str, Tensor]:
+    """Average ``factor x factor`` blocks of a ``Landscape.render`` output (batched ``(N, C, H, W)``).
+
+    Colour is averaged as is; depth through disparity (sky, at infinite depth, counts
+    as disparity 0 and never makes a pixel nearer); a pixel is sky where most of its
+    block is.
+    """
+    if factor == 1:
+        return render
+    pool = lambda x: torch.nn.functional.avg_pool2d(x.float(), factor)  # noqa: E731
+    disp = pool(depth_to_disparity(render["depth"].float()))
+    sky = pool(render["sky"].float()) > 0.5
+    depth = torch.where(sky | (disp <= 0), torch.full_like(disp, float("inf")), 1.0 / disp.clamp_min(1e-12))
+    return {"rgb": pool(render["rgb"]).clamp(0, 1), "depth": depth, "sky": sky}
 
 
 # --------------------------------------------------------------------------- runs
@@ -332,10 +364,15 @@ def fly(
 
 
 def fidelity_scores(pipe: FlyThrough, truth: TruthSequence, *, seed: int = 0) -> dict[int, dict[str, float]]:
-    """PSNR (dB) and SSIM of the generated frames against the true ones, along the true path.
+    """PSNR (dB), SSIM and detail of the generated frames against the true ones, along the true path.
+
+    ``detail`` is the frame's ``stability.sharpness`` (mean squared Sobel gradient)
+    over the true frame's: 1 = as much fine structure as the truth, below 1 =
+    blurrier. PSNR and SSIM reward a blurry frame over a sharp frame whose texture
+    is slightly misplaced; ``detail`` tells the two apart.
 
     Returns:
-        ``{step: {"psnr": ..., "ssim": ...}}`` for every step in ``truth.frames``.
+        ``{step: {"psnr": ..., "ssim": ..., "detail": ...}}`` for every step in ``truth.frames``.
     """
     last = max(truth.frames)
     rec = fly(pipe, num_frames=last + 1, scene=truth.scene, seed=seed, trajectory=truth.poses)
@@ -344,7 +381,8 @@ def fidelity_scores(pipe: FlyThrough, truth: TruthSequence, *, seed: int = 0) ->
     target = torch.stack([truth.frames[s] for s in steps]).clamp(0, 1)
     target = (target * 255).round().to(torch.uint8).permute(0, 2, 3, 1)  # same quantization as the output
     p, s = psnr(pred, target), ssim(pred, target)
-    return {step: {"psnr": float(p[i]), "ssim": float(s[i])} for i, step in enumerate(steps)}
+    d = sharpness(pred) / sharpness(target).clamp_min(1e-12)
+    return {step: {"psnr": float(p[i]), "ssim": float(s[i]), "detail": float(d[i])} for i, step in enumerate(steps)}
 
 
 def stability_steps(num_frames: int, wanted: Sequence[int]) -> list[int]:
