@@ -12,7 +12,9 @@ weights. Each runs the whole loop (autopilot, render, refine, sky correction)
 from a held-out procedural scene (no depth/sky estimator involved) on the CPU
 with ``--threads`` threads, and on CUDA when present. Memory: the process's
 resident set (VmRSS) while streaming ``--long`` frames with ``iter_frames``
-from the default model at its own resolution.
+from the default model at its own resolution. Every run uses the published loop
+settings (``FlyThroughConfig()``: full refinement, no state supersampling);
+``bench_supersample.py`` times the loop with the settings stored with the weights.
 
 Writes ``benchmarks/results/speed.json``.
 """

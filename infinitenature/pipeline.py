@@ -61,8 +61,8 @@ class FlyThroughConfig:
             factor, and the blur that resampling adds at every step shrinks by it.
             Costs render time (``supersample**2`` times the pixels), not refiner
             time. 1 = the published loop; without ``keep_visible`` it changes
-            little. Scenes passed to ``iter_frames(scene=...)`` carry their own
-            size, which must be a multiple of the refiner's resolution.
+            little. A scene passed to ``iter_frames(scene=...)`` must be
+            ``resolution * supersample`` pixels square (``FlyThrough.prepare`` makes it so).
         output: size of the frames handed out: ``"refiner"`` (default) = the refiner's
             resolution; ``"state"`` = the state's, ``supersample`` times larger (e.g.
             512 px for a 128 px refiner at ``supersample=4``): where the photo is still
@@ -281,7 +281,7 @@ class FlyThrough:
         t0 = time.perf_counter()
         state = scene.to(device) if scene is not None else self.prepare(image)
         self.timings = StepTimings(prepare=time.perf_counter() - t0)
-        ss = _supersample_factor(state.rgb.shape[-1], self.resolution)
+        ss = _check_scene_size(state, self.resolution, cfg.supersample)
         path = make_camera_path(trajectory)
         pose = torch.eye(4, dtype=torch.float64, device=device)
         path.reset(pose.clone())
@@ -444,14 +444,16 @@ def downsample_intrinsics(K: Tensor, factor: int) -> Tensor:
     return S @ K
 
 
-def _supersample_factor(side: int, resolution: int) -> int:
-    """How many state pixels per refiner pixel a scene of this side has (a clear error if not a multiple)."""
-    if side % resolution or side < resolution:
+def _check_scene_size(scene: PreparedScene, resolution: int, supersample: int) -> int:
+    """``supersample`` if the scene is ``resolution * supersample`` pixels square, else a clear error."""
+    want = resolution * supersample
+    if tuple(scene.rgb.shape[-2:]) != (want, want):
+        h, w = scene.rgb.shape[-2:]
         raise ValueError(
-            f"the scene is {side} px wide, which is not a multiple of the refiner's {resolution} px "
-            "(prepare it with FlyThrough.prepare or size=resolution * supersample)"
+            f"the scene is {w}x{h} px but a {resolution} px refiner with supersample={supersample} needs {want}x{want} "
+            "(prepare it with FlyThrough.prepare, or prepare_scene(size=resolution * supersample))"
         )
-    return side // resolution
+    return supersample
 
 
 def load_refiner(name_or_path: str | Path = "default") -> tuple[torch.nn.Module, FlyThroughConfig]:

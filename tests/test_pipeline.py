@@ -216,10 +216,19 @@ def test_soft_keep_mask_seam_scales_with_supersampling():
     assert (torch.nn.functional.avg_pool2d(keep4, 4) - keep).abs().max() < 0.2
 
 
-def test_supersampled_scene_size_must_be_a_multiple(pipe):
+def test_scene_size_must_match_the_supersampling(pipe):
+    import dataclasses
+
     scene = prepare_scene(_photo(), ramp_depth, top_sky, size=RES + 8)
-    with pytest.raises(ValueError, match="multiple of the refiner"):
+    with pytest.raises(ValueError, match="needs 32x32"):
         list(pipe.iter_frames(None, 2, scene=scene))
+    old = pipe.config
+    pipe.config = dataclasses.replace(old, supersample=2)
+    try:
+        with pytest.raises(ValueError, match="supersample=2 needs 64x64"):  # a plain-size scene is not silently used at 1x
+            list(pipe.iter_frames(None, 2, scene=prepare_scene(_photo(), ramp_depth, top_sky, size=RES)))
+    finally:
+        pipe.config = old
 
 
 def test_supersampled_run_shapes_and_determinism(pipe):
