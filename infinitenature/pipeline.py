@@ -25,7 +25,7 @@ from torch import Tensor
 from .autopilot import make_camera_path
 from .geometry import intrinsics_from_fov, relative_pose
 from .io import VideoWriter, load_image, to_uint8
-from .render import RENDER_BACKENDS, check_render_backend, render_step
+from .render import RENDER_BACKENDS, check_render_backend, render_step, soft_keep_mask
 from .scene import PreparedScene, prepare_scene
 from .sky import sky_blend
 
@@ -406,24 +406,6 @@ class FlyThrough:
             K=intrinsics_from_fov(frames[0].shape[0], frames[0].shape[1], self.config.fov_deg).numpy(),
             warnings=list(self.warnings),
         )
-
-
-def soft_keep_mask(mask: Tensor, *, scale: int = 1) -> Tensor:
-    """Valid-pixel mask shrunk by ``scale`` pixels and feathered (Gaussian, sigma ``scale``).
-
-    Args:
-        mask: ``(B, 1, H, W)`` in {0, 1}, 1 = the warped pixel is valid.
-        scale: pixels of ``mask`` per refiner pixel (``FlyThroughConfig.supersample``),
-            so that the seam is as wide in the output frames at every setting.
-
-    Returns:
-        ``(B, 1, H, W)`` weights in [0, 1] for the warped frame (1 - weight for the refiner).
-    """
-    import kornia
-
-    shrunk = -F.max_pool2d(-mask, 2 * scale + 1, stride=1, padding=scale)
-    k = 4 * scale + 1
-    return kornia.filters.gaussian_blur2d(shrunk, (k, k), (float(scale), float(scale)), border_type="replicate").clamp(0, 1) * shrunk
 
 
 def downsample(x: Tensor, factor: int) -> Tensor:

@@ -38,6 +38,7 @@ __all__ = [
     "SPLAT_EPS",
     "RENDER_BACKENDS",
     "check_render_backend",
+    "soft_keep_mask",
 ]
 
 #: Added to the summed splatting weight before dividing (as in the reference
@@ -329,6 +330,25 @@ def valid_mask(
     if alpha.shape != coverage.shape:
         raise ValueError(f"alpha {tuple(alpha.shape)} and coverage {tuple(coverage.shape)} must match")
     return ((alpha > alpha_threshold) & (coverage > coverage_threshold)).to(alpha.dtype)
+
+
+def soft_keep_mask(mask: Tensor, *, scale: int = 1) -> Tensor:
+    """Valid-pixel mask shrunk by ``scale`` pixels and feathered (Gaussian, sigma ``scale``).
+
+    The compositing weights of ``keep_visible`` (``FlyThroughConfig`` and cyclic
+    training with ``cycle_keep_visible``): ``keep * warped + (1 - keep) * refined``.
+
+    Args:
+        mask: ``(B, 1, H, W)`` in {0, 1}, 1 = the warped pixel is valid.
+        scale: pixels of ``mask`` per refiner pixel (``FlyThroughConfig.supersample``),
+            so that the seam is as wide in the output frames at every setting.
+
+    Returns:
+        ``(B, 1, H, W)`` weights in [0, 1] for the warped frame (1 - weight for the refiner).
+    """
+    shrunk = -torch.nn.functional.max_pool2d(-mask, 2 * scale + 1, stride=1, padding=scale)
+    k = 4 * scale + 1
+    return kornia.filters.gaussian_blur2d(shrunk, (k, k), (float(scale), float(scale)), border_type="replicate").clamp(0, 1) * shrunk
 
 
 @dataclass

@@ -96,6 +96,10 @@ class TrainConfig:
     # --- stage 2: cyclic trajectories ----------------------------------------------------
     cycle_steps: int = _opt(2, "steps flown out before flying back along the same poses")
     cycle_detach_every: int = _opt(0, "truncated backprop: cut the graph every N steps (0 = full cycle)")
+    cycle_keep_visible: bool = _opt(
+        False, "fly the cycles as the keep_visible loop does: warped pixels kept, the refiner's output only in the holes "
+        "(published: False, the refiner's output everywhere)"
+    )
     # --- logging -------------------------------------------------------------------------
     log_every: int = _opt(10, "append a stats.jsonl line every N steps")
     ckpt_every: int = _opt(1000, "write a checkpoint every N steps (and at the end)")

@@ -20,7 +20,7 @@ import torch
 from kornia.geometry.conversions import axis_angle_to_rotation_matrix
 from torch import Tensor
 
-from ..render import RenderResult, render_step
+from ..render import RenderResult, render_step, soft_keep_mask
 
 __all__ = [
     "sample_relative_poses",
@@ -172,6 +172,7 @@ def fly(
     *,
     beta: float = 4.0,
     detach_every: int = 0,
+    keep_visible: bool = False,
     noise: str = "random",
     generator: torch.Generator | None = None,
 ) -> CycleResult:
@@ -188,6 +189,9 @@ def fly(
             before every ``detach_every``-th step (0 = never). Gradients then
             reach the refinements of the last ``detach_every`` steps only, which
             bounds memory for long cycles to that many generator graphs.
+        keep_visible: composite every step as ``FlyThroughConfig(keep_visible=True)``
+            does (``render.soft_keep_mask``): the warped pixels that survived the
+            move are kept and ``net``'s output is used only in and around the holes.
         noise, generator: forwarded to ``net.refine``.
 
     Returns:
@@ -207,6 +211,9 @@ def fly(
             net, rgb, disparity, rel[:, :3, :3], rel[:, :3, 3], K, global_code, z,
             beta=beta, noise=noise, generator=generator,
         )
+        if keep_visible:
+            keep = soft_keep_mask(r.mask)
+            out = keep * torch.cat([r.rgb, r.disparity], dim=1) + (1 - keep) * out
         frames.append(out)
         masks.append(r.mask)
         rgb, disparity = out[:, :3], out[:, 3:].clamp(0.01, 1.0)

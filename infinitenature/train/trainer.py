@@ -303,7 +303,8 @@ class Trainer:
         poses = sample_cycle(B, c.cycle_steps, **self._pose_kwargs())
         cycle = fly(
             self.G, real[:, :3], real[:, 3:], poses, self.K, code, z,
-            beta=c.render_beta, detach_every=c.cycle_detach_every, noise="random", generator=self.rng,
+            beta=c.render_beta, detach_every=c.cycle_detach_every, keep_visible=c.cycle_keep_visible,
+            noise="random", generator=self.rng,
         )
         rec, terms = self._reconstruction(cycle.last, real)
         terms["hole_fraction"] = 1.0 - cycle.masks.mean()
