@@ -3,7 +3,7 @@
 Usage::
 
     python examples/flythrough_stills.py examples/valendas.jpg docs/flythrough_valendas.png \
-        [--frames 61] [--every 10] [--weights default] [--trajectory autopilot] [--seed 0]
+        [--frames 61] [--every 10] [--weights default] [--trajectory autopilot] [--seed 0] [--scale 0]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default="default")
     ap.add_argument("--trajectory", default="autopilot")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--scale", type=int, default=2, help="upscale factor of each still")
+    ap.add_argument("--scale", type=int, default=0, help="upscale factor of each still (0 = to at least 256 px)")
     ap.add_argument("--video", default="", help="also write the whole flythrough here (.mp4/.gif)")
     args = ap.parse_args(argv)
 
@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     out = pipe(args.image, num_frames=args.frames, seed=args.seed, trajectory=args.trajectory)
     picks = out.frames[:: args.every]
     gap = 4
-    h, w = picks.shape[1] * args.scale, picks.shape[2] * args.scale
+    scale = args.scale if args.scale > 0 else max(1, -(-256 // picks.shape[1]))
+    h, w = picks.shape[1] * scale, picks.shape[2] * scale
     sheet = np.full((h, len(picks) * (w + gap) - gap, 3), 255, np.uint8)
     for i, f in enumerate(picks):
         big = np.asarray(Image.fromarray(f).resize((w, h), Image.Resampling.LANCZOS))

@@ -61,8 +61,8 @@ def _fly_parser(sub) -> None:
         "--frame-size",
         choices=("refiner", "state"),
         default=None,
-        help="size of the written frames: refiner (the refiner's resolution, default) or state "
-        "(--supersample x larger, with the photo's own detail where it is still visible)",
+        help="size of the written frames: refiner (the refiner's resolution) or state (--supersample x larger, "
+        "with the photo's own detail where it is still visible); default: what the weights recommend",
     )
     p.add_argument(
         "--render-backend",

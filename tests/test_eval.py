@@ -191,6 +191,16 @@ def test_load_refiner_presets_are_seeded():
         load_refiner("/no/such/generator.safetensors")
 
 
+def test_build_pipeline_keeps_the_weights_loop_settings_but_scores_at_refiner_size(tmp_path):
+    path = save_model(
+        load_refiner("random-tiny", resolution=RES), tmp_path / "g.safetensors",
+        extra={"pipeline": {"keep_visible": True, "supersample": 2, "output": "state"}},
+    )  # fmt: skip
+    pipe = build_pipeline(str(path), depth=None, sky=None)
+    assert pipe.config.keep_visible is True and pipe.config.supersample == 2
+    assert pipe.config.output == "refiner"
+
+
 # --------------------------------------------------------------------------- benchmarks and report
 
 

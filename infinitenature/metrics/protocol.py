@@ -110,6 +110,8 @@ def build_pipeline(
 
     ``depth``/``sky`` are specs for ``estimators.load_depth``/``load_sky``, callables, or
     ``None`` for runs that only start from prepared scenes (e.g. procedural truth).
+    Frames come out at the refiner's resolution whatever the weights recommend
+    (``output="refiner"``): every score compares them with references of that size.
     """
     from ..estimators import load_depth, load_sky
 
@@ -118,6 +120,8 @@ def build_pipeline(
         from ..pipeline import load_refiner as load_with_settings
 
         config = load_with_settings(weights)[1]  # the loop settings stored with the weights
+    if config is not None and config.output != "refiner":
+        config = dataclasses.replace(config, output="refiner")
     depth_fn = None if depth is None else (depth if callable(depth) else load_depth(depth))
     sky_fn = None if sky is None else (sky if callable(sky) else load_sky(sky))
     return FlyThrough(refiner, depth_fn, sky_fn, config=config).to(device)
