@@ -112,6 +112,9 @@ def _quality(data: dict, script: str) -> list[str]:
     lines = ["## Quality", "", *_provenance(data, script)]
     lines.append(f"- weights: `{data.get('weights')}` ({data.get('weights_note', '')}), {data.get('resolution')} px, "
                  f"{_fmt(data.get('refiner_parameters'))} parameters")  # fmt: skip
+    loop = data.get("loop")
+    if loop:
+        lines.append(f"- loop settings of `refiner`: keep_visible={loop.get('keep_visible')}, supersample={loop.get('supersample', 1)}")
     rt = data.get("runtime_s", {})
     if rt:
         lines.append("- runtime: " + ", ".join(f"{k} {v:.0f} s" for k, v in rt.items()))

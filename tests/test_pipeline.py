@@ -177,10 +177,11 @@ def test_shipped_default_runs_on_an_example_photo(tmp_path):
     from pathlib import Path
 
     pipe = FlyThrough.from_pretrained("default")
-    assert pipe.config.keep_visible is True  # the setting stored with the shipped weights
+    # the settings stored with the shipped weights: keep warped pixels, a 2x state, state-sized frames
+    assert pipe.config.keep_visible is True and pipe.config.supersample == 2 and pipe.config.output == "state"
     photo = Path(__file__).resolve().parents[1] / "examples" / "hills.jpg"
     out = pipe(photo, num_frames=3, seed=0, progress=False)
-    assert out.frames.shape == (3, 128, 128, 3)
+    assert out.frames.shape == (3, 256, 256, 3) and pipe.resolution == 128
     assert 0.05 < out.frames.mean() / 255 < 0.95
     # frames move: later frames differ from the input view, and consecutive frames are related
     assert np.abs(out.frames[2].astype(float) - out.frames[0]).mean() > 1.0
