@@ -79,7 +79,7 @@ def _fly(args) -> int:
     import torch
 
     from .io import ImageError, VideoWriter, load_image
-    from .pipeline import FlyThrough
+    from .pipeline import MAX_SUPERSAMPLE, FlyThrough
     from .render import check_render_backend
 
     out = Path(args.output)
@@ -89,8 +89,8 @@ def _fly(args) -> int:
         raise CLIError(f"--frames must be >= 1, got {args.frames}")
     if args.device != "auto" and args.device.startswith("cuda") and not torch.cuda.is_available():
         raise CLIError(f"--device {args.device}: CUDA is not available on this machine")
-    if args.supersample is not None and not 1 <= args.supersample <= 8:
-        raise CLIError(f"--supersample must be an integer from 1 to 8, got {args.supersample}")
+    if args.supersample is not None and not 1 <= args.supersample <= MAX_SUPERSAMPLE:
+        raise CLIError(f"--supersample must be an integer from 1 to {MAX_SUPERSAMPLE}, got {args.supersample}")
     if args.render_backend is not None:
         try:
             check_render_backend(args.render_backend)

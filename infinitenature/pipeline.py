@@ -29,7 +29,10 @@ from .render import RENDER_BACKENDS, check_render_backend, render_step, soft_kee
 from .scene import PreparedScene, prepare_scene
 from .sky import sky_blend
 
-__all__ = ["FlyThrough", "FlyThroughConfig", "FlyThroughOutput", "Frame", "StepTimings"]
+__all__ = ["FlyThrough", "FlyThroughConfig", "FlyThroughOutput", "Frame", "StepTimings", "MAX_SUPERSAMPLE"]
+
+#: Largest ``FlyThroughConfig.supersample`` (the state is ``supersample**2`` times the refiner's pixels).
+MAX_SUPERSAMPLE = 8
 
 
 @dataclass
@@ -88,8 +91,8 @@ class FlyThroughConfig:
     render_backend: str = "torch"
 
     def __post_init__(self) -> None:
-        if isinstance(self.supersample, bool) or not isinstance(self.supersample, int) or not 1 <= self.supersample <= 8:
-            raise ValueError(f"supersample must be an integer in 1..8, got {self.supersample!r}")
+        if isinstance(self.supersample, bool) or not isinstance(self.supersample, int) or not 1 <= self.supersample <= MAX_SUPERSAMPLE:
+            raise ValueError(f"supersample must be an integer in 1..{MAX_SUPERSAMPLE}, got {self.supersample!r}")
         if self.output not in ("refiner", "state"):
             raise ValueError(f"output must be 'refiner' or 'state', got {self.output!r}")
         if self.render_backend not in RENDER_BACKENDS:
@@ -281,13 +284,21 @@ class FlyThrough:
         t0 = time.perf_counter()
         state = scene.to(device) if scene is not None else self.prepare(image)
         self.timings = StepTimings(prepare=time.perf_counter() - t0)
-        ss = _check_scene_size(state, self.resolution, cfg.supersample)
+        ss = cfg.supersample
+        _check_scene_size(state, self.resolution, ss)
         path = make_camera_path(trajectory)
         pose = torch.eye(4, dtype=torch.float64, device=device)
         path.reset(pose.clone())
         K_state = state.K  # intrinsics of the state (ss x the refiner's resolution)
         K = downsample_intrinsics(K_state, ss)  # intrinsics of the frames the refiner (and the autopilot) see
-        out_state = cfg.output == "state"
+
+        def emit(index: int, rgb: Tensor, disp: Tensor, pose: Tensor, fraction: float) -> tuple[Frame, Tensor]:
+            """The frame handed out, and the refiner-size disparity the autopilot reads next."""
+            view_disp = downsample(disp, ss)
+            if cfg.output == "state":
+                return self._frame(index, rgb, disp, pose, fraction), view_disp
+            return self._frame(index, downsample(rgb, ss), view_disp, pose, fraction), view_disp
+
         gen = torch.Generator().manual_seed(int(seed))
         z = torch.randn(1, self.refiner.config.latent_dim, generator=gen).to(device)
         noise = "random" if cfg.stochastic else "zero"
@@ -304,8 +315,8 @@ class FlyThrough:
 
             bar = tqdm(total=num_frames, desc="flythrough", unit="frame")
         try:
-            view_rgb, view_disp = downsample(rgb, ss), downsample(disp, ss)
-            yield self._frame(0, *((rgb, disp) if out_state else (view_rgb, view_disp)), pose, 0.0)
+            frame, view_disp = emit(0, rgb, disp, pose, 0.0)
+            yield frame
             if bar:
                 bar.update(1)
             for step in range(1, num_frames):
@@ -353,8 +364,8 @@ class FlyThrough:
                 tm.refine += t_refine - t_render
                 tm.sky += t_sky - t_refine
                 tm.steps += 1
-                view_rgb, view_disp = downsample(rgb, ss), downsample(disp, ss)
-                yield self._frame(step, *((rgb, disp) if out_state else (view_rgb, view_disp)), pose, fraction)
+                frame, view_disp = emit(step, rgb, disp, pose, fraction)
+                yield frame
                 if bar:
                     bar.update(1)
         finally:
@@ -426,8 +437,8 @@ def downsample_intrinsics(K: Tensor, factor: int) -> Tensor:
     return S @ K
 
 
-def _check_scene_size(scene: PreparedScene, resolution: int, supersample: int) -> int:
-    """``supersample`` if the scene is ``resolution * supersample`` pixels square, else a clear error."""
+def _check_scene_size(scene: PreparedScene, resolution: int, supersample: int) -> None:
+    """A clear error unless the scene is ``resolution * supersample`` pixels square."""
     want = resolution * supersample
     if tuple(scene.rgb.shape[-2:]) != (want, want):
         h, w = scene.rgb.shape[-2:]
@@ -435,7 +446,6 @@ def _check_scene_size(scene: PreparedScene, resolution: int, supersample: int) -
             f"the scene is {w}x{h} px but a {resolution} px refiner with supersample={supersample} needs {want}x{want} "
             "(prepare it with FlyThrough.prepare, or prepare_scene(size=resolution * supersample))"
         )
-    return supersample
 
 
 def load_refiner(name_or_path: str | Path = "default") -> tuple[torch.nn.Module, FlyThroughConfig]:

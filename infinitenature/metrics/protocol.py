@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from ..estimators.normalize import NEAR_VALUE, compute_sky_offset, depth_to_disparity
 from ..geometry import intrinsics_from_fov, shift_principal_point
-from ..pipeline import FlyThrough, FlyThroughConfig
+from ..pipeline import FlyThrough, FlyThroughConfig, downsample
 from ..scene import PreparedScene
 from ..sky import SkyCanvas
 from .baselines import BASELINES, BaselineConfig, BaselineRefiner
@@ -288,7 +288,7 @@ def _area_average(render: dict[str, Tensor], factor: int) -> dict[str, Tensor]:
     """
     if factor == 1:
         return render
-    pool = lambda x: torch.nn.functional.avg_pool2d(x.float(), factor)  # noqa: E731
+    pool = lambda x: downsample(x.float(), factor)  # noqa: E731
     disp = pool(depth_to_disparity(render["depth"].float()))
     sky = pool(render["sky"].float()) > 0.5
     depth = torch.where(sky | (disp <= 0), torch.full_like(disp, float("inf")), 1.0 / disp.clamp_min(1e-12))
