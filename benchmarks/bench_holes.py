@@ -4,6 +4,10 @@ Usage::
 
     python benchmarks/bench_holes.py [--weights default --weights other.safetensors ...] [--photos a.jpg b.jpg]
 
+``--weights inpaint`` (in the default list) scores the push-pull inpainting baseline
+(``infinitenature.metrics.baselines``) on the same holes, at the first generator's
+resolution: the bar a learned refiner has to clear.
+
 For each generator, on fixed crops of photos it never trained on (default:
 examples/*.jpg, centre crop + ``--crops`` random crops each, at the generator's
 resolution, disparity and sky from the shipped estimators):
@@ -34,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from infinitenature.estimators import load_depth, load_sky  # noqa: E402
 from infinitenature.geometry import intrinsics_from_fov  # noqa: E402
+from infinitenature.metrics.baselines import BaselineConfig, BaselineRefiner  # noqa: E402
 from infinitenature.metrics.protocol import load_refiner, machine_info  # noqa: E402
 from infinitenature.train import PhotoCache, heldout_crops, hole_filling_l1, identity_l1  # noqa: E402
 
@@ -44,7 +49,9 @@ from bench_pipeline import commit  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--weights", action="append", default=None, help="generator ('default' or a file); repeatable")
+    ap.add_argument("--weights", action="append", default=None,
+                    help="generator ('default', a file, or 'inpaint' for the push-pull baseline); repeatable "
+                         "(default: default and inpaint)")
     ap.add_argument("--photos", nargs="*", default=None, help="held-out photos (default: examples/*.jpg)")
     ap.add_argument("--crops", type=int, default=8, help="random crops per photo, plus the centre crop")
     ap.add_argument("--seed", type=int, default=0, help="seed of masks, cameras and latents")
@@ -60,8 +67,13 @@ def main(argv: list[str] | None = None) -> int:
                            estimator_name="default+default", work_size=384)
         frames: dict[int, tuple] = {}
         results = {}
-        for name in a.weights or ["default"]:
-            G = load_refiner(name)
+        wanted = a.weights or ["default", "inpaint"]
+        for name in wanted:
+            if name == "inpaint":
+                first = next((int(load_refiner(n).config.resolution) for n in wanted if n != "inpaint"), 128)
+                G = BaselineRefiner(BaselineConfig(method="inpaint", resolution=first))
+            else:
+                G = load_refiner(name)
             res = int(G.config.resolution)
             if res not in frames:
                 frames[res] = heldout_crops(photos, cache, resolution=res, crops=a.crops)

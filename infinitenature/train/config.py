@@ -14,11 +14,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TrainConfig", "STAGES"]
+__all__ = ["TrainConfig", "STAGES", "PRECISIONS"]
 
 #: "mim": masked image modeling (fill random blocks and real disocclusion holes).
 #: "cyclic": fly out along a sampled path and back; the returned frame must equal the photo.
 STAGES = ("mim", "cyclic")
+
+#: Compute precisions of ``TrainConfig.precision`` ("bf16" = bfloat16 autocast).
+PRECISIONS = ("fp32", "bf16")
 
 
 def _opt(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
@@ -75,6 +78,11 @@ class TrainConfig:
     ema_halflife_kimg: float = _opt(10.0, "EMA half-life of G_ema in thousands of images")
     ema_rampup: float = _opt(0.05, "EMA half-life is at most this fraction of images seen so far (0 = off)")
     grad_clip: float = _opt(0.0, "clip each network's gradient norm to this (0 = off)")
+    precision: str = _opt(
+        "fp32", "compute precision of the networks: 'fp32', or 'bf16' (autocast: convolutions and matmuls of G and D "
+        "in bfloat16; parameters, optimizers, rendering, losses and R1 stay fp32). bf16 is faster only where the "
+        "hardware has bf16 units (recent GPUs; CPUs with AVX512-BF16 or AMX), and much slower elsewhere"
+    )
     # --- losses --------------------------------------------------------------------------
     rgb_weight: float = _opt(1.0, "L1 reconstruction weight on RGB")
     disparity_weight: float = _opt(1.0, "L1 reconstruction weight on disparity")
@@ -117,6 +125,8 @@ class TrainConfig:
 
         if self.stage not in STAGES:
             bad("stage", f"must be one of {', '.join(STAGES)}")
+        if self.precision not in PRECISIONS:
+            bad("precision", f"must be one of {', '.join(PRECISIONS)}")
         if self.resolution not in (64, 128, 256):
             bad("resolution", "must be 64, 128 or 256")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):

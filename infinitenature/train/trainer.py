@@ -64,6 +64,7 @@ __all__ = [
     "requires_grad",
     "Trainer",
     "find_checkpoint",
+    "Autocast",
     "EXPORT_NAME",
 ]
 
@@ -191,6 +192,48 @@ def find_checkpoint(spec: str | Path, out_dir: str | Path) -> Path:
     return p
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); ``True`` when torch cannot tell."""
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    probes = [p for p in probes if p is not None]
+    if not probes:
+        return True
+    return any(bool(p()) for p in probes)
+
+
+class Autocast:
+    """Runs a network's forward calls under bfloat16 autocast and hands back fp32 tensors.
+
+    ``Autocast(G, "cpu")(x)``, ``.refine(...)`` and ``.encode_style(...)`` call the
+    wrapped module's own methods with ``torch.autocast(device_type, torch.bfloat16)``:
+    convolutions and matmuls run in bfloat16 while parameters (and their gradients)
+    stay fp32. Outputs are cast back to fp32 so that everything downstream (the
+    forward-splat renderer, whose pixel coordinates need fp32, the losses) is
+    unchanged. ``enabled=False`` calls straight through.
+    """
+
+    def __init__(self, module: nn.Module, device_type: str, *, enabled: bool = True) -> None:
+        self.module = module
+        self.device_type = device_type
+        self.enabled = enabled
+
+    def _call(self, fn, *args, **kwargs):
+        if not self.enabled:
+            return fn(*args, **kwargs)
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            out = fn(*args, **kwargs)
+        return out.float()
+
+    def __call__(self, *args, **kwargs) -> Tensor:
+        return self._call(self.module, *args, **kwargs)
+
+    def refine(self, *args, **kwargs) -> Tensor:
+        return self._call(self.module.refine, *args, **kwargs)
+
+    def encode_style(self, *args, **kwargs) -> Tensor:
+        return self._call(self.module.encode_style, *args, **kwargs)
+
+
 # ----------------------------------------------------------------------------- trainer
 class Trainer:
     """Owns the networks, optimizers, RNG, data and run folder of one training run.
@@ -213,6 +256,16 @@ class Trainer:
         self.G, self.G_ema, self.D = build_models(c)
         for m in (self.G, self.G_ema, self.D):
             m.to(self.device)
+        # The training step calls the networks through these (bf16 autocast when asked;
+        # R1, the EMA, checkpoints and samples use the fp32 modules themselves).
+        bf16 = c.precision == "bf16"
+        if bf16 and self.device.type == "cpu" and not cpu_has_bf16():
+            warnings.warn(
+                "--precision bf16: this CPU has no bfloat16 units (AVX512-BF16 or AMX), so bf16 will likely be "
+                "slower than fp32", stacklevel=2,
+            )
+        self._G_compute = Autocast(self.G, self.device.type, enabled=bf16)
+        self._D_compute = Autocast(self.D, self.device.type, enabled=bf16)
         # Lazy regularisation: D is updated with R1 only every r1_every steps, so its
         # Adam lr and betas are rescaled to keep the effective values (StyleGAN2 App. B).
         ratio = c.r1_every / (c.r1_every + 1) if c.r1_every else 1.0
@@ -287,7 +340,8 @@ class Trainer:
         """
         c = self.config
         B = real.shape[0]
-        code = self.G.encode_style(real * 2 - 1, dropout=c.style_dropout, generator=self.rng)
+        G = self._G_compute
+        code = G.encode_style(real * 2 - 1, dropout=c.style_dropout, generator=self.rng)
         z = self._randn(B, c.latent_dim)
         if c.stage == "mim":
             pose = sample_relative_poses(B, **self._pose_kwargs())
@@ -296,13 +350,13 @@ class Trainer:
                 real[:, :3], real[:, 3:], self.K, pose=pose, use_geometric=use_geometric,
                 ratio=(c.mask_ratio_min, c.mask_ratio_max), patch=c.mask_patch, beta=c.render_beta, generator=self.rng,
             )
-            out = self.G.refine(rgb_in, disp_in, mask, code, z, noise="random", generator=self.rng)
+            out = G.refine(rgb_in, disp_in, mask, code, z, noise="random", generator=self.rng)
             rec, terms = self._reconstruction(out, real)
             terms["hole_fraction"] = 1.0 - mask.mean()
             return out, rec, terms
         poses = sample_cycle(B, c.cycle_steps, **self._pose_kwargs())
         cycle = fly(
-            self.G, real[:, :3], real[:, 3:], poses, self.K, code, z,
+            G, real[:, :3], real[:, 3:], poses, self.K, code, z,
             beta=c.render_beta, detach_every=c.cycle_detach_every, keep_visible=c.cycle_keep_visible,
             noise="random", generator=self.rng,
         )
@@ -356,8 +410,8 @@ class Trainer:
 
         # 2. D step: real photos vs generated frames
         requires_grad(self.D, True)
-        real_pred = self.D(real * 2 - 1)
-        fake_pred = self.D(fakes.detach() * 2 - 1)
+        real_pred = self._D_compute(real * 2 - 1)
+        fake_pred = self._D_compute(fakes.detach() * 2 - 1)
         d_loss = d_logistic_loss(real_pred, fake_pred)
         self.D.zero_grad(set_to_none=True)
         d_loss.backward()
@@ -375,7 +429,7 @@ class Trainer:
 
         # 4. G step: reconstruction + adversarial through the updated D
         requires_grad(self.D, False)
-        adv = g_nonsaturating_loss(self.D(fakes * 2 - 1))
+        adv = g_nonsaturating_loss(self._D_compute(fakes * 2 - 1))
         g_loss = rec + c.adv_weight * adv
         self.G.zero_grad(set_to_none=True)
         g_loss.backward()
