@@ -68,12 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         frames: dict[int, tuple] = {}
         results = {}
         wanted = a.weights or ["default", "inpaint"]
+        refiners = {name: load_refiner(name) for name in wanted if name != "inpaint"}
+        first = next((int(g.config.resolution) for g in refiners.values()), 128)  # the baseline's resolution
         for name in wanted:
-            if name == "inpaint":
-                first = next((int(load_refiner(n).config.resolution) for n in wanted if n != "inpaint"), 128)
-                G = BaselineRefiner(BaselineConfig(method="inpaint", resolution=first))
-            else:
-                G = load_refiner(name)
+            G = refiners[name] if name != "inpaint" else BaselineRefiner(BaselineConfig(method="inpaint", resolution=first))
             res = int(G.config.resolution)
             if res not in frames:
                 frames[res] = heldout_crops(photos, cache, resolution=res, crops=a.crops)
