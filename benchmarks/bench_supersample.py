@@ -86,21 +86,27 @@ def main(argv: list[str] | None = None) -> int:
         fid = {m: {k: v[k] for k in ("psnr", "ssim", "detail")} for m, v in q["fidelity"]["methods"].items()}
         runs.append({"supersample": f, "fidelity": fid, "speed": frame_time(args.weights, f), "fidelity_runtime_s": q["runtime_s"]["fidelity"]})
         print(f"supersample {f}: done", flush=True)
+    write_runs("supersample", argv, args.weights, runs, args.out, table)
+    return 0
+
+
+def write_runs(benchmark: str, argv: list[str], weights: str, runs: list[dict], out: str, table) -> dict:
+    """Write a per-setting fidelity benchmark's JSON (provenance, held-out seeds and steps, runs) and print its table."""
     data = {
-        "benchmark": "supersample",
-        "command": " ".join(["python benchmarks/bench_supersample.py", *argv]),
+        "benchmark": benchmark,
+        "command": " ".join([f"python benchmarks/bench_{benchmark}.py", *argv]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "commit": commit(),
         "machine": machine_info(),
-        "weights": args.weights,
+        "weights": weights,
         "seeds": list(QualityOptions().seeds),
         "steps": [str(s) for s in QualityOptions().steps],
         "runs": runs,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(data, indent=2))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(data, indent=2))
     print(table(data))
-    return 0
+    return data
 
 
 if __name__ == "__main__":

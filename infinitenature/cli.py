@@ -58,6 +58,14 @@ def _fly_parser(sub) -> None:
         "as the camera flies closer (default: what the weights recommend; 1 = as published)",
     )
     p.add_argument(
+        "--anchor-scale",
+        type=int,
+        default=None,
+        metavar="N",
+        help="re-sample what the photo still shows from the photo itself, kept at up to N x the state's size "
+        "(0-8; sharper, more of the photo's own texture; 0 = off, as published; default: what the weights recommend)",
+    )
+    p.add_argument(
         "--frame-size",
         choices=("refiner", "state"),
         default=None,
@@ -79,7 +87,7 @@ def _fly(args) -> int:
     import torch
 
     from .io import ImageError, VideoWriter, load_image
-    from .pipeline import MAX_SUPERSAMPLE, FlyThrough
+    from .pipeline import MAX_ANCHOR_SCALE, MAX_SUPERSAMPLE, FlyThrough
     from .render import check_render_backend
 
     out = Path(args.output)
@@ -91,6 +99,8 @@ def _fly(args) -> int:
         raise CLIError(f"--device {args.device}: CUDA is not available on this machine")
     if args.supersample is not None and not 1 <= args.supersample <= MAX_SUPERSAMPLE:
         raise CLIError(f"--supersample must be an integer from 1 to {MAX_SUPERSAMPLE}, got {args.supersample}")
+    if args.anchor_scale is not None and not 0 <= args.anchor_scale <= MAX_ANCHOR_SCALE:
+        raise CLIError(f"--anchor-scale must be an integer from 0 to {MAX_ANCHOR_SCALE}, got {args.anchor_scale}")
     if args.render_backend is not None:
         try:
             check_render_backend(args.render_backend)
@@ -131,6 +141,8 @@ def _fly(args) -> int:
             pipe.config.render_backend = args.render_backend
         if args.supersample is not None:
             pipe.config.supersample = args.supersample
+        if args.anchor_scale is not None:
+            pipe.config.anchor_scale = args.anchor_scale
         if args.frame_size is not None:
             pipe.config.output = args.frame_size
         check_render_backend(pipe.config.render_backend)

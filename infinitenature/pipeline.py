@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .anchor import sample_anchor
 from .autopilot import make_camera_path
 from .geometry import intrinsics_from_fov, relative_pose
 from .io import VideoWriter, load_image, to_uint8
@@ -29,10 +30,12 @@ from .render import RENDER_BACKENDS, check_render_backend, render_step, soft_kee
 from .scene import PreparedScene, prepare_scene
 from .sky import sky_blend
 
-__all__ = ["FlyThrough", "FlyThroughConfig", "FlyThroughOutput", "Frame", "StepTimings", "MAX_SUPERSAMPLE"]
+__all__ = ["FlyThrough", "FlyThroughConfig", "FlyThroughOutput", "Frame", "StepTimings", "MAX_SUPERSAMPLE", "MAX_ANCHOR_SCALE"]
 
 #: Largest ``FlyThroughConfig.supersample`` (the state is ``supersample**2`` times the refiner's pixels).
 MAX_SUPERSAMPLE = 8
+#: Largest ``FlyThroughConfig.anchor_scale``.
+MAX_ANCHOR_SCALE = 8
 
 
 @dataclass
@@ -71,6 +74,15 @@ class FlyThroughConfig:
             512 px for a 128 px refiner at ``supersample=4``): where the photo is still
             visible it shows the photo's own detail, and what the refiner painted is
             upsampled from its resolution.
+        anchor_scale: re-sample what the photo still shows from the photo itself
+            (``anchor.sample_anchor``), kept at up to this many times the state's
+            side (never more than the photo's own pixels), instead of from the
+            previous frame alone: a surface in view for ``n`` steps is resampled once,
+            not ``n`` times, and flying closer reveals the photo's own finer pixels.
+            0 (default) = off, the published loop. Not part of the published method;
+            costs a few milliseconds per step and ``anchor_scale**2`` times the
+            state's memory for the photo. A scene passed to ``iter_frames(scene=...)``
+            must carry an anchor then (``FlyThrough.prepare`` makes one).
         render_backend: how frames are warped: ``"torch"`` (``render.forward_splat``,
             pure PyTorch, the default) or ``"pytorch3d"`` (pytorch3d's point
             rasterizer, ``render_pytorch3d.forward_splat_pytorch3d``; needs
@@ -88,11 +100,14 @@ class FlyThroughConfig:
     keep_visible: bool = False
     supersample: int = 1
     output: str = "refiner"
+    anchor_scale: int = 0
     render_backend: str = "torch"
 
     def __post_init__(self) -> None:
         if isinstance(self.supersample, bool) or not isinstance(self.supersample, int) or not 1 <= self.supersample <= MAX_SUPERSAMPLE:
             raise ValueError(f"supersample must be an integer in 1..{MAX_SUPERSAMPLE}, got {self.supersample!r}")
+        if isinstance(self.anchor_scale, bool) or not isinstance(self.anchor_scale, int) or not 0 <= self.anchor_scale <= MAX_ANCHOR_SCALE:
+            raise ValueError(f"anchor_scale must be an integer in 0..{MAX_ANCHOR_SCALE}, got {self.anchor_scale!r}")
         if self.output not in ("refiner", "state"):
             raise ValueError(f"output must be 'refiner' or 'state', got {self.output!r}")
         if self.render_backend not in RENDER_BACKENDS:
@@ -233,11 +248,19 @@ class FlyThrough:
     def prepare(self, image) -> PreparedScene:
         """Load and prepare a photo (path, PIL image, array or tensor) on the pipeline's device.
 
-        The scene is ``resolution * config.supersample`` pixels wide.
+        The scene is ``resolution * config.supersample`` pixels wide, and carries an
+        anchor when ``config.anchor_scale`` is set.
         """
         img = load_image(image).to(self.device)
+        cfg = self.config
         return prepare_scene(
-            img, self.depth, self.sky, size=self.resolution * self.config.supersample, fov_deg=self.config.fov_deg, canvas_scale=self.config.canvas_scale
+            img,
+            self.depth,
+            self.sky,
+            size=self.resolution * cfg.supersample,
+            fov_deg=cfg.fov_deg,
+            canvas_scale=cfg.canvas_scale,
+            anchor_scale=cfg.anchor_scale,
         )
 
     def mean_latent(self) -> Tensor:
@@ -286,6 +309,12 @@ class FlyThrough:
         self.timings = StepTimings(prepare=time.perf_counter() - t0)
         ss = cfg.supersample
         _check_scene_size(state, self.resolution, ss)
+        anchor = state.anchor if cfg.anchor_scale else None
+        if cfg.anchor_scale and anchor is None:
+            raise ValueError(
+                f"anchor_scale={cfg.anchor_scale} needs a scene with an anchor (prepare it with FlyThrough.prepare, "
+                "or prepare_scene(anchor_scale=...))"
+            )
         path = make_camera_path(trajectory)
         pose = torch.eye(4, dtype=torch.float64, device=device)
         path.reset(pose.clone())
@@ -326,6 +355,10 @@ class FlyThrough:
                 R, tr = relative_pose(pose, next_pose)
                 # Edge alpha per refiner-resolution pixel: a disparity ramp spans ss x the state's pixels.
                 r = render_step(rgb, disp, R.float()[None], tr.float()[None], K_state, beta=cfg.beta * ss, backend=cfg.render_backend)
+                if anchor is not None:
+                    a = sample_anchor(anchor, r.disparity, K_state, next_pose)
+                    w = a.weight * r.mask
+                    r = dataclasses.replace(r, rgb=w * a.rgb + (1 - w) * r.rgb)
                 t_render = time.perf_counter()
                 in_rgb, in_disp, in_mask = r.rgb, r.disparity, r.mask
                 if ss > 1:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .anchor import PhotoAnchor, anchor_side, build_anchor
 from .estimators.normalize import compute_sky_offset, disparity_percentiles, normalize_disparity
 from .geometry import intrinsics_from_fov, shift_principal_point
 from .sky import SkyCanvas
@@ -37,6 +38,8 @@ class PreparedScene:
         K: ``(3, 3)`` intrinsics of the view.
         sky_offset: disparity below which content counts as sky (0 = no sky).
         canvas: the wider photo around the view, for sky correction.
+        anchor: the view at (up to) the photo's own resolution, for
+            ``FlyThroughConfig.anchor_scale`` (``None`` = not prepared).
     """
 
     rgb: Tensor
@@ -45,6 +48,7 @@ class PreparedScene:
     K: Tensor
     sky_offset: float
     canvas: SkyCanvas
+    anchor: PhotoAnchor | None = None
 
     def to(self, device: torch.device | str) -> "PreparedScene":
         c = self.canvas
@@ -55,6 +59,7 @@ class PreparedScene:
             K=self.K.to(device),
             sky_offset=self.sky_offset,
             canvas=SkyCanvas(rgb=c.rgb.to(device), disparity=c.disparity.to(device), K=c.K.to(device), sky_offset=c.sky_offset),
+            anchor=None if self.anchor is None else self.anchor.to(device),
         )
 
 
@@ -81,6 +86,7 @@ def prepare_scene(
     fov_deg: float = 55.0,
     canvas_scale: float = 1.5,
     estimator_side: int = 384,
+    anchor_scale: int = 0,
 ) -> PreparedScene:
     """Turn a photo into the initial RGBD state, sky offset and canvas.
 
@@ -92,6 +98,8 @@ def prepare_scene(
         fov_deg: horizontal field of view of the view.
         canvas_scale: canvas side relative to the view (1.5 as in the release).
         estimator_side: the estimators see the photo resized so its short side is this.
+        anchor_scale: also keep the view at ``anchor_scale`` x ``size`` pixels (at most
+            the photo's own, at least ``size``) as ``PreparedScene.anchor``; 0 = none.
 
     Returns:
         A ``PreparedScene`` on the image's device.
@@ -102,6 +110,8 @@ def prepare_scene(
         raise ValueError(f"size must be an even number >= 16, got {size}")
     if canvas_scale < 1.0:
         raise ValueError(f"canvas_scale must be >= 1, got {canvas_scale}")
+    if isinstance(anchor_scale, bool) or int(anchor_scale) != anchor_scale or anchor_scale < 0:
+        raise ValueError(f"anchor_scale must be an integer >= 0, got {anchor_scale!r}")
     _, H, W = image.shape
     top, left, side = center_square(H, W)
     # Work at a resolution where the crop is `work` pixels wide (>= size): the estimators
@@ -155,4 +165,11 @@ def prepare_scene(
     offset = (c_side - size) / 2.0
     K_canvas = shift_principal_point(K, offset, offset)
     canvas = SkyCanvas(rgb=canvas_rgb, disparity=canvas_disp, K=K_canvas, sky_offset=sky_offset)
-    return PreparedScene(rgb=rgb, disparity=disparity, sky=sky_mask, K=K, sky_offset=sky_offset, canvas=canvas)
+    anchor = None
+    if anchor_scale:
+        a = anchor_side(size, side, int(anchor_scale))
+        a_rgb = _resize(image[:, top : top + side, left : left + side].unsqueeze(0).float(), (a, a)).clamp(0, 1)
+        a_disp = _resize(crop(disp_norm_full), (a, a)).clamp(0.01, 1.0)
+        K_a = intrinsics_from_fov(a, a, fov_deg, device=image.device)
+        anchor = build_anchor(a_rgb, a_disp, K_a, state_side=size, sky_offset=sky_offset)
+    return PreparedScene(rgb=rgb, disparity=disparity, sky=sky_mask, K=K, sky_offset=sky_offset, canvas=canvas, anchor=anchor)

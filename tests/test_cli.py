@@ -63,6 +63,8 @@ def test_bad_options(tmp_path, capsys):
     assert code == 2 and "--frames" in err
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--supersample", "0"], capsys)
     assert code == 2 and "--supersample must be an integer from 1 to 8" in err and "\n" not in err.strip()
+    code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--anchor-scale", "9"], capsys)
+    assert code == 2 and "--anchor-scale must be an integer from 0 to 8" in err and "\n" not in err.strip()
 
 
 def test_subprocess_has_no_traceback(tmp_path):

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..anchor import anchor_side, build_anchor
 from ..estimators.normalize import NEAR_VALUE, compute_sky_offset, depth_to_disparity
 from ..geometry import intrinsics_from_fov, shift_principal_point
 from ..pipeline import FlyThrough, FlyThroughConfig, downsample
@@ -226,6 +227,7 @@ def synthetic_truth(
     terrain_resolution: int = 1024,
     supersample: int = 1,
     antialias: int = 4,
+    anchor_scale: int = 0,
 ) -> TruthSequence:
     """Render a held-out procedural flight: the first frame (with a wider canvas) and the frames at ``steps``.
 
@@ -246,6 +248,8 @@ def synthetic_truth(
         antialias: every image is rendered with at least this many samples per
             output pixel along each axis and area-averaged (colour, disparity and
             sky), so that the truth is free of aliasing whatever ``supersample`` is.
+        anchor_scale: also render the first view at ``size * supersample * anchor_scale``
+            pixels as the scene's anchor (``FlyThroughConfig.anchor_scale``); 0 = none.
     """
     from ..synthetic.landscape import Landscape
 
@@ -266,6 +270,15 @@ def synthetic_truth(
     K_render = shift_principal_point(intrinsics_from_fov(big * f, big * f, fov_deg), margin * f, margin * f)
     first = _area_average(land.render(world[0:1].float(), K_render, c_side * f, c_side * f), f)
     scene, scale = scene_from_truth(first["rgb"][0], first["depth"][0], first["sky"][0], K_big, big)
+    if anchor_scale:
+        a = anchor_side(big, big * int(anchor_scale), int(anchor_scale))
+        fa = -(-antialias * big // a)  # samples per anchor pixel, per axis
+        view = _area_average(land.render(world[0:1].float(), intrinsics_from_fov(a * fa, a * fa, fov_deg), a * fa, a * fa), fa)
+        sky = view["sky"].float()
+        disp = (depth_to_disparity(view["depth"].float()) * scale).clamp(0.01, 1.0)
+        disp = torch.where(sky > 0.5, torch.full_like(disp, 0.01), disp)
+        anchor = build_anchor(view["rgb"].float().clamp(0, 1), disp, intrinsics_from_fov(a, a, fov_deg), state_side=big, sky_offset=scene.sky_offset)
+        scene = dataclasses.replace(scene, anchor=anchor)
     g = supersample * f  # samples per output pixel, per axis
     later = _area_average(land.render(world[steps].float(), intrinsics_from_fov(size * g, size * g, fov_deg), size * g, size * g), g)
     rel = world @ torch.linalg.inv(world[0])

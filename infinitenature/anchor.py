@@ -1,0 +1,215 @@
+"""Re-sampling what the photo still shows from the photo itself (the "photo anchor").
+
+The render-refine-repeat loop warps the previous frame to the next camera at
+every step, so a surface that has been in view for ``n`` steps has been
+resampled ``n`` times: its blur compounds, and magnification (flying closer)
+spreads the few pixels it had over many. Both make long flights soft.
+
+The anchor keeps the first view at the photo's own resolution (up to a few
+times the loop's state) as an image pyramid with its disparity. After every
+render step, each valid pixel of the new view is back-projected with its
+rendered disparity, moved into the first camera and looked up in the anchor,
+at the pyramid level whose pixels match the pixel's footprint (trilinear, so
+neither blurred nor aliased). Where the anchor's disparity at that spot agrees
+with the point's (the photo shows this very surface there, not an occluder),
+the pixel takes the anchor's colour and disparity: one resampling of the photo
+instead of ``n``. Elsewhere (disocclusions the refiner painted, what lies
+outside the photo, sky) the warped frame stays as it was.
+
+This is an inference option of ours (``FlyThroughConfig.anchor_scale``), not
+part of the published method.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .geometry import pixel_grid
+
+__all__ = ["PhotoAnchor", "AnchorSample", "build_anchor", "anchor_side", "sample_anchor"]
+
+
+@dataclass
+class PhotoAnchor:
+    """The first view at (up to) the photo's resolution, as a pyramid.
+
+    Attributes:
+        levels: ``levels[l]`` is ``(1, 4, S / 2**l, S / 2**l)``: RGB in [0, 1] and
+            normalized disparity in [0.01, 1] of the first view, ``levels[0]`` the finest.
+        K: ``(3, 3)`` intrinsics of ``levels[0]`` (the first camera; its pose is the identity).
+        sky_offset: disparity at or below which the anchor is sky (never re-sampled;
+            0 = the photo has no sky).
+    """
+
+    levels: list[Tensor]
+    K: Tensor
+    sky_offset: float = 0.0
+
+    @property
+    def size(self) -> int:
+        """Side of the finest level in pixels."""
+        return int(self.levels[0].shape[-1])
+
+    def to(self, device: torch.device | str) -> "PhotoAnchor":
+        return PhotoAnchor(levels=[x.to(device) for x in self.levels], K=self.K.to(device), sky_offset=self.sky_offset)
+
+
+@dataclass
+class AnchorSample:
+    """What ``sample_anchor`` found for every pixel of a view.
+
+    Attributes:
+        rgb: ``(B, 3, H, W)`` the anchor's colour at the pixel's surface, in [0, 1].
+        disparity: ``(B, 1, H, W)`` that surface's disparity in the view, in [0.01, 1].
+        weight: ``(B, 1, H, W)`` in [0, 1]: 1 where the anchor shows the pixel's
+            surface, 0 where it does not (outside the photo, occluded, sky, hole).
+    """
+
+    rgb: Tensor
+    disparity: Tensor
+    weight: Tensor
+
+
+def anchor_side(state_side: int, photo_side: int, scale: int) -> int:
+    """Side of an anchor's finest level: ``scale`` x the state's, at most the photo's own pixels.
+
+    Never below the state's side, and a multiple of ``2 ** (levels - 1)`` so every
+    pyramid level covers exactly the same field of view.
+
+    Args:
+        state_side: side of the loop's state in pixels.
+        photo_side: side of the photo's square crop in its own pixels.
+        scale: the wanted ratio (``FlyThroughConfig.anchor_scale``, >= 1).
+    """
+    if scale < 1 or state_side < 1 or photo_side < 1:
+        raise ValueError(f"state_side, photo_side and scale must be >= 1, got {state_side}, {photo_side}, {scale}")
+    side = max(state_side, min(scale * state_side, photo_side))
+    step = 2 ** (_num_levels(side, state_side) - 1)
+    return max(step, int(round(side / step)) * step)
+
+
+def _num_levels(side: int, state_side: int) -> int:
+    """Levels from ``side`` down to at most half the state's side (so moving away can minify)."""
+    return max(2, math.ceil(math.log2(max(side / state_side, 1.0))) + 2)
+
+
+def build_anchor(rgb: Tensor, disparity: Tensor, K: Tensor, *, state_side: int, sky_offset: float = 0.0) -> PhotoAnchor:
+    """Build the pyramid of a first view.
+
+    Args:
+        rgb: ``(1, 3, S, S)`` in [0, 1], ``S`` from ``anchor_side``.
+        disparity: ``(1, 1, S, S)`` normalized disparity in [0.01, 1].
+        K: ``(3, 3)`` intrinsics of that view.
+        state_side: side of the loop's state (sets how many levels are built).
+        sky_offset: the scene's sky offset (``PreparedScene.sky_offset``).
+    """
+    if rgb.dim() != 4 or rgb.shape[:2] != (1, 3) or disparity.shape != (1, 1, *rgb.shape[-2:]) or rgb.shape[-1] != rgb.shape[-2]:
+        raise ValueError(f"rgb must be (1, 3, S, S) and disparity (1, 1, S, S), got {tuple(rgb.shape)} and {tuple(disparity.shape)}")
+    n = _num_levels(rgb.shape[-1], state_side)
+    if rgb.shape[-1] % (2 ** (n - 1)):
+        raise ValueError(f"the anchor side {rgb.shape[-1]} must be a multiple of {2 ** (n - 1)} (see anchor_side)")
+    levels = [torch.cat([rgb, disparity], dim=1).float()]
+    for _ in range(n - 1):
+        levels.append(F.avg_pool2d(levels[-1], 2))
+    return PhotoAnchor(levels=levels, K=K.float(), sky_offset=float(sky_offset))
+
+
+def _footprint(u: Tensor, v: Tensor) -> Tensor:
+    """Anchor pixels per view pixel, from finite differences of the lookup positions ``(B, H, W)``.
+
+    Each axis takes the smaller of the forward and backward difference, so a depth
+    edge (where one side jumps) does not blow up the footprint of the pixels beside it.
+    """
+
+    def axis(x: Tensor, dim: int) -> Tensor:
+        d = torch.diff(x, dim=dim).abs()
+        lo = torch.cat([d.narrow(dim, 0, 1), d], dim=dim)  # backward difference (first row repeated)
+        hi = torch.cat([d, d.narrow(dim, d.shape[dim] - 1, 1)], dim=dim)  # forward difference
+        return torch.minimum(lo, hi)
+
+    du = torch.maximum(axis(u, -1), axis(v, -1))  # along the row
+    dv = torch.maximum(axis(u, -2), axis(v, -2))  # along the column
+    return torch.maximum(du, dv)
+
+
+def sample_anchor(
+    anchor: PhotoAnchor,
+    disparity: Tensor,
+    K: Tensor,
+    pose: Tensor,
+    *,
+    tolerance: float = 0.05,
+    smooth: int = 5,
+) -> AnchorSample:
+    """Look up every pixel of a view in the anchor.
+
+    A pixel ``(u, v)`` with disparity ``d`` is the view-camera point
+    ``X = K^-1 [u, v, 1] / d``; ``pose^-1 X`` is that point in the first camera,
+    where it projects to ``(u_a, v_a)`` with disparity ``d_p``. The anchor is
+    sampled there (bilinear within a level, linear between the two levels around
+    ``log2`` of the footprint). The pixel counts as the anchor's surface when the
+    anchor's disparity ``d_a`` there is within ``tolerance`` of ``d_p``, relative
+    (weight 1), fading to 0 at twice that; points behind the first camera, outside
+    its view (half a pixel in), or at the anchor's sky get weight 0.
+
+    Args:
+        anchor: the first view (``build_anchor``).
+        disparity: ``(B, 1, H, W)`` the view's disparity in (0, 1] (e.g. the render's).
+        K: ``(3, 3)`` intrinsics of the view.
+        pose: ``(4, 4)`` or ``(B, 4, 4)`` world-to-camera pose of the view, with the
+            first camera at the identity (the pipeline's poses).
+        tolerance: relative disparity agreement that counts as the same surface (> 0).
+
+    Returns:
+        ``AnchorSample`` at the view's size.
+    """
+    if disparity.dim() != 4 or disparity.shape[1] != 1:
+        raise ValueError(f"disparity must be (B, 1, H, W), got {tuple(disparity.shape)}")
+    if not tolerance > 0:
+        raise ValueError(f"tolerance must be > 0, got {tolerance}")
+    B, _, H, W = disparity.shape
+    dev = disparity.device
+    d = disparity.float().clamp_min(1e-4)
+    # view camera -> first camera
+    to_first = torch.linalg.inv(pose.to(device=dev, dtype=torch.float64)).float().expand(B, 4, 4)
+    ray = torch.linalg.inv(K.to(dev).float()) @ pixel_grid(H, W, device=dev).reshape(3, -1)  # (3, H*W), z = 1
+    X = ray.unsqueeze(0) / d.reshape(B, 1, H * W)  # (B, 3, N)
+    Xa = to_first[:, :3, :3] @ X + to_first[:, :3, 3:4]
+    za = Xa[:, 2:3]
+    ahead = za > 1e-6
+    pa = anchor.K.to(dev) @ Xa
+    zs = torch.where(ahead, za, torch.ones_like(za))
+    ua, va = (pa[:, 0:1] / zs).reshape(B, H, W), (pa[:, 1:2] / zs).reshape(B, H, W)
+    d_pred = (1.0 / zs).reshape(B, 1, H, W)
+
+    S = anchor.size
+    gx, gy = (ua + 0.5) * (2.0 / S) - 1.0, (va + 0.5) * (2.0 / S) - 1.0
+    inside = (gx.abs() < 1.0 - 1.0 / S) & (gy.abs() < 1.0 - 1.0 / S) & ahead.reshape(B, H, W)
+    grid = torch.stack([gx, gy], dim=-1).where(inside.unsqueeze(-1), torch.zeros(()).to(gx))
+    # Level per pixel: log2 of anchor pixels per view pixel, clamped to the pyramid.
+    level = torch.log2(_footprint(ua, va).clamp_min(1e-6)).clamp(0, len(anchor.levels) - 1)
+    sampled = torch.zeros(B, 4, H, W, device=dev)
+    for i, lvl in enumerate(anchor.levels):
+        w = (1.0 - (level - i).abs()).clamp_min(0).unsqueeze(1)
+        if bool((w > 0).any()):
+            sampled = sampled + w * F.grid_sample(lvl.expand(B, -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    rgb, d_a = sampled[:, :3].clamp(0, 1), sampled[:, 3:4]
+    err = (d_a - d_pred).abs() / d_pred.clamp_min(1e-4)
+    if smooth > 1:  # the same surface agrees over a neighbourhood; noise in the view's disparity does not flip pixels
+        err = F.avg_pool2d(F.pad(err, [smooth // 2] * 4, mode="replicate"), smooth, stride=1)
+    weight = ((2.0 * tolerance - err) / tolerance).clamp(0, 1) * inside.unsqueeze(1)
+    if anchor.sky_offset > 0:
+        weight = weight * (d_a > anchor.sky_offset + 1e-6)
+    # The anchor's surface point, moved into the view: its disparity there.
+    Xs = torch.linalg.inv(anchor.K.to(dev)) @ torch.stack([ua, va, torch.ones_like(ua)], dim=1).reshape(B, 3, H * W)
+    Xs = Xs / d_a.reshape(B, 1, H * W).clamp_min(1e-4)
+    from_first = torch.linalg.inv(to_first)
+    zv = (from_first[:, 2:3, :3] @ Xs + from_first[:, 2:3, 3:4]).reshape(B, 1, H, W)
+    disp_view = torch.where(zv > 1e-6, 1.0 / zv.clamp_min(1e-6), disparity.float()).clamp(0.01, 1.0)
+    return AnchorSample(rgb=rgb.to(disparity.dtype), disparity=disp_view.to(disparity.dtype), weight=weight.to(disparity.dtype))
+
