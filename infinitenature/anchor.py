@@ -153,8 +153,8 @@ def sample_anchor(
     where it projects to ``(u_a, v_a)`` with disparity ``d_p``. The anchor is
     sampled there (bilinear within a level, linear between the two levels around
     ``log2`` of the footprint). The pixel counts as the anchor's surface when the
-    anchor's disparity ``d_a`` there is within ``tolerance`` of ``d_p``, relative
-    (weight 1), fading to 0 at twice that; points behind the first camera, outside
+    anchor's disparity ``d_a`` there is within ``tolerance`` of ``d_p``, relative and
+    averaged over ``smooth x smooth`` pixels (weight 1), fading to 0 at twice that; points behind the first camera, outside
     its view (half a pixel in), or at the anchor's sky get weight 0.
 
     Args:
@@ -164,6 +164,9 @@ def sample_anchor(
         pose: ``(4, 4)`` or ``(B, 4, 4)`` world-to-camera pose of the view, with the
             first camera at the identity (the pipeline's poses).
         tolerance: relative disparity agreement that counts as the same surface (> 0).
+        smooth: side of the box the relative error is averaged over before the test
+            (odd, >= 1; 1 = per pixel), so that noise in the view's disparity does not
+            speckle the weights.
 
     Returns:
         ``AnchorSample`` at the view's size.
@@ -172,6 +175,8 @@ def sample_anchor(
         raise ValueError(f"disparity must be (B, 1, H, W), got {tuple(disparity.shape)}")
     if not tolerance > 0:
         raise ValueError(f"tolerance must be > 0, got {tolerance}")
+    if int(smooth) != smooth or smooth < 1 or smooth % 2 == 0:
+        raise ValueError(f"smooth must be an odd integer >= 1, got {smooth}")
     B, _, H, W = disparity.shape
     dev = disparity.device
     d = disparity.float().clamp_min(1e-4)
@@ -201,7 +206,7 @@ def sample_anchor(
     rgb, d_a = sampled[:, :3].clamp(0, 1), sampled[:, 3:4]
     err = (d_a - d_pred).abs() / d_pred.clamp_min(1e-4)
     if smooth > 1:  # the same surface agrees over a neighbourhood; noise in the view's disparity does not flip pixels
-        err = F.avg_pool2d(F.pad(err, [smooth // 2] * 4, mode="replicate"), smooth, stride=1)
+        err = F.avg_pool2d(F.pad(err, [int(smooth) // 2] * 4, mode="replicate"), int(smooth), stride=1)
     weight = ((2.0 * tolerance - err) / tolerance).clamp(0, 1) * inside.unsqueeze(1)
     if anchor.sky_offset > 0:
         weight = weight * (d_a > anchor.sky_offset + 1e-6)

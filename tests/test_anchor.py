@@ -80,6 +80,8 @@ def test_occluders_outside_and_sky_get_no_weight():
     assert float(sample_anchor(sky, torch.full((1, 1, RES, RES), 0.01), K, eye).weight.max()) == 0.0
     with pytest.raises(ValueError, match="tolerance"):
         sample_anchor(anchor, torch.full((1, 1, RES, RES), 0.5), K, eye, tolerance=0)
+    with pytest.raises(ValueError, match="smooth"):
+        sample_anchor(anchor, torch.full((1, 1, RES, RES), 0.5), K, eye, smooth=4)
 
 
 def test_prepare_scene_builds_the_anchor_from_the_photo():
