@@ -12,8 +12,9 @@ rendered disparity, moved into the first camera and looked up in the anchor,
 at the pyramid level whose pixels match the pixel's footprint (trilinear, so
 neither blurred nor aliased). Where the anchor's disparity at that spot agrees
 with the point's (the photo shows this very surface there, not an occluder),
-the pixel takes the anchor's colour and disparity: one resampling of the photo
-instead of ``n``. Elsewhere (disocclusions the refiner painted, what lies
+the pixel takes the anchor's colour: one resampling of the photo instead of
+``n``. (``sample_anchor`` also returns the anchor's disparity seen from the view;
+the loop does not use it, because mixing it in speckled the weights and opened holes.) Elsewhere (disocclusions the refiner painted, what lies
 outside the photo, sky) the warped frame stays as it was.
 
 This is an inference option of ours (``FlyThroughConfig.anchor_scale``), not
@@ -195,7 +196,7 @@ def sample_anchor(
     S = anchor.size
     gx, gy = (ua + 0.5) * (2.0 / S) - 1.0, (va + 0.5) * (2.0 / S) - 1.0
     inside = (gx.abs() < 1.0 - 1.0 / S) & (gy.abs() < 1.0 - 1.0 / S) & ahead.reshape(B, H, W)
-    grid = torch.stack([gx, gy], dim=-1).where(inside.unsqueeze(-1), torch.zeros(()).to(gx))
+    grid = torch.where(inside.unsqueeze(-1), torch.stack([gx, gy], dim=-1), 0.0)
     # Level per pixel: log2 of anchor pixels per view pixel, clamped to the pyramid.
     level = torch.log2(_footprint(ua, va).clamp_min(1e-6)).clamp(0, len(anchor.levels) - 1)
     sampled = torch.zeros(B, 4, H, W, device=dev)
@@ -213,7 +214,7 @@ def sample_anchor(
     # The anchor's surface point, moved into the view: its disparity there.
     Xs = torch.linalg.inv(anchor.K.to(dev)) @ torch.stack([ua, va, torch.ones_like(ua)], dim=1).reshape(B, 3, H * W)
     Xs = Xs / d_a.reshape(B, 1, H * W).clamp_min(1e-4)
-    from_first = torch.linalg.inv(to_first)
+    from_first = pose.to(device=dev, dtype=torch.float32).expand(B, 4, 4)
     zv = (from_first[:, 2:3, :3] @ Xs + from_first[:, 2:3, 3:4]).reshape(B, 1, H, W)
     disp_view = torch.where(zv > 1e-6, 1.0 / zv.clamp_min(1e-6), disparity.float()).clamp(0.01, 1.0)
     return AnchorSample(rgb=rgb.to(disparity.dtype), disparity=disp_view.to(disparity.dtype), weight=weight.to(disparity.dtype))
