@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_quality import QualityOptions, _int_list, run_quality  # noqa: E402
-from bench_supersample import write_runs  # noqa: E402
+from bench_supersample import fidelity_cells, write_runs  # noqa: E402
 
 from infinitenature import FlyThrough  # noqa: E402
 from infinitenature.metrics.stability import relative_sharpness  # noqa: E402
@@ -66,7 +66,7 @@ def table(data: dict) -> str:
     lines = ["| anchor_scale | " + " | ".join(f"step {s}" for s in steps) + " |", "|" + "---|" * (len(steps) + 1)]
     for run in data["runs"]:
         v = run["fidelity"]
-        lines.append(f"| {run['anchor_scale']} | " + " | ".join(f"{v['psnr'][s]:.2f} / {v['ssim'][s]:.3f} / {v['detail'][s]:.2f}" for s in steps) + " |")
+        lines.append(f"| {run['anchor_scale']} | " + " | ".join(fidelity_cells(v, steps)) + " |")
     lines += ["", "| anchor_scale | photo | " + " | ".join(f"frame {i}" for i in PHOTO_FRAMES) + " | ms/frame |", "|" + "---|" * (len(PHOTO_FRAMES) + 3)]
     for run in data["runs"]:
         for name, p in run["photos"].items():

@@ -54,13 +54,18 @@ def frame_time(weights: str, factor: int, *, frames: int = 30) -> dict:
     return {"ms_per_frame": 1000.0 * (time.perf_counter() - t0) / frames, "stage_ms": pipe.timings.per_frame_ms()}
 
 
+def fidelity_cells(v: dict, steps: list[str]) -> list[str]:
+    """Table cells ``PSNR / SSIM / detail`` per step of one method's fidelity summary."""
+    return [f"{v['psnr'][s]:.2f} / {v['ssim'][s]:.3f} / {v['detail'][s]:.2f}" for s in steps]
+
+
 def table(data: dict) -> str:
     """Markdown: one row per (factor, method), cells ``PSNR / SSIM / detail`` per step."""
     steps = data["steps"]
     lines = ["| supersample | method | " + " | ".join(f"step {s}" for s in steps) + " | ms/frame |", "|" + "---|" * (len(steps) + 3)]
     for run in data["runs"]:
         for m, v in run["fidelity"].items():
-            cells = [f"{v['psnr'][s]:.2f} / {v['ssim'][s]:.3f} / {v['detail'][s]:.2f}" for s in steps]
+            cells = fidelity_cells(v, steps)
             ms = f"{run['speed']['ms_per_frame']:.0f}" if m == "refiner" else ""
             lines.append(f"| {run['supersample']} | {m} | " + " | ".join(cells) + f" | {ms} |")
     return "\n".join(lines)

@@ -179,44 +179,37 @@ def _ablation(data: dict, script: str | None) -> list[str]:
     ]
 
 
+def _runs_section(title: str, data: dict, script: str | None, text: str, table) -> list[str]:
+    """A per-setting fidelity benchmark's section (``bench_supersample.write_runs`` JSON): provenance, text, table."""
+    return [title, "", *_provenance(data, script), f"- weights: `{data['weights']}`", "", text, "", table(data)]
+
+
 def _anchor(data: dict, script: str | None) -> list[str]:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_anchor import table
 
-    return [
-        "## Photo anchor (`anchor.json`)",
-        "",
-        *_provenance(data, script),
-        f"- weights: `{data['weights']}`",
-        "",
+    text = (
         "`FlyThroughConfig.anchor_scale`: what the first view still shows is re-sampled from the photo, kept at up to "
         "this many times the state's size (0 = off). First table: PSNR (dB) / SSIM / detail along the true path of "
         f"held-out procedural scenes {data['seeds'][0]}-{data['seeds'][-1]} (detail: gradient energy over the true "
         "frame's; 1 = as much fine structure). Second table: sharpness relative to frame 0 of 61 autopilot frames "
         "from each held-out example photo (no truth there: how much fine structure is left, not whether it is right), "
-        "and ms per frame.",
-        "",
-        table(data),
-    ]
+        "and ms per frame."
+    )
+    return _runs_section("## Photo anchor (`anchor.json`)", data, script, text, table)
 
 
 def _supersample(data: dict, script: str | None) -> list[str]:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_supersample import table
 
-    return [
-        "## State supersampling (`supersample.json`)",
-        "",
-        *_provenance(data, script),
-        f"- weights: `{data['weights']}`",
-        "",
+    text = (
         "`FlyThroughConfig.supersample`: the warped state is kept at this many times the refiner's resolution. "
         f"Cells: PSNR (dB) / SSIM / detail along the true path of held-out procedural scenes {data['seeds'][0]}-"
         f"{data['seeds'][-1]} (detail: gradient energy over the true frame's; 1 = as much fine structure). "
-        "ms/frame: 30 autopilot steps from examples/hills.jpg with the refiner.",
-        "",
-        table(data),
-    ]
+        "ms/frame: 30 autopilot steps from examples/hills.jpg with the refiner."
+    )
+    return _runs_section("## State supersampling (`supersample.json`)", data, script, text, table)
 
 
 def _flatten(d, prefix: str = "") -> list[tuple[str, object]]:
