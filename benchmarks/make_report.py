@@ -114,7 +114,8 @@ def _quality(data: dict, script: str) -> list[str]:
                  f"{_fmt(data.get('refiner_parameters'))} parameters")  # fmt: skip
     loop = data.get("loop")
     if loop:
-        lines.append(f"- loop settings of `refiner`: keep_visible={loop.get('keep_visible')}, supersample={loop.get('supersample', 1)}")
+        lines.append(f"- loop settings of `refiner`: keep_visible={loop.get('keep_visible')}, supersample={loop.get('supersample', 1)}, "
+                     f"anchor_scale={loop.get('anchor_scale', 0)}, disparity_median={loop.get('disparity_median', 0)}")
     rt = data.get("runtime_s", {})
     if rt:
         lines.append("- runtime: " + ", ".join(f"{k} {v:.0f} s" for k, v in rt.items()))
@@ -150,6 +151,11 @@ def _quality(data: dict, script: str) -> list[str]:
                 rows.append([m, s, v["relative_sharpness"][s], v["colour_drift_lab"].get(s), v["sky_fraction"].get(s),
                              v["sky_blend_fraction"].get(s)])  # fmt: skip
         lines += _table(["method", "step", "rel. sharpness", "colour drift (Lab)", "sky fraction", "sky blend"], rows)
+        painted = [[m, f"{100 * v['mean_hole_fraction']:.2f}%"] for m, v in stab["summary"].items()
+                   if v.get("mean_hole_fraction") is not None and v["mean_hole_fraction"] == v["mean_hole_fraction"]]
+        if painted:
+            lines += ["", "Share of each frame that was a hole for the refiner to paint, mean over the frames of the runs:", ""]
+            lines += _table(["method", "painted"], painted)
     fd = data.get("fid")
     if fd and fd.get("sets"):
         lines += ["", "### FID / KID", "", f"Features: `{fd['feature_net']}`. {fd.get('note', '')}", ""]

@@ -66,6 +66,14 @@ def _fly_parser(sub) -> None:
         "(0-8; sharper, more of the photo's own texture; 0 = off, as published; default: what the weights recommend)",
     )
     p.add_argument(
+        "--disparity-median",
+        type=int,
+        default=None,
+        metavar="N",
+        help="median-filter the refiner's painted disparity over N x N pixels (odd; fewer speckled holes; "
+        "0 = off, as published; default: what the weights recommend)",
+    )
+    p.add_argument(
         "--frame-size",
         choices=("refiner", "state"),
         default=None,
@@ -87,7 +95,7 @@ def _fly(args) -> int:
     import torch
 
     from .io import ImageError, VideoWriter, load_image
-    from .pipeline import MAX_ANCHOR_SCALE, MAX_SUPERSAMPLE, FlyThrough
+    from .pipeline import MAX_ANCHOR_SCALE, MAX_DISPARITY_MEDIAN, MAX_SUPERSAMPLE, FlyThrough
     from .render import check_render_backend
 
     out = Path(args.output)
@@ -101,6 +109,9 @@ def _fly(args) -> int:
         raise CLIError(f"--supersample must be an integer from 1 to {MAX_SUPERSAMPLE}, got {args.supersample}")
     if args.anchor_scale is not None and not 0 <= args.anchor_scale <= MAX_ANCHOR_SCALE:
         raise CLIError(f"--anchor-scale must be an integer from 0 to {MAX_ANCHOR_SCALE}, got {args.anchor_scale}")
+    m = args.disparity_median
+    if m is not None and not (m == 0 or (m % 2 == 1 and 1 <= m <= MAX_DISPARITY_MEDIAN)):
+        raise CLIError(f"--disparity-median must be 0 or an odd integer up to {MAX_DISPARITY_MEDIAN}, got {m}")
     if args.render_backend is not None:
         try:
             check_render_backend(args.render_backend)
@@ -143,6 +154,8 @@ def _fly(args) -> int:
             pipe.config.supersample = args.supersample
         if args.anchor_scale is not None:
             pipe.config.anchor_scale = args.anchor_scale
+        if args.disparity_median is not None:
+            pipe.config.disparity_median = args.disparity_median
         if args.frame_size is not None:
             pipe.config.output = args.frame_size
         check_render_backend(pipe.config.render_backend)

@@ -65,6 +65,8 @@ def test_bad_options(tmp_path, capsys):
     assert code == 2 and "--supersample must be an integer from 1 to 8" in err and "\n" not in err.strip()
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--anchor-scale", "9"], capsys)
     assert code == 2 and "--anchor-scale must be an integer from 0 to 8" in err and "\n" not in err.strip()
+    code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--disparity-median", "4"], capsys)
+    assert code == 2 and "--disparity-median must be 0 or an odd integer up to 9" in err and "\n" not in err.strip()
 
 
 def test_subprocess_has_no_traceback(tmp_path):

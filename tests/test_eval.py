@@ -343,5 +343,7 @@ def test_eval_cli_tiny_run(tmp_path, capsys, eval_inputs):
     assert report["frames"] == 3 and report["failed"] == []
     rep = report["photos"][0]["report"]
     assert rep["steps"] == [0, 1, 2] and rep["relative_sharpness"][0] == 1.0 and rep["motion"]["mean_translation"] > 0
+    assert 0.0 <= rep["mean_hole_fraction"] <= 1.0 and "painted" in table
+    assert report["summary"]["mean_hole_fraction"] == np.mean([r["report"]["mean_hole_fraction"] for r in report["photos"]])
     assert report["fid"]["generated_frames"] == 4 and report["fid"]["reference_photos"] == 2
     assert np.isfinite(report["fid"]["fid"]) and report["command"].startswith("infinitenature eval")

@@ -177,9 +177,10 @@ def test_shipped_default_runs_on_an_example_photo(tmp_path):
     from pathlib import Path
 
     pipe = FlyThrough.from_pretrained("default")
-    # the settings stored with the shipped weights: keep warped pixels, a 2x state, state-sized frames, the photo anchor
+    # the settings stored with the shipped weights: keep warped pixels, a 2x state, state-sized frames, the photo
+    # anchor, the median of the painted disparity
     assert pipe.config.keep_visible is True and pipe.config.supersample == 2 and pipe.config.output == "state"
-    assert pipe.config.anchor_scale == 4
+    assert pipe.config.anchor_scale == 4 and pipe.config.disparity_median == 3
     photo = Path(__file__).resolve().parents[1] / "examples" / "hills.jpg"
     assert pipe.prepare(photo).anchor.size == 960  # the photo's 960 px crop (4x the state would be 1024)
     out = pipe(photo, num_frames=3, seed=0, progress=False)
@@ -327,3 +328,45 @@ def test_state_sized_frames(pipe):
     assert (down - torch.from_numpy(small.frames).permute(0, 3, 1, 2).float()).abs().max() <= 1.0
     with pytest.raises(ValueError, match="output must be"):
         FlyThroughConfig(output="big")
+
+
+# ----------------------------------------------------------------- median of the painted disparity
+
+
+class _SpeckledRefiner(torch.nn.Module):
+    """Paints every pixel grey with disparity 0.5, and every 4th pixel of every 4th row at 0.9 (speckles)."""
+
+    def __init__(self, resolution: int) -> None:
+        super().__init__()
+        self.config = GeneratorConfig(resolution=resolution, latent_dim=4, mapping_layers=1, f_base=64, f_base_style=32, f_max=8)
+        self.p = torch.nn.Parameter(torch.zeros(1))
+
+    def encode_style(self, x, **kw):
+        return x.new_zeros(x.shape[0], 4)
+
+    def mean_latent(self, n, **kw):
+        return torch.zeros(1, 4)
+
+    def refine(self, rgb, disparity, mask, code, z, **kw):
+        disp = torch.full_like(disparity, 0.5)
+        disp[..., ::4, ::4] = 0.9
+        return torch.cat([torch.full_like(rgb, 0.5), disp], 1)
+
+
+def test_disparity_median_removes_speckles_of_the_painted_disparity():
+    import dataclasses
+
+    pipe = FlyThrough(_SpeckledRefiner(RES), ramp_depth, top_sky, config=FlyThroughConfig(sky_correction=False))
+    # the published loop keeps the refiner's output everywhere: frame 1 is its disparity
+    frames = list(pipe.iter_frames(_photo(), 3, seed=0, trajectory="straight"))
+    speckled = frames[1].disparity
+    assert np.isclose(speckled[::4, ::4], 0.9).all() and np.isclose(speckled[1::4, 1::4], 0.5).all()
+    pipe.config = dataclasses.replace(pipe.config, disparity_median=3)
+    cleaned = list(pipe.iter_frames(_photo(), 3, seed=0, trajectory="straight"))
+    assert np.allclose(cleaned[1].disparity, 0.5)  # an isolated pixel is not a depth edge
+    # speckles have sharp edges: the next render opens holes around each of them, the median's frame none
+    assert frames[0].hole_fraction == 0.0 and cleaned[0].hole_fraction == 0.0
+    assert frames[2].hole_fraction > 0.2 and cleaned[2].hole_fraction < 0.05, (frames[2].hole_fraction, cleaned[2].hole_fraction)
+    for bad in (-1, 2, 11, 1.0, True):
+        with pytest.raises(ValueError, match="disparity_median"):
+            FlyThroughConfig(disparity_median=bad)

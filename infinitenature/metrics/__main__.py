@@ -106,6 +106,7 @@ def evaluate_photos(pipe, photos: list[Path], *, frames: int, seed: int = 0, fea
 
     summary = {k: last(k) for k in ("relative_sharpness", "colour_drift_lab", "sky_fraction")}
     summary["mean_translation"] = float(np.mean([r["report"]["motion"]["mean_translation"] for r in rows]))
+    summary["mean_hole_fraction"] = float(np.mean([r["report"].get("mean_hole_fraction", 0.0) for r in rows]))
     fid = None
     if len(references) >= 2:
         ref = feature_stats(np.stack(references), net, keep_features=True)
@@ -124,18 +125,21 @@ def evaluate_photos(pipe, photos: list[Path], *, frames: int, seed: int = 0, fea
 
 
 def _table(result: dict) -> str:
-    head = f"{'photo':<28}{'ms/frame':>9}{'sharp@end':>10}{'drift@end':>10}{'sky@end':>8}{'move/step':>10}"
+    head = f"{'photo':<28}{'ms/frame':>9}{'sharp@end':>10}{'drift@end':>10}{'sky@end':>8}{'move/step':>10}{'painted':>9}"
     lines = [head, "-" * len(head)]
     for r in result["photos"]:
         rep = r["report"]
         lines.append(
             f"{Path(r['photo']).name[:27]:<28}{r['ms_per_frame']:>9.0f}{rep['relative_sharpness'][-1]:>10.3f}"
             f"{rep['colour_drift_lab'][-1]:>10.2f}{rep['sky_fraction'][-1]:>8.2f}{rep['motion']['mean_translation']:>10.3f}"
+            f"{rep.get('mean_hole_fraction', 0.0):>9.2%}"
         )
     s = result["summary"]
     lines.append(
         f"{'mean':<28}{'':>9}{s['relative_sharpness']:>10.3f}{s['colour_drift_lab']:>10.2f}{s['sky_fraction']:>8.2f}{s['mean_translation']:>10.3f}"
+        f"{s['mean_hole_fraction']:>9.2%}"
     )
+    lines.append("painted: share of each frame that was a hole the refiner filled, mean over the run")
     fid = result["fid"]
     if fid is None:
         lines.append("FID/KID: skipped (needs at least 2 photos)")

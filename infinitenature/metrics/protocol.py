@@ -320,6 +320,7 @@ class FlightRecord:
         disparities: ``(T, H, W)`` float32.
         poses: ``(T, 4, 4)`` float64 world-to-camera.
         sky_fraction: ``(T,)`` share of each frame replaced by the first frame's sky.
+        hole_fraction: ``(T,)`` share of each frame the refiner painted (``Frame.hole_fraction``).
         warnings: what the pipeline reported as degraded.
         ms_per_frame: wall-clock milliseconds per generated step (frame 0 excluded).
         stage_ms: per-stage milliseconds per step (``StepTimings.per_frame_ms``).
@@ -329,6 +330,7 @@ class FlightRecord:
     disparities: np.ndarray
     poses: np.ndarray
     sky_fraction: np.ndarray
+    hole_fraction: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     warnings: list[str] = field(default_factory=list)
     ms_per_frame: float = float("nan")
     stage_ms: dict[str, float] = field(default_factory=dict)
@@ -359,7 +361,7 @@ def fly(
         def trajectory(step: int) -> Tensor:  # exact pose per step (no keyframe interpolation)
             return poses[step]
 
-    frames, disps, poses_out, sky = [], [], [], []
+    frames, disps, poses_out, sky, holes = [], [], [], [], []
     t0 = time.perf_counter()
     for f in pipe.iter_frames(image, num_frames, seed=seed, trajectory=trajectory, progress=progress, scene=scene):
         if f.index == 0:
@@ -368,12 +370,14 @@ def fly(
         disps.append(f.disparity)
         poses_out.append(f.pose)
         sky.append(f.sky_fraction)
+        holes.append(f.hole_fraction)
     wall = time.perf_counter() - t0
     return FlightRecord(
         frames=np.stack(frames),
         disparities=np.stack(disps),
         poses=np.stack(poses_out),
         sky_fraction=np.asarray(sky, dtype=np.float32),
+        hole_fraction=np.asarray(holes, dtype=np.float32),
         warnings=list(pipe.warnings),
         ms_per_frame=1000.0 * wall / max(num_frames - 1, 1),
         stage_ms=pipe.timings.per_frame_ms(),
@@ -408,9 +412,15 @@ def stability_steps(num_frames: int, wanted: Sequence[int]) -> list[int]:
 
 
 def flight_stability(rec: FlightRecord, steps: Sequence[int]) -> dict:
-    """``stability_report`` of a flight at ``steps`` plus its sky-blend fraction and warnings."""
+    """``stability_report`` of a flight at ``steps`` plus its sky-blend fraction, painted share and warnings.
+
+    ``mean_hole_fraction`` is the share of the frame the refiner painted, averaged over
+    the generated frames (1 onward).
+    """
     rep = stability_report(rec.frames, torch.from_numpy(rec.poses), rec.disparities, steps=list(steps))
     rep["sky_blend_fraction"] = [float(rec.sky_fraction[i]) for i in rep["steps"]]
+    if len(rec.hole_fraction) > 1:
+        rep["mean_hole_fraction"] = float(np.mean(rec.hole_fraction[1:]))
     rep["warnings"] = rec.warnings
     return rep
 
