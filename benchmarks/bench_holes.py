@@ -15,7 +15,11 @@ resolution, disparity and sky from the shipped estimators):
 * ``infinitenature.train.hole_filling_l1``: L1 on the hidden pixels of real
   disocclusion masks and of random block masks (lower is better);
 * ``infinitenature.train.identity_l1``: L1 between output and input when nothing
-  is hidden (0 = perfect; what makes colours drift under full refinement).
+  is hidden (0 = perfect; what makes colours drift under full refinement);
+* ``infinitenature.train.detail_restoration``: frames blurred as if magnified 1.5x,
+  2x and 3x beyond their resolution, restored by the refiner's fine correction
+  (its output minus its input, high-passed): RGB L1 to the sharp frame and detail
+  (gradient energy over the sharp frame's), before and after.
 
 Writes ``benchmarks/results/holes.json``.
 """
@@ -40,7 +44,7 @@ from infinitenature.estimators import load_depth, load_sky  # noqa: E402
 from infinitenature.geometry import intrinsics_from_fov  # noqa: E402
 from infinitenature.metrics.baselines import BaselineConfig, BaselineRefiner  # noqa: E402
 from infinitenature.metrics.protocol import load_refiner, machine_info  # noqa: E402
-from infinitenature.train import PhotoCache, heldout_crops, hole_filling_l1, identity_l1  # noqa: E402
+from infinitenature.train import PhotoCache, detail_restoration, heldout_crops, hole_filling_l1, identity_l1  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_pipeline import commit  # noqa: E402
@@ -79,16 +83,21 @@ def main(argv: list[str] | None = None) -> int:
             K = intrinsics_from_fov(res, res, 55.0)
             holes = hole_filling_l1(G, rgb, disp, K, seed=a.seed)
             ident = identity_l1(G, rgb, disp, seed=a.seed)
+            detail = detail_restoration(G, rgb, disp, seed=a.seed)
             results[name] = {
                 "resolution": res,
                 "frames": int(rgb.shape[0]),
                 "photos": names,
                 "hole_filling": {k: dataclasses.asdict(v) for k, v in holes.items()},
                 "identity": {"rgb_l1": ident[0], "disparity_l1": ident[1]},
+                "detail_restoration": {str(f): dataclasses.asdict(v) for f, v in detail.items()},
             }
             h = results[name]["hole_filling"]
             print(f"{name}: disocclusion RGB L1 {h['disocclusion']['rgb_l1']:.4f}, blocks {h['blocks']['rgb_l1']:.4f}, "
                   f"identity {ident[0]:.4f}", flush=True)
+            for f, v in detail.items():
+                print(f"  magnified {f:g}x: RGB L1 {v.blurred_l1:.4f} -> {v.restored_l1:.4f}, "
+                      f"detail {v.blurred_detail:.3f} -> {v.restored_detail:.3f}", flush=True)
     out = {
         "benchmark": "holes",
         "command": " ".join(["python benchmarks/bench_holes.py", *argv]),

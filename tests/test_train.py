@@ -34,10 +34,13 @@ from infinitenature.train import (
     g_nonsaturating_loss,
     heldout_crops,
     hole_filling_l1,
+    detail_restoration,
     identity_l1,
     l1_rgbd,
     laplacian_pyramid_l1,
     list_photos,
+    magnify_blur,
+    mim_inputs,
     random_block_masks,
     random_crop,
     round_trip,
@@ -248,6 +251,36 @@ class TestMasksAndPaths:
         valid = moved.mask.bool().expand(-1, 3, -1, -1)
         assert 0.3 < float(moved.mask.mean()) < float(same.mask.mean())  # real holes appear
         assert float((moved.rgb - rgb).abs()[valid].mean()) < 0.01  # what survives is the photo
+
+    def test_magnify_blur(self):
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand(3, 4, 24, 24, generator=g)
+        out = magnify_blur(x, torch.tensor([1.0, 2.0, 3.0]))
+        assert out.shape == x.shape and torch.equal(out[0], x[0])  # factor 1: untouched
+        energy = [float((o[:, 1:] - o[:, :-1]).pow(2).mean()) for o in out]
+        assert energy[0] > 2 * energy[1] > 2 * energy[2] > 0  # the more magnified, the less detail
+        # a 2x-blurred image of 2x2 blocks is the blocks stretched back: means are kept
+        assert torch.allclose(out[1].mean((1, 2)), x[1].mean((1, 2)), atol=0.02)
+        flat = torch.full((1, 3, 16, 16), 0.3)
+        assert torch.allclose(magnify_blur(flat, torch.tensor([2.5])), flat)
+        for bad in ([0.5], [1.0, 2.0]):
+            with pytest.raises(ValueError, match="factor"):
+                magnify_blur(flat, torch.tensor(bad))
+
+    def test_mim_inputs_blur_only_where_asked(self):
+        K = intrinsics_from_fov(32, 32)
+        g = torch.Generator().manual_seed(0)
+        rgb = torch.rand(2, 3, 32, 32, generator=g)
+        disp = torch.full((2, 1, 32, 32), 0.5)
+        pose = torch.eye(4).repeat(2, 1, 1)
+        blocks = torch.tensor([False, False])
+        plain = mim_inputs(rgb, disp, K, pose=pose, use_geometric=blocks, generator=torch.Generator().manual_seed(1))
+        blurred = mim_inputs(rgb, disp, K, pose=pose, use_geometric=blocks, generator=torch.Generator().manual_seed(1),
+                             magnify=torch.tensor([1.0, 2.0]))
+        assert torch.equal(plain[2], blurred[2])  # the same masks
+        assert torch.equal(blurred[0][0], rgb[0]) and torch.equal(plain[0], rgb)
+        assert torch.allclose(blurred[0][1], magnify_blur(rgb[1:], torch.tensor([2.0]))[0])
+        assert torch.allclose(blurred[1], disp)  # a flat disparity stays flat
 
     def test_relative_pose_sampling(self):
         P = sample_relative_poses(64, forward=(0.1, 0.2), lateral_max=0.0, yaw_max_deg=0, pitch_max_deg=0,
@@ -524,6 +557,24 @@ def test_hole_filling_l1_scores_hidden_pixels_only():
     assert grey[1] == pytest.approx(float((disp - 0.5).abs().mean()), rel=1e-5)
 
 
+def test_detail_restoration_scores_against_the_sharp_frame():
+    H = 32
+    g = torch.Generator().manual_seed(0)
+    rgb = torch.rand(2, 3, H, H, generator=g)
+    disp = torch.full((2, 1, H, H), 0.5)
+    truth = torch.cat([rgb, disp], 1)
+    # a refiner that returns the sharp frame restores all detail finer than the high-pass
+    oracle = detail_restoration(_Oracle(truth), rgb, disp, factors=(1.0, 2.0), sigma=1.0)
+    assert oracle[1.0].blurred_l1 == 0.0 and oracle[1.0].blurred_detail == pytest.approx(1.0)
+    assert oracle[2.0].blurred_detail < 0.6
+    assert oracle[2.0].restored_l1 < 0.7 * oracle[2.0].blurred_l1
+    assert oracle[2.0].restored_detail > oracle[2.0].blurred_detail + 0.2
+    # a copying refiner changes nothing: restored = blurred
+    copy = detail_restoration(_Copy(truth), rgb, disp, factors=(2.0,))
+    assert copy[2.0].restored_l1 == pytest.approx(copy[2.0].blurred_l1, abs=1e-7)
+    assert copy[2.0].restored_detail == pytest.approx(copy[2.0].blurred_detail, rel=1e-5)
+
+
 def test_heldout_crops_are_fixed_and_skip_unreadable(photo_dir, tmp_path):
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
     photos = [*list_photos(photo_dir), tmp_path / "broken.jpg"]
@@ -555,12 +606,21 @@ def test_cli_dry_run_and_errors(capsys, tmp_path):
     assert main(["--dry-run", "--config", str(tmp_path / "cfg.json"), "--steps", "9"]) == 0
     cfg = json.loads(capsys.readouterr().out)
     assert cfg["stage"] == "cyclic" and cfg["steps"] == 9
+    # a run that began from other weights resumes from its own config.json: the checkpoint supersedes them
+    (tmp_path / "run.json").write_text(json.dumps({"data": "x", "init_generator": "default", "init_from": ""}))
+    assert main(["--dry-run", "--config", str(tmp_path / "run.json"), "--resume", "latest"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert cfg["resume"] == "latest" and cfg["init_generator"] == ""
+    assert main(["--dry-run", "--data", "x", "--init-generator", "default", "--resume", "latest"]) == 2  # both asked for
+    assert "--init-generator: cannot be combined" in capsys.readouterr().err
     for argv, msg in (
         (["--stage", "video", "--data", "x"], "--stage: must be one of mim, cyclic"),
         (["--precision", "fp16", "--data", "x"], "--precision: must be one of fp32, bf16"),
         (["--data", "x", "--batch-size", "zero"], "invalid int value"),
         (["--steps", "5"], "--data"),
         (["--data", str(tmp_path)], "no images"),
+        (["--data", "x", "--magnify-prob", "1.5"], "--magnify-prob: must be in [0, 1]"),
+        (["--data", "x", "--magnify-max", "0.5"], "--magnify-max: must be >= 1"),
     ):
         assert main(argv + ["--out-dir", str(tmp_path / "run"), "--no-progress"]) == 2
         err = capsys.readouterr().err

@@ -7,9 +7,9 @@
 from .config import STAGES, TrainConfig
 from .cyclic import CycleResult, fly, render_refine, sample_cycle, sample_relative_poses, straight_poses
 from .data import PhotoCache, PhotoDataset, StepSampler, TrainingData, list_photos, random_crop
-from .evaluate import HoleFillingScore, heldout_crops, hole_filling_l1, identity_l1
+from .evaluate import DetailScore, HoleFillingScore, detail_restoration, heldout_crops, hole_filling_l1, identity_l1
 from .losses import d_logistic_loss, d_r1_loss, g_nonsaturating_loss, l1_rgbd, laplacian_pyramid_l1
-from .masks import RoundTrip, mim_inputs, random_block_masks, round_trip
+from .masks import RoundTrip, magnify_blur, mim_inputs, random_block_masks, round_trip
 from .trainer import DistInfo, Trainer, build_data, build_models, find_checkpoint, init_distributed
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "round_trip",
     "RoundTrip",
     "mim_inputs",
+    "magnify_blur",
     "sample_relative_poses",
     "sample_cycle",
     "straight_poses",
@@ -40,6 +41,8 @@ __all__ = [
     "HoleFillingScore",
     "hole_filling_l1",
     "identity_l1",
+    "DetailScore",
+    "detail_restoration",
     "heldout_crops",
     "l1_rgbd",
     "laplacian_pyramid_l1",

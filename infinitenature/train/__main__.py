@@ -77,6 +77,12 @@ def config_from_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
         except (OSError, json.JSONDecodeError) as e:
             raise ValueError(f"--config: cannot read {path}: {e}") from None
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
+    if overrides.get("resume"):
+        # Resuming a run that began from other weights (its config.json records where from):
+        # the checkpoint holds the weights now, so the starting point no longer applies.
+        for name in ("init_from", "init_generator"):
+            if name not in overrides:
+                base.pop(name, None)
     config = TrainConfig.from_dict({**base, **overrides})
     return config.validate(), args.dry_run
 

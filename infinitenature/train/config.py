@@ -94,6 +94,9 @@ class TrainConfig:
     mask_ratio_max: float = _opt(0.9, "... and this fraction of the image")
     mask_patch: int = _opt(8, "block size in pixels of random block masks")
     geometric_mask_prob: float = _opt(0.5, "probability that an item gets a disocclusion mask instead of blocks")
+    magnify_prob: float = _opt(0.0, "probability that an item's input is also blurred as if magnified beyond its "
+                               "resolution (the target stays sharp: the refiner learns to restore detail; 0 = off)")
+    magnify_max: float = _opt(3.0, "largest magnification of that blur (drawn log-uniformly from 1..this)")
     # --- camera sampling (disocclusion masks and stage 2) ---------------------------------
     forward_min: float = _opt(0.05, "sampled forward motion per step, min (units; nearest content at ~1.25)")
     forward_max: float = _opt(0.3, "sampled forward motion per step, max")
@@ -148,9 +151,11 @@ class TrainConfig:
                      "pitch_max_deg", "render_beta"):
             if getattr(self, name) < 0:
                 bad(name, "must be >= 0")
-        for name in ("synthetic_ratio", "geometric_mask_prob"):
+        for name in ("synthetic_ratio", "geometric_mask_prob", "magnify_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 bad(name, "must be in [0, 1]")
+        if not self.magnify_max >= 1.0:
+            bad("magnify_max", "must be >= 1")
         if not 0.0 < self.crop_scale_min <= 1.0:
             bad("crop_scale_min", "must be in (0, 1]")
         if not 0.0 <= self.mask_ratio_min <= self.mask_ratio_max < 1.0:

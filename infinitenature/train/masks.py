@@ -1,6 +1,6 @@
 """Masks for masked image modeling (stage 1).
 
-Two kinds, mixed per item:
+Two kinds of mask, mixed per item:
 
 * random blocks: a grid of ``patch`` x ``patch`` blocks of which a random,
   high fraction is hidden (as in masked autoencoders);
@@ -8,6 +8,13 @@ Two kinds, mixed per item:
   what survives the round trip is valid, the rest (content hidden from the
   other view, depth edges, the border that left the frame) is a hole with the
   shapes the generator meets at inference time.
+
+Optionally (``magnify_blur``) an item's input is also blurred the way a surface
+looks when the camera has flown so close that it is magnified beyond the
+resolution it was seen at: shrunk by a factor and stretched back. The target
+stays the sharp photo, so the refiner learns to restore detail in what it keeps
+seeing, not only to fill holes (the published refiner re-synthesizes every
+pixel of every frame; this is that job with a ground truth).
 
 Masks are float ``(B, 1, H, W)`` in ``{0, 1}``, 1 = kept (valid) pixel.
 """
@@ -17,11 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..render import edge_alpha, forward_splat, render_step, valid_mask
 
-__all__ = ["random_block_masks", "RoundTrip", "round_trip", "mim_inputs"]
+__all__ = ["random_block_masks", "RoundTrip", "round_trip", "magnify_blur", "mim_inputs"]
 
 
 def random_block_masks(
@@ -93,6 +101,37 @@ def round_trip(rgb: Tensor, disparity: Tensor, pose: Tensor, K: Tensor, *, beta:
     return RoundTrip(rgb=rgba[:, :3], disparity=disp.clamp(0.01, 1.0), mask=valid_mask(rgba[:, 3:4], coverage))
 
 
+def magnify_blur(x: Tensor, factor: Tensor) -> Tensor:
+    """Blur each image as if magnified ``factor`` times beyond its resolution.
+
+    Each item is area-downsampled to ``round(side / factor)`` pixels and stretched
+    back bilinearly (what the loop's warp does to content it magnifies).
+
+    Args:
+        x: ``(B, C, H, W)`` images.
+        factor: ``(B,)`` factors ``>= 1``; items with factor 1 (or that would keep
+            their size after rounding) come back unchanged.
+
+    Returns:
+        ``(B, C, H, W)``.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"x must be (B, C, H, W), got {tuple(x.shape)}")
+    factor = torch.as_tensor(factor, dtype=torch.float64).reshape(-1)
+    if factor.numel() != x.shape[0] or bool((factor < 1.0).any()):
+        raise ValueError(f"factor must be {x.shape[0]} values >= 1, got {factor.tolist()}")
+    H, W = x.shape[-2:]
+    out = []
+    for item, f in zip(x, factor.tolist()):
+        h, w = max(1, round(H / f)), max(1, round(W / f))
+        if (h, w) == (H, W):
+            out.append(item)
+            continue
+        small = F.interpolate(item[None], size=(h, w), mode="area")
+        out.append(F.interpolate(small, size=(H, W), mode="bilinear", align_corners=False)[0])
+    return torch.stack(out)
+
+
 def mim_inputs(
     rgb: Tensor,
     disparity: Tensor,
@@ -104,6 +143,7 @@ def mim_inputs(
     patch: int = 8,
     beta: float = 4.0,
     generator: torch.Generator | None = None,
+    magnify: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Masked inputs for stage 1: per item either random blocks or a round-trip disocclusion.
 
@@ -112,19 +152,22 @@ def mim_inputs(
         K: intrinsics; pose: ``(B, 4, 4)`` virtual cameras for the round trip.
         use_geometric: ``(B,)`` bool: which items get the disocclusion mask.
         generator: for the block masks.
+        magnify: optional ``(B,)`` factors ``>= 1``: the input RGBD of each item is
+            then blurred by ``magnify_blur`` (1 = unchanged).
 
     Returns:
         ``(rgb_in, disparity_in, mask)``: where ``use_geometric`` the
-        round-tripped RGBD (with its resampling blur), else the original; the
-        generator multiplies by ``mask`` itself.
+        round-tripped RGBD (with its resampling blur), else the original, blurred
+        where ``magnify`` asks; the generator multiplies by ``mask`` itself.
     """
     B, _, H, W = rgb.shape
     blocks = random_block_masks(B, H, W, ratio=ratio, patch=patch, generator=generator, device=rgb.device, dtype=rgb.dtype)
     with torch.no_grad():
         rt = round_trip(rgb, disparity, pose, K, beta=beta)
     sel = use_geometric.to(rgb.device).reshape(B, 1, 1, 1)
-    return (
-        torch.where(sel, rt.rgb, rgb),
-        torch.where(sel, rt.disparity, disparity),
-        torch.where(sel, rt.mask, blocks),
-    )
+    rgb_in = torch.where(sel, rt.rgb, rgb)
+    disp_in = torch.where(sel, rt.disparity, disparity)
+    if magnify is not None:
+        rgbd = magnify_blur(torch.cat([rgb_in, disp_in], dim=1), magnify)
+        rgb_in, disp_in = rgbd[:, :3], rgbd[:, 3:].clamp(0.01, 1.0)
+    return rgb_in, disp_in, torch.where(sel, rt.mask, blocks)

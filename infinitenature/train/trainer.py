@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import time
@@ -346,9 +347,14 @@ class Trainer:
         if c.stage == "mim":
             pose = sample_relative_poses(B, **self._pose_kwargs())
             use_geometric = self._rand(B) < c.geometric_mask_prob
+            magnify = None
+            if c.magnify_prob > 0:
+                factor = torch.exp(self._rand(B) * math.log(c.magnify_max))
+                magnify = torch.where(self._rand(B) < c.magnify_prob, factor, torch.ones_like(factor))
             rgb_in, disp_in, mask = mim_inputs(
                 real[:, :3], real[:, 3:], self.K, pose=pose, use_geometric=use_geometric,
                 ratio=(c.mask_ratio_min, c.mask_ratio_max), patch=c.mask_patch, beta=c.render_beta, generator=self.rng,
+                magnify=magnify,
             )
             out = G.refine(rgb_in, disp_in, mask, code, z, noise="random", generator=self.rng)
             rec, terms = self._reconstruction(out, real)
