@@ -12,9 +12,10 @@ Two kinds of mask, mixed per item:
 Optionally (``magnify_blur``) an item's input is also blurred the way a surface
 looks when the camera has flown so close that it is magnified beyond the
 resolution it was seen at: shrunk by a factor and stretched back. The target
-stays the sharp photo, so the refiner learns to restore detail in what it keeps
-seeing, not only to fill holes (the published refiner re-synthesizes every
-pixel of every frame; this is that job with a ground truth).
+stays the sharp photo, so that the refiner is asked to restore detail in what it
+keeps seeing, not only to fill holes (the published refiner re-synthesizes every
+pixel of every frame; this is that job with a ground truth). At the shipped
+weights' scale it did not learn to (weights/MODEL_CARD.md, stop 13).
 
 Masks are float ``(B, 1, H, W)`` in ``{0, 1}``, 1 = kept (valid) pixel.
 """
