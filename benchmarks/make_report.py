@@ -152,7 +152,7 @@ def _quality(data: dict, script: str) -> list[str]:
                              v["sky_blend_fraction"].get(s)])  # fmt: skip
         lines += _table(["method", "step", "rel. sharpness", "colour drift (Lab)", "sky fraction", "sky blend"], rows)
         painted = [[m, f"{100 * v['mean_hole_fraction']:.2f}%"] for m, v in stab["summary"].items()
-                   if v.get("mean_hole_fraction") is not None and v["mean_hole_fraction"] == v["mean_hole_fraction"]]
+                   if math.isfinite(v.get("mean_hole_fraction", math.nan))]  # nan: no run reported it
         if painted:
             lines += ["", "Share of each frame that was a hole for the refiner to paint, mean over the frames of the runs:", ""]
             lines += _table(["method", "painted"], painted)

@@ -95,7 +95,7 @@ def _fly(args) -> int:
     import torch
 
     from .io import ImageError, VideoWriter, load_image
-    from .pipeline import MAX_ANCHOR_SCALE, MAX_DISPARITY_MEDIAN, MAX_SUPERSAMPLE, FlyThrough
+    from .pipeline import MAX_ANCHOR_SCALE, MAX_DISPARITY_MEDIAN, MAX_SUPERSAMPLE, FlyThrough, FlyThroughConfig
     from .render import check_render_backend
 
     out = Path(args.output)
@@ -109,9 +109,13 @@ def _fly(args) -> int:
         raise CLIError(f"--supersample must be an integer from 1 to {MAX_SUPERSAMPLE}, got {args.supersample}")
     if args.anchor_scale is not None and not 0 <= args.anchor_scale <= MAX_ANCHOR_SCALE:
         raise CLIError(f"--anchor-scale must be an integer from 0 to {MAX_ANCHOR_SCALE}, got {args.anchor_scale}")
-    m = args.disparity_median
-    if m is not None and not (m == 0 or (m % 2 == 1 and 1 <= m <= MAX_DISPARITY_MEDIAN)):
-        raise CLIError(f"--disparity-median must be 0 or an odd integer up to {MAX_DISPARITY_MEDIAN}, got {m}")
+    if args.disparity_median is not None:
+        try:  # FlyThroughConfig holds the rule (0 or odd, at most MAX_DISPARITY_MEDIAN)
+            FlyThroughConfig(disparity_median=args.disparity_median)
+        except ValueError:
+            raise CLIError(
+                f"--disparity-median must be 0 or an odd integer up to {MAX_DISPARITY_MEDIAN}, got {args.disparity_median}"
+            ) from None
     if args.render_backend is not None:
         try:
             check_render_backend(args.render_backend)

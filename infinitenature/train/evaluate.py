@@ -211,30 +211,25 @@ def detail_restoration(
     rgb, disparity = rgb.to(device), disparity.to(device)
     z = torch.randn(N, refiner.config.latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
     true_energy = float(sharpness(rgb).sum())
-    scores = {}
-    for factor in factors:
-        err_in = err_out = energy_in = energy_out = 0.0
-        for lo in range(0, N, batch_size):
-            sl = slice(lo, lo + batch_size)
-            f = torch.full((rgb[sl].shape[0],), float(factor))
-            sharp = torch.cat([rgb[sl], disparity[sl]], 1)
-            blurred = magnify_blur(sharp, f)
+    sums = {float(f): [0.0, 0.0, 0.0, 0.0] for f in factors}  # L1 in, L1 out, energy in, energy out
+    for lo in range(0, N, batch_size):
+        sl = slice(lo, lo + batch_size)
+        sharp = torch.cat([rgb[sl], disparity[sl]], 1)
+        code = refiner.encode_style(sharp * 2 - 1)  # as in the loop: the style of the sharp photo
+        for factor, acc in sums.items():
+            blurred = magnify_blur(sharp, torch.full((sharp.shape[0],), factor))
             b_rgb, b_disp = blurred[:, :3], blurred[:, 3:].clamp(0.01, 1.0)
-            code = refiner.encode_style(sharp * 2 - 1)  # as in the loop: the style of the sharp photo
             out = refiner.refine(b_rgb, b_disp, torch.ones_like(b_disp), code, z[sl], noise="zero")
             restored = (b_rgb + high_pass(out[:, :3] - b_rgb, sigma)).clamp(0.0, 1.0)
-            err_in += float((b_rgb - rgb[sl]).abs().sum())
-            err_out += float((restored - rgb[sl]).abs().sum())
-            energy_in += float(sharpness(b_rgb).sum())
-            energy_out += float(sharpness(restored).sum())
-        n = rgb.numel()
-        scores[float(factor)] = DetailScore(
-            blurred_l1=err_in / n,
-            restored_l1=err_out / n,
-            blurred_detail=energy_in / max(true_energy, 1e-12),
-            restored_detail=energy_out / max(true_energy, 1e-12),
-        )
-    return scores
+            acc[0] += float((b_rgb - rgb[sl]).abs().sum())
+            acc[1] += float((restored - rgb[sl]).abs().sum())
+            acc[2] += float(sharpness(b_rgb).sum())
+            acc[3] += float(sharpness(restored).sum())
+    n, energy = rgb.numel(), max(true_energy, 1e-12)
+    return {
+        f: DetailScore(blurred_l1=a / n, restored_l1=b / n, blurred_detail=c / energy, restored_detail=d / energy)
+        for f, (a, b, c, d) in sums.items()
+    }
 
 
 def heldout_crops(photos, cache: PhotoCache, *, resolution: int, crops: int = 8) -> tuple[Tensor, Tensor, list[str]]:
