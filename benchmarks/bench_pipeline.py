@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_pipeline.py [--weights default] [--frames 100] [--long 1000] [--threads 2] [--supersample N]
+    python benchmarks/bench_pipeline.py [--weights default] [--frames 100] [--long 1000] [--threads 2] [--supersample N] [--detail X]
 
 Writes ``benchmarks/results/pipeline_speed.json`` and prints a table. The loop's own
 overhead is everything but the refiner (autopilot + render + sky) as a fraction of
@@ -51,6 +51,7 @@ def main() -> None:
     ap.add_argument("--long", type=int, default=1000, help="frames streamed for the memory check (0 = skip)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--supersample", type=int, default=None, help="state supersampling (default: the weights' setting)")
+    ap.add_argument("--detail", type=float, default=None, help="surface detail strength, 0 = off (default: the weights' setting)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pipeline_speed.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -58,6 +59,8 @@ def main() -> None:
     pipe = FlyThrough.from_pretrained(args.weights)
     if args.supersample is not None:
         pipe.config.supersample = args.supersample
+    if args.detail is not None:
+        pipe.config.detail = args.detail
     scene = pipe.prepare(args.image)
     pipe.mean_latent()
     # warm-up
@@ -74,6 +77,7 @@ def main() -> None:
         "weights": args.weights,
         "resolution": pipe.resolution,
         "supersample": pipe.config.supersample,
+        "detail": pipe.config.detail,
         "threads": args.threads,
         "frames": args.frames,
         "frame_ms": frame_ms,

@@ -69,11 +69,18 @@ class AnchorSample:
         disparity: ``(B, 1, H, W)`` that surface's disparity in the view, in [0.01, 1].
         weight: ``(B, 1, H, W)`` in [0, 1]: 1 where the anchor shows the pixel's
             surface, 0 where it does not (outside the photo, occluded, sky, hole).
+        uv: ``(B, 2, H, W)`` where each pixel was looked up: column and row in the
+            anchor's finest level (pixel centres at integers).
+        surface: ``(B, 3, H, W)`` the anchor's surface point there, in the first
+            camera's coordinates (a function of ``uv`` alone: it moves with the
+            surface, not with the view's disparity).
     """
 
     rgb: Tensor
     disparity: Tensor
     weight: Tensor
+    uv: Tensor
+    surface: Tensor
 
 
 def anchor_side(state_side: int, photo_side: int, scale: int) -> int:
@@ -217,5 +224,12 @@ def sample_anchor(
     from_first = pose.to(device=dev, dtype=torch.float32).expand(B, 4, 4)
     zv = (from_first[:, 2:3, :3] @ Xs + from_first[:, 2:3, 3:4]).reshape(B, 1, H, W)
     disp_view = torch.where(zv > 1e-6, 1.0 / zv.clamp_min(1e-6), disparity.float()).clamp(0.01, 1.0)
-    return AnchorSample(rgb=rgb.to(disparity.dtype), disparity=disp_view.to(disparity.dtype), weight=weight.to(disparity.dtype))
+    dt = disparity.dtype
+    return AnchorSample(
+        rgb=rgb.to(dt),
+        disparity=disp_view.to(dt),
+        weight=weight.to(dt),
+        uv=torch.stack([ua, va], dim=1),
+        surface=Xs.reshape(B, 3, H, W),
+    )
 

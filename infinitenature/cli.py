@@ -74,6 +74,15 @@ def _fly_parser(sub) -> None:
         "0 = off, as published; default: what the weights recommend)",
     )
     p.add_argument(
+        "--detail",
+        type=float,
+        default=None,
+        metavar="X",
+        help="add texture where flying closer magnifies the photo beyond its pixels, X x the photo's own "
+        "fine contrast per octave (0-10; needs the anchor; 0 = off, as published; default: what the "
+        "weights recommend; --anchor-scale 0 turns it off too)",
+    )
+    p.add_argument(
         "--frame-size",
         choices=("refiner", "state"),
         default=None,
@@ -95,6 +104,7 @@ def _fly(args) -> int:
     import torch
 
     from .io import ImageError, VideoWriter, load_image
+    from .detail import MAX_DETAIL
     from .pipeline import MAX_ANCHOR_SCALE, MAX_DISPARITY_MEDIAN, MAX_SUPERSAMPLE, FlyThrough, FlyThroughConfig
     from .render import check_render_backend
 
@@ -116,6 +126,11 @@ def _fly(args) -> int:
             raise CLIError(
                 f"--disparity-median must be 0 or an odd integer up to {MAX_DISPARITY_MEDIAN}, got {args.disparity_median}"
             ) from None
+    if args.detail is not None:
+        if not 0.0 <= args.detail <= MAX_DETAIL:
+            raise CLIError(f"--detail must be a number from 0 to {MAX_DETAIL:g}, got {args.detail:g}")
+        if args.detail > 0 and args.anchor_scale == 0:
+            raise CLIError("--detail needs the photo anchor: it cannot be combined with --anchor-scale 0")
     if args.render_backend is not None:
         try:
             check_render_backend(args.render_backend)
@@ -158,6 +173,10 @@ def _fly(args) -> int:
             pipe.config.supersample = args.supersample
         if args.anchor_scale is not None:
             pipe.config.anchor_scale = args.anchor_scale
+            if args.anchor_scale == 0:
+                pipe.config.detail = 0.0  # the detail continues the anchor's texture
+        if args.detail is not None:
+            pipe.config.detail = args.detail
         if args.disparity_median is not None:
             pipe.config.disparity_median = args.disparity_median
         if args.frame_size is not None:

@@ -24,6 +24,7 @@ from kornia.filters import median_blur
 from torch import Tensor
 
 from .anchor import sample_anchor
+from .detail import MAX_DETAIL, anchor_texture, limit_texture, painted_texture, prepare_detail, surface_detail
 from .autopilot import make_camera_path
 from .geometry import intrinsics_from_fov, relative_pose
 from .io import VideoWriter, load_image, to_uint8
@@ -93,6 +94,13 @@ class FlyThroughConfig:
             step; the median keeps its depth edges and removes the speckles (with the
             shipped weights, 3 cuts the painted share of each frame from 0.79% to 0.18%
             on ``examples/valendas.jpg``; see the README).
+        detail: add surface texture where the view magnifies the photo beyond its
+            own pixels (``detail.surface_detail``): per-octave strength in units of
+            the photo's finest-octave contrast there (0 = off, the published loop;
+            at most ``detail.MAX_DETAIL``). Needs ``anchor_scale >= 1``. The texture is
+            invented, tied to the surface (it moves with it, it does not flicker);
+            it breaks up the streaks that magnified slopes turn into. Not part of
+            the published method; see the README for what it costs in fidelity.
         render_backend: how frames are warped: ``"torch"`` (``render.forward_splat``,
             pure PyTorch, the default) or ``"pytorch3d"`` (pytorch3d's point
             rasterizer, ``render_pytorch3d.forward_splat_pytorch3d``; needs
@@ -112,6 +120,7 @@ class FlyThroughConfig:
     output: str = "refiner"
     anchor_scale: int = 0
     disparity_median: int = 0
+    detail: float = 0.0
     render_backend: str = "torch"
 
     def __post_init__(self) -> None:
@@ -122,6 +131,10 @@ class FlyThroughConfig:
         m = self.disparity_median
         if isinstance(m, bool) or not isinstance(m, int) or m < 0 or (m and m % 2 == 0) or m > MAX_DISPARITY_MEDIAN:
             raise ValueError(f"disparity_median must be 0 or an odd integer up to {MAX_DISPARITY_MEDIAN}, got {m!r}")
+        if isinstance(self.detail, bool) or not isinstance(self.detail, (int, float)) or not 0.0 <= self.detail <= MAX_DETAIL:
+            raise ValueError(f"detail must be a number in [0, {MAX_DETAIL:g}], got {self.detail!r}")
+        if self.detail > 0 and not self.anchor_scale:
+            raise ValueError("detail needs the photo anchor: set anchor_scale >= 1 too (detail continues the photo's texture)")
         if self.output not in ("refiner", "state"):
             raise ValueError(f"output must be 'refiner' or 'state', got {self.output!r}")
         if self.render_backend not in RENDER_BACKENDS:
@@ -161,11 +174,12 @@ class StepTimings:
     render: float = 0.0
     refine: float = 0.0
     sky: float = 0.0
+    detail: float = 0.0
     steps: int = 0
 
     def per_frame_ms(self) -> dict[str, float]:
         n = max(self.steps, 1)
-        return {k: 1000.0 * getattr(self, k) / n for k in ("autopilot", "render", "refine", "sky")}
+        return {k: 1000.0 * getattr(self, k) / n for k in ("autopilot", "render", "refine", "sky", "detail")}
 
 
 @dataclass
@@ -332,6 +346,9 @@ class FlyThrough:
                 f"anchor_scale={cfg.anchor_scale} needs a scene with an anchor (prepare it with FlyThrough.prepare, "
                 "or prepare_scene(anchor_scale=...))"
             )
+        if cfg.detail > 0 and not cfg.anchor_scale:
+            raise ValueError(f"detail={cfg.detail:g} needs anchor_scale >= 1 (or set detail=0 to turn it off)")
+        detail = prepare_detail(anchor, seed) if anchor is not None and cfg.detail > 0 else None
         path = make_camera_path(trajectory)
         pose = torch.eye(4, dtype=torch.float64, device=device)
         path.reset(pose.clone())
@@ -341,6 +358,12 @@ class FlyThrough:
         def emit(index: int, rgb: Tensor, disp: Tensor, pose: Tensor, fraction: float, holes: float) -> tuple[Frame, Tensor]:
             """The frame handed out, and the refiner-size disparity the autopilot reads next."""
             view_disp = downsample(disp, ss)
+            if texture is not None:  # the detail is a layer on the frame, never part of the state
+                t = time.perf_counter()
+                ground = (disp > state.sky_offset + 1e-6).float() if state.sky_offset > 0 else None
+                delta = surface_detail(texture, disp, pose, K_state, detail, strength=cfg.detail, seed=seed, weight=ground)
+                rgb = (rgb * (1 + delta)).clamp(0, 1)
+                self.timings.detail += time.perf_counter() - t
             if cfg.output == "state":
                 return self._frame(index, rgb, disp, pose, fraction, holes), view_disp
             return self._frame(index, downsample(rgb, ss), view_disp, pose, fraction, holes), view_disp
@@ -354,6 +377,13 @@ class FlyThrough:
         rgb, disp = state.rgb, state.disparity
         use_sky = cfg.sky_correction and state.sky_offset > 0.0
         skipped_sky = 0
+        # With detail: per state pixel, log2 of the finest wavelength its content resolves (world
+        # units) and its contrast, warped along with the state (see detail.py).
+        texture = None
+        if detail is not None:
+            a0 = sample_anchor(anchor, disp, K_state, pose)
+            painted0 = painted_texture(disp, K_state, detail, pixels=ss)
+            texture = limit_texture(a0.weight * anchor_texture(a0, detail, K_state) + (1 - a0.weight) * painted0, disp, K_state)
 
         bar = None
         if progress:
@@ -371,11 +401,15 @@ class FlyThrough:
                 t_auto = time.perf_counter()
                 R, tr = relative_pose(pose, next_pose)
                 # Edge alpha per refiner-resolution pixel: a disparity ramp spans ss x the state's pixels.
-                r = render_step(rgb, disp, R.float()[None], tr.float()[None], K_state, beta=cfg.beta * ss, backend=cfg.render_backend)
+                r = render_step(
+                    rgb, disp, R.float()[None], tr.float()[None], K_state, beta=cfg.beta * ss, backend=cfg.render_backend, features=texture
+                )
                 if anchor is not None:
                     a = sample_anchor(anchor, r.disparity, K_state, next_pose)
                     w = a.weight * r.mask
                     r = dataclasses.replace(r, rgb=w * a.rgb + (1 - w) * r.rgb)
+                    if texture is not None:  # holes get theirs once the refiner has painted them (below)
+                        texture = w * anchor_texture(a, detail, K_state) + (1 - w) * r.features
                 t_render = time.perf_counter()
                 in_rgb, in_disp, in_mask = r.rgb, r.disparity, r.mask
                 if ss > 1:
@@ -396,11 +430,20 @@ class FlyThrough:
                 if cfg.disparity_median > 1:
                     out_disp = median_blur(out_disp, cfg.disparity_median)
                 rgb, disp = upsample(out[:, :3], ss), upsample(out_disp, ss).clamp(0.01, 1.0)
+                keep = None
                 if cfg.keep_visible:
                     keep = soft_keep_mask(r.mask, scale=ss)
                     rgb = keep * r.rgb + (1 - keep) * rgb
                     disp = keep * r.disparity + (1 - keep) * disp
                 t_refine = time.perf_counter()
+                if texture is not None:
+                    # Holes: what the refiner painted there. Elsewhere, where its output replaced the
+                    # warped pixels (all of them without keep_visible), nothing finer than its pixels.
+                    texture = r.mask * texture + (1 - r.mask) * painted_texture(disp, K_state, detail, pixels=ss)
+                    repainted = limit_texture(texture, disp, K_state, pixels=ss)
+                    texture = repainted if keep is None else keep * texture + (1 - keep) * repainted
+                    texture = limit_texture(texture, disp, K_state)
+                t_detail = time.perf_counter()
                 fraction = 0.0
                 if use_sky:
                     R0, _ = relative_pose(torch.eye(4, dtype=torch.float64, device=device), next_pose)
@@ -415,7 +458,8 @@ class FlyThrough:
                 tm.autopilot += t_auto - t
                 tm.render += t_render - t_auto
                 tm.refine += t_refine - t_render
-                tm.sky += t_sky - t_refine
+                tm.sky += t_sky - t_detail
+                tm.detail += t_detail - t_refine
                 tm.steps += 1
                 frame, view_disp = emit(step, rgb, disp, pose, fraction, float(1.0 - in_mask.mean()))
                 yield frame

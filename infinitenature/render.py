@@ -362,6 +362,8 @@ class RenderResult:
         mask: ``(B, 1, H, W)`` float ``{0, 1}``, 1 = valid pixel, 0 = hole.
         coverage: ``(B, 1, H, W)`` splat coverage in ``[0, 1]``.
         alpha: ``(B, 1, H, W)`` warped edge alpha in ``[0, 1]``.
+        features: ``(B, F, H, W)`` the extra per-pixel features ``render_step`` was
+            given, warped the same way (``None`` when it was given none).
     """
 
     rgb: Tensor
@@ -369,6 +371,7 @@ class RenderResult:
     mask: Tensor
     coverage: Tensor
     alpha: Tensor
+    features: Tensor | None = None
 
 
 def render_step(
@@ -380,6 +383,7 @@ def render_step(
     *,
     beta: float = 4.0,
     backend: str = "torch",
+    features: Tensor | None = None,
 ) -> RenderResult:
     """The render stage of one step: edge alpha, splat RGBA + disparity, valid mask.
 
@@ -396,6 +400,8 @@ def render_step(
         backend: ``"torch"`` (``forward_splat``, the default) or ``"pytorch3d"``
             (``render_pytorch3d.forward_splat_pytorch3d`` with its defaults; needs
             pytorch3d, else ``ImportError``). Other values raise ``ValueError``.
+        features: optional ``(B, F, H, W)`` extra per-pixel values (any range) that
+            move with the pixels (splatted with the same weights as the colour).
 
     Returns:
         ``RenderResult`` for the next camera.
@@ -403,12 +409,15 @@ def render_step(
     _check_backend_name(backend)
     _check_bchw(rgb, "rgb", 3)
     _check_bchw(disparity, "disparity", 1)
+    if features is not None and (features.dim() != 4 or features.shape[0] != rgb.shape[0] or features.shape[-2:] != rgb.shape[-2:]):
+        raise ValueError(f"features must be (B, F, H, W) like rgb {tuple(rgb.shape)}, got {tuple(features.shape)}")
     if backend == "pytorch3d":
         from .render_pytorch3d import forward_splat_pytorch3d as splat
     else:
         splat = forward_splat
     alpha = edge_alpha(disparity.detach(), beta)
-    rgba, disp, coverage = splat(torch.cat([rgb, alpha.to(rgb.dtype)], dim=1), disparity, rotation, translation, K)
+    parts = [rgb, alpha.to(rgb.dtype)] + ([] if features is None else [features.to(rgb.dtype)])
+    rgba, disp, coverage = splat(torch.cat(parts, dim=1), disparity, rotation, translation, K)
     warped_alpha = rgba[:, 3:4]
     return RenderResult(
         rgb=rgba[:, :3],
@@ -416,4 +425,5 @@ def render_step(
         mask=valid_mask(warped_alpha, coverage),
         coverage=coverage,
         alpha=warped_alpha,
+        features=None if features is None else rgba[:, 4:],
     )

@@ -1,0 +1,360 @@
+"""Surface detail where flying closer magnifies the photo beyond its own pixels.
+
+The photo anchor (``anchor.py``) keeps whatever the photo resolves sharp, but
+a photo resolves a surface only down to its own pixels. Fly close to a hillside
+the photo saw at a grazing angle and one photo pixel covers many view pixels
+along the slope (often 5-10x by frame 40 of an autopilot flight, and 1x across
+it): bilinear lookup draws that as streaks that run toward the vanishing point,
+the "smear" of a long flight.
+
+This module adds the missing octaves as texture. For every view pixel it finds
+how far the anchor is magnified along its most magnified direction (the
+smaller singular value of the Jacobian of the lookup position), and adds one
+octave of band-limited 3D noise for every octave of wavelength between what the anchor
+resolves there and what the view can show without aliasing (three view
+pixels). The noise is a function of the surface point in the first camera's
+coordinates, so it moves with the surface (no flicker, no swimming) and is
+isotropic on the surface whatever its slant. Each octave's amplitude is the
+photo's own contrast at its finest octave around that point (relative to the
+local brightness, without sky) times ``strength``: natural images have a
+roughly ``1/f`` amplitude spectrum, about the same contrast per octave, so the
+texture continues the photo's (a smooth lake stays smooth, grass gets grain).
+The result multiplies the colour: ``rgb * (1 + delta)``.
+
+This invents detail; it does not recover it. It is an inference option of ours
+(``FlyThroughConfig.detail``), not part of the published method, whose refiner
+repaints every frame and learned to paint texture from far more training than
+the shipped model had. See the README for what it does to the benchmarks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .anchor import AnchorSample, PhotoAnchor
+from .geometry import pixel_grid
+
+__all__ = [
+    "MAX_DETAIL",
+    "DetailSource",
+    "prepare_detail",
+    "detail_contrast",
+    "magnification",
+    "noise_volume",
+    "sample_noise",
+    "anchor_texture",
+    "painted_texture",
+    "limit_texture",
+    "surface_detail",
+]
+
+#: Largest ``strength`` (``FlyThroughConfig.detail``).
+MAX_DETAIL = 10.0
+#: Finest wavelength added, in view pixels (a bit above Nyquist's 2, so the noise does not alias).
+VIEW_WAVELENGTH_PX = 3.0
+#: Largest change of brightness the detail may make, relative: ``delta`` is soft-clipped
+#: (``MAX_DELTA * tanh(x / MAX_DELTA)``), so very contrasty spots do not turn into flat blobs.
+MAX_DELTA = 0.25
+#: Most octaves of detail added at one pixel (up to 2**5 = 32x beyond the photo's pixels).
+MAX_OCTAVES = 5
+
+
+def detail_contrast(anchor: PhotoAnchor, *, window: int = 9) -> Tensor:
+    """The photo's local contrast at its finest octave, relative to local brightness.
+
+    The finest band of the luminance (the finest level minus its 2x-blurred
+    self) is averaged as RMS over ``window x window`` pixels and divided by the
+    local mean luminance (+ 0.05). Sky pixels (and the 2 pixels beside them)
+    are left out of both, so a skyline's contrast does not count as texture.
+
+    Args:
+        anchor: the first view (``anchor.build_anchor``).
+        window: side of the averaging box in anchor pixels (odd, >= 3).
+
+    Returns:
+        ``(1, 1, S, S)`` contrast >= 0 at the anchor's finest level (typically 0.005-0.05).
+    """
+    if int(window) != window or window < 3 or window % 2 == 0:
+        raise ValueError(f"window must be an odd integer >= 3, got {window}")
+    finest = anchor.levels[0]
+    lum = finest[:, :3].mean(dim=1, keepdim=True)
+    blurred = F.interpolate(F.avg_pool2d(lum, 2), scale_factor=2, mode="bilinear", align_corners=False)
+    band = lum - blurred
+    if anchor.sky_offset > 0:
+        sky = (finest[:, 3:4] <= anchor.sky_offset + 1e-6).float()
+        ground = 1.0 - F.max_pool2d(sky, 5, stride=1, padding=2)
+    else:
+        ground = torch.ones_like(lum)
+
+    def box(x: Tensor) -> Tensor:
+        return F.avg_pool2d(x, int(window), stride=1, padding=int(window) // 2, count_include_pad=False)
+
+    n = box(ground).clamp_min(1e-6)
+    rms = (box(band**2 * ground) / n).sqrt()
+    mean = box(lum * ground) / n
+    return torch.where(box(ground) > 1e-3, rms / (mean + 0.05), torch.zeros_like(rms))
+
+
+def magnification(uv: Tensor) -> Tensor:
+    """Anchor pixels per view pixel along the view's most magnified direction.
+
+    The smaller singular value of the 2x2 Jacobian of the lookup position
+    ``(u, v)`` with respect to the view pixel. Each axis uses the one-sided
+    difference (forward or backward) with the smaller length, so a depth edge
+    does not distort the pixels beside it.
+
+    Args:
+        uv: ``(B, 2, H, W)`` anchor pixel coordinates of every view pixel (``AnchorSample.uv``).
+
+    Returns:
+        ``(B, 1, H, W)`` >= 0; below 1 where the view magnifies the anchor beyond its pixels.
+    """
+    if uv.dim() != 4 or uv.shape[1] != 2 or uv.shape[-1] < 2 or uv.shape[-2] < 2:
+        raise ValueError(f"uv must be (B, 2, H, W) with H, W >= 2, got {tuple(uv.shape)}")
+
+    def axis(dim: int) -> Tensor:
+        d = torch.diff(uv, dim=dim)
+        back = torch.cat([d.narrow(dim, 0, 1), d], dim=dim)
+        fwd = torch.cat([d, d.narrow(dim, d.shape[dim] - 1, 1)], dim=dim)
+        use_back = back.square().sum(1, keepdim=True) < fwd.square().sum(1, keepdim=True)
+        return torch.where(use_back, back, fwd)
+
+    jx, jy = axis(-1), axis(-2)  # (B, 2, H, W): d(u, v)/dx and d(u, v)/dy
+    fro = jx.square().sum(1, keepdim=True) + jy.square().sum(1, keepdim=True)
+    det = (jx[:, 0:1] * jy[:, 1:2] - jy[:, 0:1] * jx[:, 1:2]).abs()
+    disc = (fro.square() - 4.0 * det.square()).clamp_min(0).sqrt()
+    return ((fro - disc) / 2).clamp_min(0).sqrt()
+
+
+#: Side of the periodic noise volume in voxels.
+NOISE_SIDE = 64
+#: Mean wavelength of the noise volume's band in voxels (it holds wavelengths 4-8).
+NOISE_WAVELENGTH = 6.0
+
+
+def noise_volume(seed: int = 0, *, side: int = NOISE_SIDE, device=None) -> Tensor:
+    """A periodic 3D volume of band-limited Gaussian noise: one octave of a ``1/f`` field.
+
+    White Gaussian noise, band-passed in the Fourier domain to wavelengths of
+    4-8 voxels (isotropic: a spherical shell of frequencies) and scaled to unit
+    standard deviation. It tiles seamlessly (the FFT is periodic).
+
+    Args:
+        seed: seeds the noise (``torch.Generator``; the same seed, the same volume).
+        side: voxels per side (a multiple of 8, >= 16).
+        device: where the volume is made.
+
+    Returns:
+        ``(1, 1, side, side, side)`` float32, mean 0, standard deviation 1.
+    """
+    if int(side) != side or side < 16 or side % 8:
+        raise ValueError(f"side must be a multiple of 8, >= 16, got {side}")
+    g = torch.Generator().manual_seed(int(seed))
+    white = torch.randn(side, side, side, generator=g, dtype=torch.float64)
+    f = torch.fft.fftfreq(side, dtype=torch.float64) * side  # cycles per volume
+    radius = (f[:, None, None] ** 2 + f[None, :, None] ** 2 + f[None, None, :] ** 2).sqrt()
+    band = ((radius >= side / 8) & (radius <= side / 4)).to(torch.float64)  # wavelengths 4..8 voxels
+    noise = torch.fft.ifftn(torch.fft.fftn(white) * band).real
+    noise = (noise - noise.mean()) / noise.std()
+    return noise.to(dtype=torch.float32, device=device).reshape(1, 1, side, side, side)
+
+
+def sample_noise(volume: Tensor, points: Tensor) -> Tensor:
+    """Look up a periodic noise volume at points (trilinear, wrapping around).
+
+    Args:
+        volume: ``(1, 1, D, D, D)`` from ``noise_volume``.
+        points: ``(3, N)`` in voxel units (any range; float64 keeps far points exact).
+
+    Returns:
+        ``(N,)`` float32, continuous in ``points``, periodic with period ``D``.
+    """
+    if volume.dim() != 5 or volume.shape[:2] != (1, 1) or len(set(volume.shape[2:])) != 1:
+        raise ValueError(f"volume must be (1, 1, D, D, D), got {tuple(volume.shape)}")
+    if points.dim() != 2 or points.shape[0] != 3:
+        raise ValueError(f"points must be (3, N), got {tuple(points.shape)}")
+    D = volume.shape[-1]
+    wrapped = F.pad(volume, (0, 1, 0, 1, 0, 1), mode="circular")  # D + 1 samples: the last repeats the first
+    q = torch.remainder(points, D).to(torch.float32) * (2.0 / D) - 1.0  # [-1, 1) over D voxels
+    grid = q.t().reshape(1, 1, 1, -1, 3)  # grid_sample's (x, y, z) = (W, H, D) axes
+    return F.grid_sample(wrapped, grid, mode="bilinear", padding_mode="border", align_corners=True).reshape(-1)
+
+
+def _octave_frame(seed: int, octave: int, device) -> tuple[Tensor, Tensor]:
+    """A fixed pseudo-random rotation and offset per (seed, octave), so the octaves' tilings do not line up."""
+    g = torch.Generator().manual_seed((int(seed) * 1_000_003 + int(octave) * 7919 + 12345) % (2**63))
+    q, r = torch.linalg.qr(torch.randn(3, 3, generator=g, dtype=torch.float64))
+    q = q * torch.sign(torch.diagonal(r)).unsqueeze(0)
+    offset = torch.rand(3, 1, generator=g, dtype=torch.float64) * NOISE_SIDE
+    return q.to(device), offset.to(device)
+
+
+@dataclass
+class DetailSource:
+    """What the detail needs from a run, made once by ``prepare_detail``.
+
+    Attributes:
+        contrast: ``(1, 1, S, S)`` the photo's fine contrast (``detail_contrast``).
+        volume: ``(1, 1, D, D, D)`` the run's noise (``noise_volume``).
+        painted_contrast: the contrast given to what the refiner paints (the median of
+            ``contrast`` over the photo's non-sky pixels).
+    """
+
+    contrast: Tensor
+    volume: Tensor
+    painted_contrast: float
+
+
+def prepare_detail(anchor: PhotoAnchor, seed: int = 0) -> DetailSource:
+    """The contrast map of ``anchor`` and a noise volume seeded by ``seed``, on the anchor's device."""
+    contrast = detail_contrast(anchor)
+    ground = contrast[contrast > 0]
+    painted = float(ground.median()) if ground.numel() else 0.0
+    return DetailSource(contrast=contrast, volume=noise_volume(seed, device=contrast.device), painted_contrast=painted)
+
+
+def _log2_pixel(disparity: Tensor, K: Tensor) -> Tensor:
+    """log2 of a view pixel's size in world units at each pixel's surface: depth over focal length."""
+    return -torch.log2(disparity.float().clamp_min(1e-4) * float(K[0, 0]))
+
+
+def anchor_texture(sample: AnchorSample, source: DetailSource, K: Tensor) -> Tensor:
+    """What the anchor resolves at each view pixel, and the photo's contrast there.
+
+    Args:
+        sample: ``anchor.sample_anchor``'s answer for the view (``uv`` and ``disparity`` are used).
+        source: ``prepare_detail`` of the same anchor.
+        K: ``(3, 3)`` intrinsics of the view.
+
+    Returns:
+        ``(B, 2, H, W)``: channel 0 is ``log2`` of the finest wavelength the anchor
+        resolves there in world units (two anchor pixels along the most magnified
+        direction); channel 1 the photo's contrast at the lookup (``detail_contrast``).
+    """
+    uv = sample.uv.float()
+    mag = magnification(uv)
+    resolved = _log2_pixel(sample.disparity, K) + 1.0 - torch.log2(mag.clamp_min(1e-8))
+    S = source.contrast.shape[-1]
+    grid = ((uv + 0.5) * (2.0 / S) - 1.0).permute(0, 2, 3, 1)
+    contrast = F.grid_sample(source.contrast.float().expand(uv.shape[0], -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return torch.cat([resolved, contrast], dim=1)
+
+
+def painted_texture(disparity: Tensor, K: Tensor, source: DetailSource, *, pixels: float) -> Tensor:
+    """``anchor_texture``'s channels for content painted at ``pixels`` view pixels per painted pixel.
+
+    Args:
+        disparity: ``(B, 1, H, W)`` the view's disparity in (0, 1].
+        K: ``(3, 3)`` intrinsics of the view.
+        source: gives the contrast (``DetailSource.painted_contrast``).
+        pixels: view pixels per pixel of the painting (>= 1; e.g. the state's
+            supersampling for what the refiner painted).
+
+    Returns:
+        ``(B, 2, H, W)``: ``log2`` of two painted pixels in world units, and the contrast.
+    """
+    if not pixels >= 1:
+        raise ValueError(f"pixels must be >= 1, got {pixels}")
+    resolved = _log2_pixel(disparity, K) + math.log2(2.0 * float(pixels))
+    return torch.cat([resolved, torch.full_like(resolved, source.painted_contrast)], dim=1)
+
+
+def limit_texture(texture: Tensor, disparity: Tensor, K: Tensor, *, pixels: float = 1.0) -> Tensor:
+    """Content held at ``pixels`` view pixels per pixel resolves nothing finer than two of those.
+
+    Clamps ``texture``'s channel 0 (``log2`` resolved wavelength in world units) from below
+    at ``log2(2 * pixels)`` view pixels; channel 1 is unchanged.
+    """
+    if not pixels >= 1:
+        raise ValueError(f"pixels must be >= 1, got {pixels}")
+    floor = _log2_pixel(disparity, K) + math.log2(2.0 * float(pixels))
+    return torch.cat([torch.maximum(texture[:, :1], floor), texture[:, 1:]], dim=1)
+
+
+def surface_detail(
+    texture: Tensor,
+    disparity: Tensor,
+    pose: Tensor,
+    K: Tensor,
+    source: DetailSource,
+    *,
+    strength: float,
+    seed: int = 0,
+    weight: Tensor | None = None,
+) -> Tensor:
+    """Relative brightness detail for a view: the octaves its content does not resolve.
+
+    Each pixel is traced to its surface point in the first camera's coordinates
+    (``pose^-1 K^-1 [u, v, 1] / d``). Octave ``k`` has wavelength ``2**k`` in those
+    units (disparity 1 is distance 1). A pixel gets the octaves between
+    ``VIEW_WAVELENGTH_PX`` view pixels and the wavelength its content resolves
+    (``texture`` channel 0; at most ``MAX_OCTAVES``), each fading in over one
+    octave, each with amplitude ``strength`` x its contrast (channel 1).
+
+    Args:
+        texture: ``(B, 2, H, W)`` from ``anchor_texture`` / ``painted_texture``,
+            carried along with the frame.
+        disparity: ``(B, 1, H, W)`` the view's disparity in (0, 1].
+        pose: ``(4, 4)`` world-to-camera pose of the view (first camera = identity).
+        K: ``(3, 3)`` intrinsics of the view.
+        source: ``prepare_detail`` of the run.
+        strength: per-octave amplitude in units of the contrast (0 = none; at most ``MAX_DETAIL``).
+        seed: turns each octave's noise differently (the same seed and source give
+            the same texture on the same surface).
+        weight: optional ``(B, 1, H, W)`` in [0, 1] the result is multiplied by (e.g. 0 at sky).
+
+    Returns:
+        ``(B, 1, H, W)`` ``delta`` in ``(-MAX_DELTA, MAX_DELTA)`` (soft-clipped), 0 wherever
+        the content resolves what the view can show; the view's colour there becomes
+        ``rgb * (1 + delta)``.
+    """
+    if not 0.0 <= float(strength) <= MAX_DETAIL:
+        raise ValueError(f"strength must be in [0, {MAX_DETAIL:g}], got {strength}")
+    if texture.dim() != 4 or texture.shape[1] != 2 or texture.shape[-2:] != disparity.shape[-2:]:
+        raise ValueError(f"texture must be (B, 2, H, W) like the disparity {tuple(disparity.shape)}, got {tuple(texture.shape)}")
+    B, _, H, W = disparity.shape
+    dev = disparity.device
+    delta = torch.zeros(B * H * W, dtype=torch.float32, device=dev)
+    if float(strength) == 0.0:
+        return delta.reshape(B, 1, H, W)
+    log_view = _log2_pixel(disparity, K) + math.log2(VIEW_WAVELENGTH_PX)
+    log_res = torch.minimum(texture[:, :1].float(), log_view + MAX_OCTAVES)
+    active = log_res > log_view
+    if weight is not None:
+        active = active & (weight > 0)
+    active = active.flatten()
+    if not bool(active.any()):
+        return delta.reshape(B, 1, H, W)
+    idx = active.nonzero().squeeze(1)
+    lv, la = log_view.flatten()[idx], log_res.flatten()[idx]
+    amp = float(strength) * texture[:, 1:2].float().flatten()[idx]
+    # Surface points in the first camera's coordinates (float64: far points stay exact).
+    ray = torch.linalg.inv(K.to(dev).double()) @ pixel_grid(H, W, dtype=torch.float64, device=dev).reshape(3, -1)
+    X = (ray.unsqueeze(0) / disparity.double().clamp_min(1e-4).reshape(B, 1, -1))  # (B, 3, HW) in the view
+    to_first = torch.linalg.inv(pose.to(device=dev, dtype=torch.float64)).expand(B, 4, 4)
+    Xw = to_first[:, :3, :3] @ X + to_first[:, :3, 3:4]
+    points = Xw.permute(1, 0, 2).reshape(3, -1)[:, idx]
+    lo, hi = math.floor(float(lv.min())), math.ceil(float(la.max()))
+    chunks, owners, weights = [], [], []
+    for octave in range(lo, hi + 1):
+        w = (la - octave).clamp(0, 1) * (octave - lv).clamp(0, 1)  # fades in over an octave at both ends
+        on = (w > 0).nonzero().squeeze(1)
+        if on.numel() == 0:
+            continue
+        rot, offset = _octave_frame(seed, octave, dev)
+        chunks.append(rot @ points[:, on] * (NOISE_WAVELENGTH * 2.0**-octave) + offset)
+        owners.append(on)
+        weights.append(w[on])
+    if not chunks:
+        return delta.reshape(B, 1, H, W)
+    noise = sample_noise(source.volume, torch.cat(chunks, dim=1))
+    total = torch.zeros(idx.numel(), dtype=torch.float32, device=dev)
+    total.index_add_(0, torch.cat(owners), torch.cat(weights) * noise)
+    delta[idx] = MAX_DELTA * torch.tanh(amp * total / MAX_DELTA)
+    out = delta.reshape(B, 1, H, W)
+    return out if weight is None else out * weight.float()
