@@ -71,16 +71,12 @@ class AnchorSample:
             surface, 0 where it does not (outside the photo, occluded, sky, hole).
         uv: ``(B, 2, H, W)`` where each pixel was looked up: column and row in the
             anchor's finest level (pixel centres at integers).
-        surface: ``(B, 3, H, W)`` the anchor's surface point there, in the first
-            camera's coordinates (a function of ``uv`` alone: it moves with the
-            surface, not with the view's disparity).
     """
 
     rgb: Tensor
     disparity: Tensor
     weight: Tensor
     uv: Tensor
-    surface: Tensor
 
 
 def anchor_side(state_side: int, photo_side: int, scale: int) -> int:
@@ -230,6 +226,5 @@ def sample_anchor(
         disparity=disp_view.to(dt),
         weight=weight.to(dt),
         uv=torch.stack([ua, va], dim=1),
-        surface=Xs.reshape(B, 3, H, W),
     )
 

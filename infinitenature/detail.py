@@ -7,19 +7,22 @@ along the slope (often 5-10x by frame 40 of an autopilot flight, and 1x across
 it): bilinear lookup draws that as streaks that run toward the vanishing point,
 the "smear" of a long flight.
 
-This module adds the missing octaves as texture. For every view pixel it finds
-how far the anchor is magnified along its most magnified direction (the
-smaller singular value of the Jacobian of the lookup position), and adds one
-octave of band-limited 3D noise for every octave of wavelength between what the anchor
-resolves there and what the view can show without aliasing (three view
-pixels). The noise is a function of the surface point in the first camera's
-coordinates, so it moves with the surface (no flicker, no swimming) and is
-isotropic on the surface whatever its slant. Each octave's amplitude is the
-photo's own contrast at its finest octave around that point (relative to the
-local brightness, without sky) times ``strength``: natural images have a
-roughly ``1/f`` amplitude spectrum, about the same contrast per octave, so the
-texture continues the photo's (a smooth lake stays smooth, grass gets grain).
-The result multiplies the colour: ``rgb * (1 + delta)``.
+This module adds the missing octaves as texture. Where a pixel comes from the
+anchor, the finest wavelength its content resolves is two anchor pixels along the
+lookup's most magnified direction (the smaller singular value of its Jacobian);
+where the refiner painted it, two refiner pixels. The loop carries that
+wavelength (in world units) and the photo's local fine contrast with every state
+pixel, warped along with it, so content keeps its limit as it is magnified
+further, long after the photo has left the view. Each emitted frame then gets
+one octave of band-limited 3D noise for every octave of wavelength between that
+limit and what the view can show without aliasing (three view pixels). The
+noise is a function of the pixel's surface point in the first camera's
+coordinates, so it moves with the surface and is isotropic on it whatever its
+slant. Each octave's amplitude is the carried contrast times ``strength``:
+natural images have a roughly ``1/f`` amplitude spectrum, about the same
+contrast per octave, so the texture continues the photo's (a smooth lake stays
+smooth, grass gets grain). The result multiplies the colour of the frame handed
+out, ``rgb * (1 + delta)``; the state and the refiner never see it.
 
 This invents detail; it does not recover it. It is an inference option of ours
 (``FlyThroughConfig.detail``), not part of the published method, whose refiner
@@ -223,6 +226,13 @@ def _log2_pixel(disparity: Tensor, K: Tensor) -> Tensor:
     return -torch.log2(disparity.float().clamp_min(1e-4) * float(K[0, 0]))
 
 
+def _nyquist(disparity: Tensor, K: Tensor, pixels: float) -> Tensor:
+    """log2 of the finest wavelength content held at ``pixels`` view pixels per pixel resolves (two of them)."""
+    if not pixels >= 1:
+        raise ValueError(f"pixels must be >= 1, got {pixels}")
+    return _log2_pixel(disparity, K) + math.log2(2.0 * float(pixels))
+
+
 def anchor_texture(sample: AnchorSample, source: DetailSource, K: Tensor) -> Tensor:
     """What the anchor resolves at each view pixel, and the photo's contrast there.
 
@@ -258,9 +268,7 @@ def painted_texture(disparity: Tensor, K: Tensor, source: DetailSource, *, pixel
     Returns:
         ``(B, 2, H, W)``: ``log2`` of two painted pixels in world units, and the contrast.
     """
-    if not pixels >= 1:
-        raise ValueError(f"pixels must be >= 1, got {pixels}")
-    resolved = _log2_pixel(disparity, K) + math.log2(2.0 * float(pixels))
+    resolved = _nyquist(disparity, K, pixels)
     return torch.cat([resolved, torch.full_like(resolved, source.painted_contrast)], dim=1)
 
 
@@ -270,10 +278,7 @@ def limit_texture(texture: Tensor, disparity: Tensor, K: Tensor, *, pixels: floa
     Clamps ``texture``'s channel 0 (``log2`` resolved wavelength in world units) from below
     at ``log2(2 * pixels)`` view pixels; channel 1 is unchanged.
     """
-    if not pixels >= 1:
-        raise ValueError(f"pixels must be >= 1, got {pixels}")
-    floor = _log2_pixel(disparity, K) + math.log2(2.0 * float(pixels))
-    return torch.cat([torch.maximum(texture[:, :1], floor), texture[:, 1:]], dim=1)
+    return torch.cat([torch.maximum(texture[:, :1], _nyquist(disparity, K, pixels)), texture[:, 1:]], dim=1)
 
 
 def surface_detail(

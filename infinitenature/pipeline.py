@@ -94,9 +94,10 @@ class FlyThroughConfig:
             step; the median keeps its depth edges and removes the speckles (with the
             shipped weights, 3 cuts the painted share of each frame from 0.79% to 0.18%
             on ``examples/valendas.jpg``; see the README).
-        detail: add surface texture where the view magnifies the photo beyond its
-            own pixels (``detail.surface_detail``): per-octave strength in units of
-            the photo's finest-octave contrast there (0 = off, the published loop;
+        detail: add surface texture to the frames handed out where their content is
+            magnified beyond what it resolves (the photo's pixels, or the refiner's
+            where it painted; ``detail.surface_detail``): per-octave strength in units
+            of the photo's finest-octave contrast (0 = off, the published loop;
             at most ``detail.MAX_DETAIL``). Needs ``anchor_scale >= 1``. The texture is
             invented, tied to the surface (it moves with it, it does not flicker);
             it breaks up the streaks that magnified slopes turn into. Not part of
@@ -348,7 +349,7 @@ class FlyThrough:
             )
         if cfg.detail > 0 and not cfg.anchor_scale:
             raise ValueError(f"detail={cfg.detail:g} needs anchor_scale >= 1 (or set detail=0 to turn it off)")
-        detail = prepare_detail(anchor, seed) if anchor is not None and cfg.detail > 0 else None
+        detail = prepare_detail(anchor, seed) if cfg.detail > 0 else None  # the check above: an anchor is there
         path = make_camera_path(trajectory)
         pose = torch.eye(4, dtype=torch.float64, device=device)
         path.reset(pose.clone())
