@@ -62,7 +62,7 @@ def _provenance(data: dict, script: str | None) -> list[str]:
     if m:
         bits = [m.get("cpu"), f"{m.get('cpu_count')} cores" if m.get("cpu_count") else None,
                 f"torch {m.get('torch')}" if m.get("torch") else None,
-                f"{m.get('torch_threads')} threads" if m.get("torch_threads") else None,
+                f"{m['torch_threads']} thread{'s' if m['torch_threads'] != 1 else ''}" if m.get("torch_threads") else None,
                 f"GPU {m['cuda']}" if m.get("cuda") else None,
                 f"load average {m['load_average_1min']:.1f} at start" if m.get("load_average_1min") is not None else None,
                 m.get("platform")]  # fmt: skip
@@ -115,7 +115,8 @@ def _quality(data: dict, script: str) -> list[str]:
     loop = data.get("loop")
     if loop:
         lines.append(f"- loop settings of `refiner`: keep_visible={loop.get('keep_visible')}, supersample={loop.get('supersample', 1)}, "
-                     f"anchor_scale={loop.get('anchor_scale', 0)}, disparity_median={loop.get('disparity_median', 0)}")
+                     f"anchor_scale={loop.get('anchor_scale', 0)}, disparity_median={loop.get('disparity_median', 0)}, "
+                     f"detail={loop.get('detail', 0):g}")
     rt = data.get("runtime_s", {})
     if rt:
         lines.append("- runtime: " + ", ".join(f"{k} {v:.0f} s" for k, v in rt.items()))

@@ -116,3 +116,12 @@ def test_main_command_on_the_installed_package(tmp_path):
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "fly.gif").stat().st_size > 1000
+
+
+def test_anchor_off_on_the_default_weights_turns_detail_off(tmp_path, capsys):
+    """The shipped weights ask for detail 1.5, which needs the anchor: `--anchor-scale 0` alone must still run."""
+    src = _photo(tmp_path / "p.png")
+    out = tmp_path / "o.gif"
+    code, err = _run(["fly", str(src), "-o", str(out), "--frames", "2", "--anchor-scale", "0", "--quiet"], capsys)
+    assert code == 0, err
+    assert out.stat().st_size > 0
