@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_pipeline.py [--weights default] [--frames 100] [--long 1000] [--threads 2] [--supersample N] [--detail X]
+    python benchmarks/bench_pipeline.py [--weights default] [--frames 100] [--long 1000] [--threads 2] [--supersample N] [--detail X] [--hole-context N]
 
 Writes ``benchmarks/results/pipeline_speed.json`` and prints a table. The loop's own
 overhead is everything but the refiner (autopilot + render + sky) as a fraction of
@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--supersample", type=int, default=None, help="state supersampling (default: the weights' setting)")
     ap.add_argument("--detail", type=float, default=None, help="surface detail strength, 0 = off (default: the weights' setting)")
+    ap.add_argument("--hole-context", type=int, default=None, help="FlyThroughConfig.hole_context, 0 = off (default: the weights' setting)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pipeline_speed.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -61,6 +62,8 @@ def main() -> None:
         pipe.config.supersample = args.supersample
     if args.detail is not None:
         pipe.config.detail = args.detail
+    if args.hole_context is not None:
+        pipe.config.hole_context = args.hole_context
     scene = pipe.prepare(args.image)
     pipe.mean_latent()
     # warm-up
@@ -78,6 +81,7 @@ def main() -> None:
         "resolution": pipe.resolution,
         "supersample": pipe.config.supersample,
         "detail": pipe.config.detail,
+        "hole_context": pipe.config.hole_context,
         "threads": args.threads,
         "frames": args.frames,
         "frame_ms": frame_ms,

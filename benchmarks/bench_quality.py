@@ -77,6 +77,7 @@ class QualityOptions:
     supersample: int | None = None  # FlyThroughConfig.supersample; None = the setting stored with the weights
     anchor_scale: int | None = None  # FlyThroughConfig.anchor_scale; None = the setting stored with the weights
     disparity_median: int | None = None  # FlyThroughConfig.disparity_median; None = the setting stored with the weights
+    hole_context: int | None = None  # FlyThroughConfig.hole_context; None = the setting stored with the weights
     detail: float | None = None  # FlyThroughConfig.detail; None = the setting stored with the weights
     depth: str = "default"  # depth estimator for the photos (estimators.load_depth spec)
     sky: str = "default"  # sky estimator for the photos (estimators.load_sky spec)
@@ -158,6 +159,8 @@ def run_quality(opts: QualityOptions, *, progress: bool = True, command: str = "
         pipe.config = dataclasses.replace(pipe.config, anchor_scale=opts.anchor_scale)
     if opts.disparity_median is not None:
         pipe.config = dataclasses.replace(pipe.config, disparity_median=opts.disparity_median)
+    if opts.hole_context is not None:
+        pipe.config = dataclasses.replace(pipe.config, hole_context=opts.hole_context)
     if opts.detail is not None:
         pipe.config = dataclasses.replace(pipe.config, detail=opts.detail)
     size = pipe.resolution
@@ -308,6 +311,8 @@ def parse_args(argv: list[str] | None = None) -> QualityOptions:
     ap.add_argument("--anchor-scale", type=int, default=None, help="photo anchor scale, 0 = off (default: the weights' setting)")
     ap.add_argument("--disparity-median", type=int, default=None,
                     help="median of the refiner's disparity, 0 = off (default: the weights' setting)")
+    ap.add_argument("--hole-context", type=int, default=None,
+                    help="near-side pixels hidden from the refiner at depth-edge holes, 0 = off (default: the weights' setting)")
     ap.add_argument("--detail", type=float, default=None,
                     help="surface detail strength, 0 = off (default: the weights' setting)")
     ap.add_argument("--depth", default=d.depth, help="depth estimator for the photos")
@@ -331,7 +336,7 @@ def parse_args(argv: list[str] | None = None) -> QualityOptions:
     a = ap.parse_args(argv)
     return QualityOptions(
         weights=a.weights, resolution=a.resolution, supersample=a.supersample, anchor_scale=a.anchor_scale,
-        disparity_median=a.disparity_median, detail=a.detail, depth=a.depth, sky=a.sky, seeds=a.seeds, steps=a.steps, speed=a.speed,
+        disparity_median=a.disparity_median, hole_context=a.hole_context, detail=a.detail, depth=a.depth, sky=a.sky, seeds=a.seeds, steps=a.steps, speed=a.speed,
         terrain_resolution=a.terrain_resolution, stability_scenes=a.stability_scenes, photos=tuple(a.photo),
         photo_dir=a.photo_dir, max_photos=a.max_photos, long_frames=a.long_frames, baseline_frames=a.baseline_frames,
         report_steps=a.report_steps, fid_window=a.fid_window, kid_subsets=a.kid_subsets, seed=a.seed, threads=a.threads, out=a.out,

@@ -74,6 +74,15 @@ def _fly_parser(sub) -> None:
         "0 = off, as published; default: what the weights recommend)",
     )
     p.add_argument(
+        "--hole-context",
+        type=int,
+        default=None,
+        metavar="N",
+        help="hide the near side of a depth edge from the refiner, N pixels deep, where it paints the hole "
+        "behind that edge (0-8; no painted blotches spreading over near hills; 0 = off, as published; "
+        "default: what the weights recommend)",
+    )
+    p.add_argument(
         "--detail",
         type=float,
         default=None,
@@ -105,7 +114,7 @@ def _fly(args) -> int:
 
     from .io import ImageError, VideoWriter, load_image
     from .detail import MAX_DETAIL
-    from .pipeline import MAX_ANCHOR_SCALE, MAX_DISPARITY_MEDIAN, MAX_SUPERSAMPLE, FlyThrough, FlyThroughConfig
+    from .pipeline import MAX_ANCHOR_SCALE, MAX_DISPARITY_MEDIAN, MAX_HOLE_CONTEXT, MAX_SUPERSAMPLE, FlyThrough, FlyThroughConfig
     from .render import check_render_backend
 
     out = Path(args.output)
@@ -126,6 +135,8 @@ def _fly(args) -> int:
             raise CLIError(
                 f"--disparity-median must be 0 or an odd integer up to {MAX_DISPARITY_MEDIAN}, got {args.disparity_median}"
             ) from None
+    if args.hole_context is not None and not 0 <= args.hole_context <= MAX_HOLE_CONTEXT:
+        raise CLIError(f"--hole-context must be an integer from 0 to {MAX_HOLE_CONTEXT}, got {args.hole_context}")
     if args.detail is not None:
         if not 0.0 <= args.detail <= MAX_DETAIL:
             raise CLIError(f"--detail must be a number from 0 to {MAX_DETAIL:g}, got {args.detail:g}")
@@ -179,6 +190,8 @@ def _fly(args) -> int:
             pipe.config.detail = args.detail
         if args.disparity_median is not None:
             pipe.config.disparity_median = args.disparity_median
+        if args.hole_context is not None:
+            pipe.config.hole_context = args.hole_context
         if args.frame_size is not None:
             pipe.config.output = args.frame_size
         check_render_backend(pipe.config.render_backend)

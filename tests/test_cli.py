@@ -67,6 +67,8 @@ def test_bad_options(tmp_path, capsys):
     assert code == 2 and "--anchor-scale must be an integer from 0 to 8" in err and "\n" not in err.strip()
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--disparity-median", "4"], capsys)
     assert code == 2 and "--disparity-median must be 0 or an odd integer up to 9" in err and "\n" not in err.strip()
+    code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--hole-context", "9"], capsys)
+    assert code == 2 and "--hole-context must be an integer from 0 to 8" in err and "\n" not in err.strip()
     for bad in ("11", "-1", "nan"):
         code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--detail", bad], capsys)
         assert code == 2 and "--detail must be a number from 0 to 10" in err and "\n" not in err.strip()

@@ -178,9 +178,10 @@ def test_shipped_default_runs_on_an_example_photo(tmp_path):
 
     pipe = FlyThrough.from_pretrained("default")
     # the settings stored with the shipped weights: keep warped pixels, a 2x state, state-sized frames, the photo
-    # anchor, the median of the painted disparity, surface detail
+    # anchor, the median of the painted disparity, the far side as the context of depth-edge holes, surface detail
     assert pipe.config.keep_visible is True and pipe.config.supersample == 2 and pipe.config.output == "state"
     assert pipe.config.anchor_scale == 4 and pipe.config.disparity_median == 3 and pipe.config.detail == 1.5
+    assert pipe.config.hole_context == 3
     photo = Path(__file__).resolve().parents[1] / "examples" / "hills.jpg"
     assert pipe.prepare(photo).anchor.size == 960  # the photo's 960 px crop (4x the state would be 1024)
     out = pipe(photo, num_frames=3, seed=0, progress=False)
@@ -370,3 +371,55 @@ def test_disparity_median_removes_speckles_of_the_painted_disparity():
     for bad in (-1, 2, 11, 1.0, True):
         with pytest.raises(ValueError, match="disparity_median"):
             FlyThroughConfig(disparity_median=bad)
+
+
+# ----------------------------------------------------------------- the refiner's context at depth edges
+
+
+class _SpyRefiner(_SpeckledRefiner):
+    """Paints the warped frame's own values back (grey where empty) and records each input mask."""
+
+    def __init__(self, resolution: int) -> None:
+        super().__init__(resolution)
+        self.masks: list[torch.Tensor] = []
+        self.disparities: list[torch.Tensor] = []
+
+    def refine(self, rgb, disparity, mask, code, z, **kw):
+        self.masks.append(mask.clone())
+        self.disparities.append(disparity.clone())
+        return torch.cat([rgb * mask + 0.5 * (1 - mask), disparity.clamp(0.01, 1) * mask + 0.05 * (1 - mask)], 1)
+
+
+def near_block_depth(image):
+    """Far wall (disparity 0.1) with a near block (0.6) in the middle: sideways moves open holes at its sides."""
+    B, _, H, W = image.shape
+    d = torch.full((B, 1, H, W), 0.1, device=image.device)
+    d[..., H // 4 : 3 * H // 4, W // 3 : 2 * W // 3] = 0.6
+    return d
+
+
+def test_hole_context_hides_the_near_side_of_a_depth_edge_from_the_refiner():
+    import dataclasses
+
+    spy = _SpyRefiner(RES)
+    no_sky = lambda image: torch.zeros_like(image[:, :1])  # noqa: E731
+    pipe = FlyThrough(spy, near_block_depth, no_sky, config=FlyThroughConfig(sky_correction=False, keep_visible=True))
+    pan = torch.eye(4, dtype=torch.float64).repeat(3, 1, 1)
+    pan[:, 0, 3] = -torch.arange(3, dtype=torch.float64) * 0.15  # the camera slides sideways, 3-4 px of parallax
+    plain = list(pipe.iter_frames(_photo(), 3, seed=0, trajectory=pan))
+    plain_masks, spy.masks = spy.masks, []
+    pipe.config = dataclasses.replace(pipe.config, hole_context=2)
+    hidden = list(pipe.iter_frames(_photo(), 3, seed=0, trajectory=pan))
+    a, b = plain_masks[0][0, 0], spy.masks[0][0, 0]
+    assert plain[1].hole_fraction > 0 and plain[1].hole_fraction == hidden[1].hole_fraction  # same holes in the frame
+    assert (b <= a).all() and (b < a).sum() > 0  # only valid pixels are hidden ...
+    disp = spy.disparities[0][0, 0]  # the warped disparity the refiner was given
+    hid = disp[b < a]
+    assert hid.min() >= 1.15 * disp[a > 0].min()  # ... all nearer than the wall behind the hole,
+    assert (hid > 0.3).float().mean() > 0.8  # most on the block (the rest: its rim, blended into the wall)
+    # the refiner saw less, but what it did not see keeps its warped values, in keep_visible's seam too
+    # (this refiner paints the holes the same either way): frame 1 is unchanged
+    assert np.array_equal(plain[1].image, hidden[1].image)
+    for bad in (-1, 9, 1.5, True):
+        with pytest.raises(ValueError, match="hole_context"):
+            FlyThroughConfig(hole_context=bad)
