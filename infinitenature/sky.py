@@ -23,6 +23,8 @@ import kornia
 import torch
 from torch import Tensor
 
+from .filters import min_filter
+
 __all__ = ["SkyCanvas", "SkyBlendResult", "sky_blend"]
 
 #: Added to ``sky_offset`` in the ``<=`` tests, so that resampling round-off of a
@@ -107,7 +109,7 @@ def sky_blend(
        ``H = K R K_canvas^-1`` (bilinear).
     2. Sky of the warped canvas: ``coverage > 0.9`` and warped ``disp <= sky_offset``
        (all four bilinear source pixels are sky);
-       erode it with a ``erode x erode`` square (``kornia.morphology.erosion``)
+       erode it with a ``erode x erode`` square (``filters.min_filter``)
        and blur it (``kornia.filters.gaussian_blur2d``, ``blur_kernel``,
        ``blur_sigma``).
     3. Where the refined frame is also sky (``disparity <= sky_offset``),
@@ -171,7 +173,7 @@ def sky_blend(
     # every source pixel of the bilinear footprint is sky.
     sky = ((coverage > 0.9) & (w_sky > 1.0 - 1e-4)).to(rgb.dtype)
     if erode > 1:
-        sky = kornia.morphology.erosion(sky, torch.ones(erode, erode, **like))
+        sky = min_filter(sky, erode // 2)  # = kornia.morphology.erosion with a square, several times faster
     if blur_kernel > 1:
         sky = kornia.filters.gaussian_blur2d(sky, (blur_kernel, blur_kernel), (blur_sigma, blur_sigma))
     weight = sky * (disparity <= offset).to(rgb.dtype)

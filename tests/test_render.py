@@ -297,8 +297,10 @@ def test_hole_context_mask_leaves_slivers_skylines_and_holes_without_a_depth_edg
     assert torch.equal(hole_context_mask(far_hole, d, grow=3), far_hole)
 
 
-def test_max_filter_equals_stride_one_max_pooling():
-    from infinitenature.render import max_filter
+def test_max_and_min_filters_equal_max_pooling_and_kornia_erosion():
+    import kornia
+
+    from infinitenature.filters import max_filter, min_filter
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3, 19, 27, generator=g)
@@ -306,4 +308,7 @@ def test_max_filter_equals_stride_one_max_pooling():
     x[1, 2, 0] = float("-inf")
     for r in (1, 2, 3):
         assert torch.equal(max_filter(x, r), torch.nn.functional.max_pool2d(x, 2 * r + 1, stride=1, padding=r))
-    assert max_filter(x, 0) is x
+    m = (torch.rand(1, 1, 40, 33, generator=g) > 0.2).float()
+    for r in (1, 3):
+        assert torch.equal(min_filter(m, r), kornia.morphology.erosion(m, torch.ones(2 * r + 1, 2 * r + 1)))
+    assert max_filter(x, 0) is x and min_filter(x, 0) is x
