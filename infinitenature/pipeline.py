@@ -379,7 +379,7 @@ class FlyThrough:
             view_disp = downsample(disp, ss)
             if texture is not None:  # the detail is a layer on the frame, never part of the state
                 t = time.perf_counter()
-                ground = (disp > state.sky_offset + 1e-6).float() if state.sky_offset > 0 else None
+                ground = (disp > sky_level).float() if state.sky_offset > 0 else None
                 delta = surface_detail(texture, disp, pose, K_state, detail, strength=cfg.detail, seed=seed, weight=ground)
                 rgb = (rgb * (1 + delta)).clamp(0, 1)
                 self.timings.detail += time.perf_counter() - t
@@ -395,6 +395,7 @@ class FlyThrough:
         truncation_mean = self.mean_latent() if cfg.truncation < 0.999 else None
         rgb, disp = state.rgb, state.disparity
         use_sky = cfg.sky_correction and state.sky_offset > 0.0
+        sky_level = state.sky_offset + 1e-6 if state.sky_offset > 0 else 0.0  # disparity at or below it is sky
         skipped_sky = 0
         # With detail: per state pixel, log2 of the finest wavelength its content resolves (world
         # units) and its contrast, warped along with the state (see detail.py).
@@ -436,7 +437,6 @@ class FlyThrough:
                     in_mask = -F.max_pool2d(-r.mask, ss)  # valid only where every state pixel is
                 refiner_mask = in_mask
                 if cfg.hole_context:
-                    sky_level = state.sky_offset + 1e-6 if state.sky_offset > 0 else 0.0
                     refiner_mask = hole_context_mask(in_mask, in_disp, grow=cfg.hole_context, sky_level=sky_level)
                 out = self.refiner.refine(
                     in_rgb,

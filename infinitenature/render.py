@@ -370,19 +370,20 @@ def hole_context_mask(
     hole (on ``examples/valendas.jpg``: behind a dark near ridge) as a blotchy mixture
     of both with a rough disparity; the next moves open cracks in that patch, which
     it paints again from the patch itself, and the blotch spreads over the near
-    surface step after step. Here the
-    valid pixels within ``grow`` pixels of such a hole that are nearer than the hole's
-    background are marked invalid for the refiner (only for its input: they stay in
-    the frame, ``soft_keep_mask`` still uses ``mask``).
+    surface step after step. Here the valid pixels within ``grow`` pixels of such a
+    hole that are nearer than the hole's background are marked invalid for the
+    refiner (only for its input: they stay in the frame, ``soft_keep_mask`` still
+    uses ``mask``).
 
     A hole pixel is at a depth edge when the valid pixels within ``reach`` pixels of
     it (through the hole) span disparities more than ``ratio`` apart; its background
     is the farthest (smallest) of them. Only the parts of a hole at least
     ``min_width`` pixels across count (those a ``min_width`` square fits in): a sliver
     one or two pixels wide along a ridge is mostly the edge itself, and the refiner
-    fills it best with both sides in view. Holes whose background is sky (disparity
-    at or below ``sky_level``) are left alone: at a skyline the refiner needs the
-    ridge to draw the skyline again.
+    fills it best with both sides in view (hiding those too cost 0.2-0.4 dB on the
+    held-out procedural flights). Holes whose background is sky (disparity at or
+    below ``sky_level``) are left alone by design, not by measurement: a skyline is
+    drawn from the ridge below it.
 
     Args:
         mask: ``(B, 1, H, W)`` in {0, 1}, 1 = valid (the refiner's input mask).
