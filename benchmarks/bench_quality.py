@@ -79,6 +79,7 @@ class QualityOptions:
     disparity_median: int | None = None  # FlyThroughConfig.disparity_median; None = the setting stored with the weights
     hole_context: int | None = None  # FlyThroughConfig.hole_context; None = the setting stored with the weights
     detail: float | None = None  # FlyThroughConfig.detail; None = the setting stored with the weights
+    streak_blur: float | None = None  # FlyThroughConfig.streak_blur; None = the setting stored with the weights
     depth: str = "default"  # depth estimator for the photos (estimators.load_depth spec)
     sky: str = "default"  # sky estimator for the photos (estimators.load_sky spec)
     seeds: tuple[int, ...] = tuple(range(1000, 1008))  # held-out procedural scenes (training uses < 1000)
@@ -163,6 +164,8 @@ def run_quality(opts: QualityOptions, *, progress: bool = True, command: str = "
         pipe.config = dataclasses.replace(pipe.config, hole_context=opts.hole_context)
     if opts.detail is not None:
         pipe.config = dataclasses.replace(pipe.config, detail=opts.detail)
+    if opts.streak_blur is not None:
+        pipe.config = dataclasses.replace(pipe.config, streak_blur=opts.streak_blur)
     size = pipe.resolution
     pipes = method_pipelines(pipe, opts.methods)
     result: dict = {
@@ -315,6 +318,8 @@ def parse_args(argv: list[str] | None = None) -> QualityOptions:
                     help="near-side pixels hidden from the refiner at depth-edge holes, 0 = off (default: the weights' setting)")
     ap.add_argument("--detail", type=float, default=None,
                     help="surface detail strength, 0 = off (default: the weights' setting)")
+    ap.add_argument("--streak-blur", type=float, default=None,
+                    help="blur across the anchor's magnification streaks, 0 = off (default: the weights' setting)")
     ap.add_argument("--depth", default=d.depth, help="depth estimator for the photos")
     ap.add_argument("--sky", default=d.sky, help="sky estimator for the photos")
     ap.add_argument("--seeds", type=_int_list, default=d.seeds, help="held-out scene seeds, e.g. 1000-1007")
@@ -336,7 +341,7 @@ def parse_args(argv: list[str] | None = None) -> QualityOptions:
     a = ap.parse_args(argv)
     return QualityOptions(
         weights=a.weights, resolution=a.resolution, supersample=a.supersample, anchor_scale=a.anchor_scale,
-        disparity_median=a.disparity_median, hole_context=a.hole_context, detail=a.detail, depth=a.depth, sky=a.sky, seeds=a.seeds, steps=a.steps, speed=a.speed,
+        disparity_median=a.disparity_median, hole_context=a.hole_context, detail=a.detail, streak_blur=a.streak_blur, depth=a.depth, sky=a.sky, seeds=a.seeds, steps=a.steps, speed=a.speed,
         terrain_resolution=a.terrain_resolution, stability_scenes=a.stability_scenes, photos=tuple(a.photo),
         photo_dir=a.photo_dir, max_photos=a.max_photos, long_frames=a.long_frames, baseline_frames=a.baseline_frames,
         report_steps=a.report_steps, fid_window=a.fid_window, kid_subsets=a.kid_subsets, seed=a.seed, threads=a.threads, out=a.out,

@@ -32,7 +32,23 @@ from torch import Tensor
 
 from .geometry import pixel_grid
 
-__all__ = ["PhotoAnchor", "AnchorSample", "build_anchor", "anchor_side", "sample_anchor"]
+__all__ = [
+    "PhotoAnchor",
+    "AnchorSample",
+    "build_anchor",
+    "anchor_side",
+    "sample_anchor",
+    "lookup_jacobian",
+    "singular_values",
+    "MAX_STREAK_BLUR",
+]
+
+#: Largest ``streak_blur`` of ``sample_anchor`` (``FlyThroughConfig.streak_blur``).
+MAX_STREAK_BLUR = 4.0
+#: Streak blurs stop growing at this ratio of the lookup's singular values.
+MAX_STREAK_RATIO = 32.0
+#: Taps of the streak blur along its line, over +-2 sigma.
+STREAK_TAPS = 9
 
 
 @dataclass
@@ -123,6 +139,50 @@ def build_anchor(rgb: Tensor, disparity: Tensor, K: Tensor, *, state_side: int, 
     return PhotoAnchor(levels=levels, K=K.float(), sky_offset=float(sky_offset))
 
 
+def lookup_jacobian(uv: Tensor) -> tuple[Tensor, Tensor]:
+    """The 2x2 Jacobian of a lookup ``(u, v)`` with respect to the view pixel, per pixel.
+
+    Each axis uses the one-sided difference (forward or backward) with the smaller
+    length, so a depth edge (where one side jumps) does not distort the pixels beside it.
+
+    Args:
+        uv: ``(B, 2, H, W)`` lookup positions of every view pixel (e.g. ``AnchorSample.uv``), H, W >= 2.
+
+    Returns:
+        ``(jx, jy)``: ``(B, 2, H, W)`` each, ``d(u, v)/dx`` and ``d(u, v)/dy`` (the Jacobian's columns).
+    """
+    if uv.dim() != 4 or uv.shape[1] != 2 or uv.shape[-1] < 2 or uv.shape[-2] < 2:
+        raise ValueError(f"uv must be (B, 2, H, W) with H, W >= 2, got {tuple(uv.shape)}")
+
+    def axis(dim: int) -> Tensor:
+        d = torch.diff(uv, dim=dim)
+        back = torch.cat([d.narrow(dim, 0, 1), d], dim=dim)
+        fwd = torch.cat([d, d.narrow(dim, d.shape[dim] - 1, 1)], dim=dim)
+        use_back = back.square().sum(1, keepdim=True) < fwd.square().sum(1, keepdim=True)
+        return torch.where(use_back, back, fwd)
+
+    return axis(-1), axis(-2)
+
+
+def singular_values(jx: Tensor, jy: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Singular values of the per-pixel 2x2 Jacobian ``[jx jy]``, and the direction of the larger.
+
+    Args:
+        jx, jy: ``(B, 2, H, W)`` the Jacobian's columns (``lookup_jacobian``).
+
+    Returns:
+        ``(s_max, s_min, theta)``, each ``(B, 1, H, W)``: ``s_max >= s_min >= 0``, and
+        ``theta`` the angle (radians, in the lookup's ``(u, v)`` plane) of the left
+        singular vector of ``s_max``: the direction along which the lookup moves
+        fastest as the view pixel moves.
+    """
+    a = jx[:, 0:1].square() + jy[:, 0:1].square()  # J J^T = [[a, b], [b, c]]
+    c = jx[:, 1:2].square() + jy[:, 1:2].square()
+    b = jx[:, 0:1] * jx[:, 1:2] + jy[:, 0:1] * jy[:, 1:2]
+    mid, rad = (a + c) / 2, (((a - c) / 2).square() + b.square()).sqrt()
+    return (mid + rad).clamp_min(0).sqrt(), (mid - rad).clamp_min(0).sqrt(), 0.5 * torch.atan2(2 * b, a - c)
+
+
 def _footprint(u: Tensor, v: Tensor) -> Tensor:
     """Anchor pixels per view pixel, from finite differences of the lookup positions ``(B, H, W)``.
 
@@ -141,6 +201,56 @@ def _footprint(u: Tensor, v: Tensor) -> Tensor:
     return torch.maximum(du, dv)
 
 
+def _blur_streaks(anchor: PhotoAnchor, rgb: Tensor, uv: Tensor, use: Tensor, gain: float) -> Tensor:
+    """``sample_anchor``'s colour, filtered along the lookup's least magnified direction where it streaks.
+
+    ``use`` (``(B, H, W)`` bool) marks the pixels that may change (inside the anchor, not its sky).
+    The line of taps reads the pyramid level of the lookup's *smaller* singular value (or of the
+    taps' spacing, if coarser, so sparse taps do not pick out single photo pixels) with trilinear
+    weights; where ``sigma`` is below 1.5 anchor pixels the result fades back to ``rgb``.
+    """
+    s_max, s_min, theta = singular_values(*lookup_jacobian(uv))
+    ratio = (s_max / s_min.clamp_min(1e-6)).clamp(1.0, MAX_STREAK_RATIO)
+    # Target width along the line: one view footprint of the coarser direction, max(s_max, s_max / s_min)
+    # anchor pixels; the level read already has pixels of max(1, s_min).
+    width = torch.maximum(s_max, ratio)
+    own = s_min.clamp_min(1.0)
+    sigma = gain * (width.square() - own.square()).clamp_min(0).sqrt()
+    on = ((sigma > 0.5) & use.unsqueeze(1)).flatten()
+    if not bool(on.any()):
+        return rgb
+    B, _, H, W = rgb.shape
+    S, top = anchor.size, len(anchor.levels) - 1
+    idx = on.nonzero().squeeze(1)  # over B * H * W
+    b = idx // (H * W)
+    flat = lambda x: x.permute(1, 0, 2, 3).reshape(x.shape[1], -1)[:, idx]  # noqa: E731  (C, N)
+    u, v, sg, th, own = *flat(uv), flat(sigma)[0], flat(theta)[0], flat(own)[0]
+    t = torch.linspace(-2.0, 2.0, STREAK_TAPS, device=rgb.device)
+    taps = torch.exp(-0.5 * t.square())
+    taps = taps / taps.sum()
+    spacing = sg * (4.0 / (STREAK_TAPS - 1))
+    read = torch.log2(torch.maximum(own, spacing)).clamp(0, top)
+    off = t[:, None] * sg[None]  # (T, N) anchor pixels along theta
+    gu = (u[None] + off * torch.cos(th)[None] + 0.5) * (2.0 / S) - 1.0
+    gv = (v[None] + off * torch.sin(th)[None] + 0.5) * (2.0 / S) - 1.0
+    out = torch.zeros(3, idx.numel(), device=rgb.device)
+    lo = read.floor().long()
+    frac = read - lo
+    for bi in range(B):
+        for i, lvl in enumerate(anchor.levels):
+            sel = ((b == bi) & ((lo == i) | ((lo == i - 1) & (frac > 0)))).nonzero().squeeze(1)
+            if sel.numel() == 0:
+                continue
+            w = torch.where(lo[sel] == i, 1.0 - frac[sel], frac[sel])
+            grid = torch.stack([gu[:, sel], gv[:, sel]], dim=-1).unsqueeze(0)  # (1, T, n, 2)
+            got = F.grid_sample(lvl[:, :3], grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
+            out[:, sel] += w * (got * taps[None, :, None]).sum(1)  # (3, T, n) -> (3, n)
+    fade = ((sg - 0.5) / 1.0).clamp(0, 1)
+    blurred = rgb.permute(1, 0, 2, 3).reshape(3, -1).clone()
+    blurred[:, idx] += fade * (out.clamp(0, 1).to(blurred.dtype) - blurred[:, idx])
+    return blurred.reshape(3, B, H, W).permute(1, 0, 2, 3)
+
+
 def sample_anchor(
     anchor: PhotoAnchor,
     disparity: Tensor,
@@ -149,6 +259,7 @@ def sample_anchor(
     *,
     tolerance: float = 0.05,
     smooth: int = 5,
+    streak_blur: float = 0.0,
 ) -> AnchorSample:
     """Look up every pixel of a view in the anchor.
 
@@ -171,6 +282,22 @@ def sample_anchor(
         smooth: side of the box the relative error is averaged over before the test
             (odd, >= 1; 1 = per pixel), so that noise in the view's disparity does not
             speckle the weights.
+        streak_blur: filter the colour along the lookup's least magnified direction,
+            so a slope the photo saw at a grazing angle does not turn into streaks when
+            it is flown close to (0 = off, the lookup above; at most ``MAX_STREAK_BLUR``).
+            There the view moves through the anchor ``s_max`` anchor pixels per view
+            pixel in one direction and only ``s_min`` in the other (the singular values
+            of the lookup's Jacobian), so the content on screen is sharp across the
+            flight and stretched along it. The colour is then the Gaussian-weighted
+            average of ``STREAK_TAPS`` taps along the anchor direction of ``s_max``, read
+            at the pyramid level of ``s_min`` (pixels ``p = max(1, s_min)``), with
+            ``sigma = streak_blur * sqrt(w**2 - p**2)`` anchor pixels and
+            ``w = max(s_max, s_max / s_min)`` (the ratio at most ``MAX_STREAK_RATIO``):
+            at 1, about one view footprint of the coarser direction in both. Where the
+            view minifies the anchor this is anisotropic filtering (sharper along the
+            flight than the isotropic level above); where it magnifies it, a blur across
+            the flight to the sharpness along it, and ``detail.surface_detail`` adds the
+            finer octaves as texture. Disparity and weight are not filtered.
 
     Returns:
         ``AnchorSample`` at the view's size.
@@ -181,6 +308,8 @@ def sample_anchor(
         raise ValueError(f"tolerance must be > 0, got {tolerance}")
     if int(smooth) != smooth or smooth < 1 or smooth % 2 == 0:
         raise ValueError(f"smooth must be an odd integer >= 1, got {smooth}")
+    if isinstance(streak_blur, bool) or not 0.0 <= float(streak_blur) <= MAX_STREAK_BLUR:
+        raise ValueError(f"streak_blur must be in [0, {MAX_STREAK_BLUR:g}], got {streak_blur!r}")
     B, _, H, W = disparity.shape
     dev = disparity.device
     d = disparity.float().clamp_min(1e-4)
@@ -208,6 +337,9 @@ def sample_anchor(
         if bool((w > 0).any()):
             sampled = sampled + w * F.grid_sample(lvl.expand(B, -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=False)
     rgb, d_a = sampled[:, :3].clamp(0, 1), sampled[:, 3:4]
+    if float(streak_blur) > 0 and H >= 2 and W >= 2:
+        use = inside if anchor.sky_offset <= 0 else inside & (d_a[:, 0] > anchor.sky_offset + 1e-6)
+        rgb = _blur_streaks(anchor, rgb, torch.stack([ua, va], dim=1), use, float(streak_blur))
     err = (d_a - d_pred).abs() / d_pred.clamp_min(1e-4)
     if smooth > 1:  # the same surface agrees over a neighbourhood; noise in the view's disparity does not flip pixels
         err = F.avg_pool2d(F.pad(err, [int(smooth) // 2] * 4, mode="replicate"), int(smooth), stride=1)

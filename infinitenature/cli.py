@@ -92,6 +92,15 @@ def _fly_parser(sub) -> None:
         "weights recommend; --anchor-scale 0 turns it off too)",
     )
     p.add_argument(
+        "--streak-blur",
+        type=float,
+        default=None,
+        metavar="X",
+        help="average the photo's colour across the streaks that flying close to a slope draws, X x the "
+        "blur that makes it equally sharp in every direction (0-4; needs the anchor; 0 = off; default: what "
+        "the weights recommend; --anchor-scale 0 turns it off too)",
+    )
+    p.add_argument(
         "--frame-size",
         choices=("refiner", "state"),
         default=None,
@@ -113,6 +122,7 @@ def _fly(args) -> int:
     import torch
 
     from .io import ImageError, VideoWriter, load_image
+    from .anchor import MAX_STREAK_BLUR
     from .detail import MAX_DETAIL
     from .pipeline import MAX_ANCHOR_SCALE, MAX_DISPARITY_MEDIAN, MAX_HOLE_CONTEXT, MAX_SUPERSAMPLE, FlyThrough, FlyThroughConfig
     from .render import check_render_backend
@@ -142,6 +152,11 @@ def _fly(args) -> int:
             raise CLIError(f"--detail must be a number from 0 to {MAX_DETAIL:g}, got {args.detail:g}")
         if args.detail > 0 and args.anchor_scale == 0:
             raise CLIError("--detail needs the photo anchor: it cannot be combined with --anchor-scale 0")
+    if args.streak_blur is not None:
+        if not 0.0 <= args.streak_blur <= MAX_STREAK_BLUR:
+            raise CLIError(f"--streak-blur must be a number from 0 to {MAX_STREAK_BLUR:g}, got {args.streak_blur:g}")
+        if args.streak_blur > 0 and args.anchor_scale == 0:
+            raise CLIError("--streak-blur needs the photo anchor: it cannot be combined with --anchor-scale 0")
     if args.render_backend is not None:
         try:
             check_render_backend(args.render_backend)
@@ -186,8 +201,11 @@ def _fly(args) -> int:
             pipe.config.anchor_scale = args.anchor_scale
             if args.anchor_scale == 0:
                 pipe.config.detail = 0.0  # the detail continues the anchor's texture
+                pipe.config.streak_blur = 0.0  # and the streak blur filters its lookup
         if args.detail is not None:
             pipe.config.detail = args.detail
+        if args.streak_blur is not None:
+            pipe.config.streak_blur = args.streak_blur
         if args.disparity_median is not None:
             pipe.config.disparity_median = args.disparity_median
         if args.hole_context is not None:

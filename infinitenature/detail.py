@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .anchor import AnchorSample, PhotoAnchor
+from .anchor import AnchorSample, PhotoAnchor, lookup_jacobian, singular_values
 from .geometry import pixel_grid
 
 __all__ = [
@@ -107,9 +107,8 @@ def magnification(uv: Tensor) -> Tensor:
     """Anchor pixels per view pixel along the view's most magnified direction.
 
     The smaller singular value of the 2x2 Jacobian of the lookup position
-    ``(u, v)`` with respect to the view pixel. Each axis uses the one-sided
-    difference (forward or backward) with the smaller length, so a depth edge
-    does not distort the pixels beside it.
+    ``(u, v)`` with respect to the view pixel (``anchor.lookup_jacobian``: one-sided
+    differences, so a depth edge does not distort the pixels beside it).
 
     Args:
         uv: ``(B, 2, H, W)`` anchor pixel coordinates of every view pixel (``AnchorSample.uv``).
@@ -117,21 +116,7 @@ def magnification(uv: Tensor) -> Tensor:
     Returns:
         ``(B, 1, H, W)`` >= 0; below 1 where the view magnifies the anchor beyond its pixels.
     """
-    if uv.dim() != 4 or uv.shape[1] != 2 or uv.shape[-1] < 2 or uv.shape[-2] < 2:
-        raise ValueError(f"uv must be (B, 2, H, W) with H, W >= 2, got {tuple(uv.shape)}")
-
-    def axis(dim: int) -> Tensor:
-        d = torch.diff(uv, dim=dim)
-        back = torch.cat([d.narrow(dim, 0, 1), d], dim=dim)
-        fwd = torch.cat([d, d.narrow(dim, d.shape[dim] - 1, 1)], dim=dim)
-        use_back = back.square().sum(1, keepdim=True) < fwd.square().sum(1, keepdim=True)
-        return torch.where(use_back, back, fwd)
-
-    jx, jy = axis(-1), axis(-2)  # (B, 2, H, W): d(u, v)/dx and d(u, v)/dy
-    fro = jx.square().sum(1, keepdim=True) + jy.square().sum(1, keepdim=True)
-    det = (jx[:, 0:1] * jy[:, 1:2] - jy[:, 0:1] * jx[:, 1:2]).abs()
-    disc = (fro.square() - 4.0 * det.square()).clamp_min(0).sqrt()
-    return ((fro - disc) / 2).clamp_min(0).sqrt()
+    return singular_values(*lookup_jacobian(uv))[1]
 
 
 #: Side of the periodic noise volume in voxels.

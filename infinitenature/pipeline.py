@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from kornia.filters import median_blur
 from torch import Tensor
 
-from .anchor import sample_anchor
+from .anchor import MAX_STREAK_BLUR, sample_anchor
 from .detail import MAX_DETAIL, anchor_texture, limit_texture, painted_texture, prepare_detail, surface_detail
 from .autopilot import make_camera_path
 from .geometry import intrinsics_from_fov, relative_pose
@@ -116,6 +116,14 @@ class FlyThroughConfig:
             invented, tied to the surface (it moves with it, it does not flicker);
             it breaks up the streaks that magnified slopes turn into. Not part of
             the published method; see the README for what it costs in fidelity.
+        streak_blur: low-pass the photo's colour across the streaks that flying close
+            to a slope the photo saw at a grazing angle draws (``anchor.sample_anchor``'s
+            ``streak_blur``): where the view magnifies the photo ``r`` times more along
+            one direction than across it, the anchor's colour is averaged across, so
+            the content is about equally sharp in every direction and ``detail`` adds
+            the finer octaves as texture on the surface. 0 = off (the published loop
+            has no anchor); at most ``anchor.MAX_STREAK_BLUR``; needs ``anchor_scale >= 1``.
+            Not part of the published method; see the README for what it does to the benchmarks.
         render_backend: how frames are warped: ``"torch"`` (``render.forward_splat``,
             pure PyTorch, the default) or ``"pytorch3d"`` (pytorch3d's point
             rasterizer, ``render_pytorch3d.forward_splat_pytorch3d``; needs
@@ -137,6 +145,7 @@ class FlyThroughConfig:
     disparity_median: int = 0
     hole_context: int = 0
     detail: float = 0.0
+    streak_blur: float = 0.0
     render_backend: str = "torch"
 
     def __post_init__(self) -> None:
@@ -154,6 +163,11 @@ class FlyThroughConfig:
             raise ValueError(f"detail must be a number in [0, {MAX_DETAIL:g}], got {self.detail!r}")
         if self.detail > 0 and not self.anchor_scale:
             raise ValueError("detail needs the photo anchor: set anchor_scale >= 1 too (detail continues the photo's texture)")
+        b = self.streak_blur
+        if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0.0 <= b <= MAX_STREAK_BLUR:
+            raise ValueError(f"streak_blur must be a number in [0, {MAX_STREAK_BLUR:g}], got {b!r}")
+        if b > 0 and not self.anchor_scale:
+            raise ValueError("streak_blur needs the photo anchor: set anchor_scale >= 1 too (it filters the anchor's lookup)")
         if self.output not in ("refiner", "state"):
             raise ValueError(f"output must be 'refiner' or 'state', got {self.output!r}")
         if self.render_backend not in RENDER_BACKENDS:
@@ -367,6 +381,8 @@ class FlyThrough:
             )
         if cfg.detail > 0 and not cfg.anchor_scale:
             raise ValueError(f"detail={cfg.detail:g} needs anchor_scale >= 1 (or set detail=0 to turn it off)")
+        if cfg.streak_blur > 0 and not cfg.anchor_scale:
+            raise ValueError(f"streak_blur={cfg.streak_blur:g} needs anchor_scale >= 1 (or set streak_blur=0 to turn it off)")
         detail = prepare_detail(anchor, seed) if cfg.detail > 0 else None  # the check above: an anchor is there
         path = make_camera_path(trajectory)
         pose = torch.eye(4, dtype=torch.float64, device=device)
@@ -425,7 +441,7 @@ class FlyThrough:
                     rgb, disp, R.float()[None], tr.float()[None], K_state, beta=cfg.beta * ss, backend=cfg.render_backend, features=texture
                 )
                 if anchor is not None:
-                    a = sample_anchor(anchor, r.disparity, K_state, next_pose)
+                    a = sample_anchor(anchor, r.disparity, K_state, next_pose, streak_blur=cfg.streak_blur)
                     w = a.weight * r.mask
                     r = dataclasses.replace(r, rgb=w * a.rgb + (1 - w) * r.rgb)
                     if texture is not None:  # holes get theirs once the refiner has painted them (below)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -148,3 +149,75 @@ def test_anchor_keeps_detail_without_a_supersampled_state(pipe):
         pipe.config = old
     # measured: {0: 0.243, 4: 0.028}
     assert errors[4] < 0.05 and errors[4] < 0.3 * errors[0], errors
+
+
+# ----------------------------------------------------------------------- streak blur
+def test_singular_values_and_direction_of_an_affine_lookup():
+    """u = A x with A = R diag(3, 0.25) R^T: singular values 3 and 0.25, the larger along R's first column."""
+    from infinitenature.anchor import lookup_jacobian, singular_values
+    from infinitenature.geometry import pixel_grid
+
+    xy = pixel_grid(12, 12)[:2]
+    c, s = math.cos(0.6), math.sin(0.6)
+    rot = torch.tensor([[c, -s], [s, c]])
+    A = rot @ torch.diag(torch.tensor([3.0, 0.25])) @ rot.t()
+    uv = torch.einsum("ij,jhw->ihw", A, xy).unsqueeze(0)
+    s_max, s_min, theta = singular_values(*lookup_jacobian(uv))
+    assert torch.allclose(s_max, torch.full_like(s_max, 3.0), atol=1e-4)
+    assert torch.allclose(s_min, torch.full_like(s_min, 0.25), atol=1e-4)
+    assert torch.allclose(theta, torch.full_like(theta, 0.6), atol=1e-4)
+
+
+def _ground(side: int, K: torch.Tensor, height: float = 0.5) -> torch.Tensor:
+    """``(1, 1, side, side)`` disparity of a ground plane ``height`` below the camera (0.01 above the horizon)."""
+    v = torch.arange(side, dtype=torch.float32).view(1, 1, side, 1).expand(1, 1, side, side)
+    return ((v - float(K[1, 2])) / (height * float(K[1, 1]))).clamp(0.01, 1.0)
+
+
+def test_streak_blur_averages_across_the_flight_over_magnified_ground_only():
+    """Flying over a ground plane magnifies the photo's rows (the depth direction) more than its columns.
+
+    With the blur, stripes that vary across the flight (along the photo's rows) are averaged
+    away where the ground is magnified anisotropically; stripes that vary along it (down the
+    photo's columns) are untouched, and so is a head-on view of a wall (equal magnification).
+    """
+    side = 2 * RES  # the view at the anchor's resolution, so that flying forward magnifies it
+    K_a = K = intrinsics_from_fov(side, side, 55.0)
+    ground_a = _ground(side, K_a)
+    u = torch.arange(side, dtype=torch.float32)
+    across = (0.5 + 0.4 * torch.sin(2 * math.pi * u / 6)).view(1, 1, 1, side).expand(1, 3, side, side).clone()
+    along = across.transpose(-1, -2).clone()
+    pose = _pose_forward(1.0)
+    view = _ground(side, K)
+    near = (slice(None), slice(None), slice(3 * side // 4, side - 2), slice(side // 2 - 4, side // 2 + 4))  # near ground, centre
+    for rgb, blurred in ((across, True), (along, False)):
+        anchor = build_anchor(rgb, ground_a, K_a, state_side=side)
+        plain = sample_anchor(anchor, view, K, pose)
+        soft = sample_anchor(anchor, view, K, pose, streak_blur=1.0)
+        assert bool((plain.weight[near] == 1).all())
+        assert torch.equal(soft.weight, plain.weight) and torch.equal(soft.disparity, plain.disparity)
+        if blurred:
+            assert float(soft.rgb[near].std()) < 0.5 * float(plain.rgb[near].std())
+            assert abs(float(soft.rgb[near].mean()) - 0.5) < 0.05  # the stripes' mean
+        else:
+            assert torch.allclose(soft.rgb[near], plain.rgb[near], atol=0.01)
+    # A wall seen head-on is magnified equally in every direction: nothing changes.
+    anchor = build_anchor(across, torch.full((1, 1, side, side), 0.25), K_a, state_side=side)
+    wall = torch.full((1, 1, side, side), 0.5)
+    assert torch.equal(sample_anchor(anchor, wall, K, pose, streak_blur=2.0).rgb, sample_anchor(anchor, wall, K, pose).rgb)
+    with pytest.raises(ValueError, match="streak_blur"):
+        sample_anchor(anchor, wall, K, pose, streak_blur=-1.0)
+
+
+def test_streak_blur_config_checks_and_loop(pipe):
+    with pytest.raises(ValueError, match="streak_blur"):
+        FlyThroughConfig(anchor_scale=2, streak_blur=5.0)
+    with pytest.raises(ValueError, match="anchor"):
+        FlyThroughConfig(streak_blur=1.0)
+    pipe.config = dataclasses.replace(pipe.config, anchor_scale=2, streak_blur=1.0)
+    a = pipe(_photo(), num_frames=3, seed=0, trajectory="straight", progress=False).frames
+    b = pipe(_photo(), num_frames=3, seed=0, trajectory="straight", progress=False).frames
+    assert a.shape == (3, RES, RES, 3) and np.array_equal(a, b)
+    pipe.config.anchor_scale = 0  # set after construction: the run checks it
+    with pytest.raises(ValueError, match="streak_blur"):
+        pipe(_photo(), num_frames=2, progress=False)

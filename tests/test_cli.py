@@ -74,6 +74,11 @@ def test_bad_options(tmp_path, capsys):
         assert code == 2 and "--detail must be a number from 0 to 10" in err and "\n" not in err.strip()
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--detail", "2", "--anchor-scale", "0"], capsys)
     assert code == 2 and "--detail needs the photo anchor" in err and "\n" not in err.strip()
+    for bad in ("5", "-1", "nan"):
+        code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--streak-blur", bad], capsys)
+        assert code == 2 and "--streak-blur must be a number from 0 to 4" in err and "\n" not in err.strip()
+    code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--streak-blur", "1", "--anchor-scale", "0"], capsys)
+    assert code == 2 and "--streak-blur needs the photo anchor" in err and "\n" not in err.strip()
 
 
 def test_subprocess_has_no_traceback(tmp_path):

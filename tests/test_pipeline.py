@@ -178,10 +178,11 @@ def test_shipped_default_runs_on_an_example_photo(tmp_path):
 
     pipe = FlyThrough.from_pretrained("default")
     # the settings stored with the shipped weights: keep warped pixels, a 2x state, state-sized frames, the photo
-    # anchor, the median of the painted disparity, the far side as the context of depth-edge holes, surface detail
+    # anchor, the median of the painted disparity, the far side as the context of depth-edge holes, surface detail,
+    # the anchor's streak blur
     assert pipe.config.keep_visible is True and pipe.config.supersample == 2 and pipe.config.output == "state"
     assert pipe.config.anchor_scale == 4 and pipe.config.disparity_median == 3 and pipe.config.detail == 1.5
-    assert pipe.config.hole_context == 3
+    assert pipe.config.hole_context == 3 and pipe.config.streak_blur == 1.0
     photo = Path(__file__).resolve().parents[1] / "examples" / "hills.jpg"
     assert pipe.prepare(photo).anchor.size == 960  # the photo's 960 px crop (4x the state would be 1024)
     out = pipe(photo, num_frames=3, seed=0, progress=False)
