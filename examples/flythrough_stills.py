@@ -4,11 +4,18 @@ Usage::
 
     python examples/flythrough_stills.py examples/valendas.jpg docs/flythrough_valendas.png \
         [--frames 61] [--every 10] [--weights default] [--trajectory autopilot] [--seed 0] [--scale 0]
+        [--set KEY=VALUE ...] [--compare KEY=VALUE ...]
+
+``--set`` overrides a loop setting of the weights (a ``FlyThroughConfig`` field, e.g.
+``--set streak_blur=0``); ``--compare`` adds a second row below, flown with that setting
+changed as well (e.g. ``--set streak_blur=0 --compare streak_blur=1``: without, then with).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -27,20 +34,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scale", type=int, default=0, help="upscale factor of each still (0 = to at least 256 px)")
     ap.add_argument("--video", default="", help="also write the whole flythrough here (.mp4/.gif)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a loop setting (repeatable)")
+    ap.add_argument("--compare", action="append", default=[], metavar="KEY=VALUE", help="a second row with this changed too")
     args = ap.parse_args(argv)
 
     from infinitenature import FlyThrough
 
     pipe = FlyThrough.from_pretrained(args.weights)
-    out = pipe(args.image, num_frames=args.frames, seed=args.seed, trajectory=args.trajectory)
-    picks = out.frames[:: args.every]
+    try:
+        pipe.config = _override(pipe.config, args.set)
+        configs = [pipe.config] + ([_override(pipe.config, args.compare)] if args.compare else [])
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    rows = []
+    for config in configs:
+        pipe.config = config
+        out = pipe(args.image, num_frames=args.frames, seed=args.seed, trajectory=args.trajectory)
+        rows.append(out.frames[:: args.every])
+    picks = rows[0]
     gap = 4
     scale = args.scale if args.scale > 0 else max(1, -(-256 // picks.shape[1]))
     h, w = picks.shape[1] * scale, picks.shape[2] * scale
-    sheet = np.full((h, len(picks) * (w + gap) - gap, 3), 255, np.uint8)
-    for i, f in enumerate(picks):
-        big = np.asarray(Image.fromarray(f).resize((w, h), Image.Resampling.LANCZOS))
-        sheet[:, i * (w + gap) : i * (w + gap) + w] = big
+    sheet = np.full((len(rows) * (h + gap) - gap, len(picks) * (w + gap) - gap, 3), 255, np.uint8)
+    for r, row in enumerate(rows):
+        for i, f in enumerate(row):
+            big = np.asarray(Image.fromarray(f).resize((w, h), Image.Resampling.LANCZOS))
+            sheet[r * (h + gap) : r * (h + gap) + h, i * (w + gap) : i * (w + gap) + w] = big
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(sheet).save(args.output)
     if args.video:
@@ -49,6 +69,21 @@ def main(argv: list[str] | None = None) -> int:
     for warning in out.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _override(config, items: list[str]):
+    """``config`` with ``KEY=VALUE`` items applied (VALUE as JSON: 0, 1.5, true, "state")."""
+    fields = {f.name for f in dataclasses.fields(config)}
+    changes = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise ValueError(f"{item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
+        try:
+            changes[key] = json.loads(value)
+        except json.JSONDecodeError:
+            changes[key] = value
+    return dataclasses.replace(config, **changes)
 
 
 if __name__ == "__main__":

@@ -222,29 +222,34 @@ def _blur_streaks(anchor: PhotoAnchor, rgb: Tensor, uv: Tensor, use: Tensor, gai
     B, _, H, W = rgb.shape
     S, top = anchor.size, len(anchor.levels) - 1
     idx = on.nonzero().squeeze(1)  # over B * H * W
-    b = idx // (H * W)
-    flat = lambda x: x.permute(1, 0, 2, 3).reshape(x.shape[1], -1)[:, idx]  # noqa: E731  (C, N)
-    u, v, sg, th, own = *flat(uv), flat(sigma)[0], flat(theta)[0], flat(own)[0]
+    # One gather of everything per pixel, ordered by pyramid level (contiguous runs below; every
+    # image of the batch looks up the same anchor).
+    per_pixel = torch.cat([uv, sigma, theta, own], dim=1).permute(1, 0, 2, 3).reshape(5, -1)[:, idx]
+    spacing = per_pixel[2] * (4.0 / (STREAK_TAPS - 1))
+    read = torch.log2(torch.maximum(per_pixel[4], spacing)).clamp(0, top)
+    lo = read.floor().long()
+    order = torch.argsort(lo)
+    idx, lo, read, per_pixel = idx[order], lo[order], read[order], per_pixel[:, order]
+    u, v, sg, th = per_pixel[0], per_pixel[1], per_pixel[2], per_pixel[3]
+    frac = (read - lo).unsqueeze(0)
     t = torch.linspace(-2.0, 2.0, STREAK_TAPS, device=rgb.device)
     taps = torch.exp(-0.5 * t.square())
     taps = taps / taps.sum()
-    spacing = sg * (4.0 / (STREAK_TAPS - 1))
-    read = torch.log2(torch.maximum(own, spacing)).clamp(0, top)
     off = t[:, None] * sg[None]  # (T, N) anchor pixels along theta
-    gu = (u[None] + off * torch.cos(th)[None] + 0.5) * (2.0 / S) - 1.0
-    gv = (v[None] + off * torch.sin(th)[None] + 0.5) * (2.0 / S) - 1.0
+    grid = torch.stack([(u[None] + off * torch.cos(th)[None] + 0.5) * (2.0 / S) - 1.0,
+                        (v[None] + off * torch.sin(th)[None] + 0.5) * (2.0 / S) - 1.0], dim=-1)  # (T, N, 2)  # fmt: skip
     out = torch.zeros(3, idx.numel(), device=rgb.device)
-    lo = read.floor().long()
-    frac = read - lo
-    for bi in range(B):
-        for i, lvl in enumerate(anchor.levels):
-            sel = ((b == bi) & ((lo == i) | ((lo == i - 1) & (frac > 0)))).nonzero().squeeze(1)
-            if sel.numel() == 0:
+    levels, runs = torch.unique_consecutive(lo, return_counts=True)
+    start = 0
+    for i, n in zip(levels.tolist(), runs.tolist()):
+        sl = slice(start, start + n)
+        g = grid[:, sl].unsqueeze(0)  # (1, T, n, 2)
+        for level, w in ((i, 1.0 - frac[:, sl]), (i + 1, frac[:, sl])):
+            if level > top:
                 continue
-            w = torch.where(lo[sel] == i, 1.0 - frac[sel], frac[sel])
-            grid = torch.stack([gu[:, sel], gv[:, sel]], dim=-1).unsqueeze(0)  # (1, T, n, 2)
-            got = F.grid_sample(lvl[:, :3], grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
-            out[:, sel] += w * (got * taps[None, :, None]).sum(1)  # (3, T, n) -> (3, n)
+            got = F.grid_sample(anchor.levels[level][:, :3], g, mode="bilinear", padding_mode="border", align_corners=False)[0]
+            out[:, sl] += w * (got * taps[None, :, None]).sum(1)  # (3, T, n) -> (3, n)
+        start += n
     fade = ((sg - 0.5) / 1.0).clamp(0, 1)
     blurred = rgb.permute(1, 0, 2, 3).reshape(3, -1).clone()
     blurred[:, idx] += fade * (out.clamp(0, 1).to(blurred.dtype) - blurred[:, idx])

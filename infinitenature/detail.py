@@ -24,6 +24,11 @@ contrast per octave, so the texture continues the photo's (a smooth lake stays
 smooth, grass gets grain). The result multiplies the colour of the frame handed
 out, ``rgb * (1 + delta)``; the state and the refiner never see it.
 
+With ``FlyThroughConfig.streak_blur`` the anchor's lookup is also filtered
+along the lookup's least magnified direction (``anchor.sample_anchor``), so the
+photo's content is about equally soft in every direction and this texture is
+the only fine structure there, instead of sitting on streaks.
+
 This invents detail; it does not recover it. It is an inference option of ours
 (``FlyThroughConfig.detail``), not part of the published method, whose refiner
 repaints every frame and learned to paint texture from far more training than

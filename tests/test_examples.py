@@ -50,5 +50,11 @@ def test_stills_script(tmp_path):
     from PIL import Image
 
     assert Image.open(out).size == (2 * 256 + 4, 256)
+    # a second row with a setting changed; a bad setting is a one-line error
+    args = [str(EXAMPLES / "fog.jpg"), str(out), "--frames", "2", "--every", "1", "--scale", "1"]
+    assert flythrough_stills.main(args + ["--set", "streak_blur=0", "--compare", "streak_blur=1"]) == 0
+    assert Image.open(out).size == (2 * 256 + 4, 2 * 256 + 4)
+    assert flythrough_stills.main(args + ["--set", "no_such=1"]) == 2
+    assert flythrough_stills.main(args + ["--set", "streak_blur=9"]) == 2
     with pytest.raises(SystemExit):
         flythrough_stills.main([])
