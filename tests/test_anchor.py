@@ -221,3 +221,21 @@ def test_streak_blur_config_checks_and_loop(pipe):
     pipe.config.anchor_scale = 0  # set after construction: the run checks it
     with pytest.raises(ValueError, match="streak_blur"):
         pipe(_photo(), num_frames=2, progress=False)
+
+
+def test_streak_blur_is_anisotropic_filtering_where_the_view_minifies():
+    """A view at a quarter of the anchor's resolution, 1 unit forward over the ground, steps more anchor
+    pixels across the flight than along it: the isotropic level blurs stripes that run across the flight
+    (varying down the photo's columns); the filter reads the finer level and keeps more of them."""
+    side = 4 * RES
+    K_a, K = intrinsics_from_fov(side, side, 55.0), intrinsics_from_fov(RES, RES, 55.0)
+    v = torch.arange(side, dtype=torch.float32)
+    rows = (0.5 + 0.4 * torch.sin(2 * math.pi * v / 8)).view(1, 1, side, 1).expand(1, 3, side, side).clone()
+    anchor = build_anchor(rows, _ground(side, K_a), K_a, state_side=RES)
+    column = (0, 0, slice(3 * RES // 4, RES - 2), RES // 2)  # near ground, down the centre
+    view = _ground(RES, K)
+    plain = sample_anchor(anchor, view, K, _pose_forward(1.0)).rgb[column]
+    soft = sample_anchor(anchor, view, K, _pose_forward(1.0), streak_blur=1.0).rgb[column]
+    assert float(soft.std()) > 1.15 * float(plain.std())
+    same = sample_anchor(anchor, view, K, torch.eye(4, dtype=torch.float64), streak_blur=1.0).rgb  # equal minification
+    assert torch.equal(same, sample_anchor(anchor, view, K, torch.eye(4, dtype=torch.float64)).rgb)
