@@ -302,7 +302,9 @@ def sample_anchor(
             view minifies the anchor this is anisotropic filtering (sharper along the
             flight than the isotropic level above); where it magnifies it, a blur across
             the flight to the sharpness along it, and ``detail.surface_detail`` adds the
-            finer octaves as texture. Disparity and weight are not filtered.
+            finer octaves as texture. Disparity and weight are not filtered, and the
+            taps are not tested for occlusion: where the line crosses a depth edge or a
+            skyline in the photo, it mixes in a little of the other side.
 
     Returns:
         ``AnchorSample`` at the view's size.

@@ -96,9 +96,9 @@ def _fly_parser(sub) -> None:
         type=float,
         default=None,
         metavar="X",
-        help="average the photo's colour across the streaks that flying close to a slope draws, X x the "
-        "blur that makes it equally sharp in every direction (0-4; needs the anchor; 0 = off; default: what "
-        "the weights recommend; --anchor-scale 0 turns it off too)",
+        help="filter the photo's colour along the direction the view steps through it fastest, so slopes "
+        "flown close to are not drawn as streaks; X x one view footprint (0-4; needs the anchor; 0 = off; "
+        "default: what the weights recommend; --anchor-scale 0 turns it off too)",
     )
     p.add_argument(
         "--frame-size",

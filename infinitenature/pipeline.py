@@ -116,14 +116,17 @@ class FlyThroughConfig:
             invented, tied to the surface (it moves with it, it does not flicker);
             it breaks up the streaks that magnified slopes turn into. Not part of
             the published method; see the README for what it costs in fidelity.
-        streak_blur: low-pass the photo's colour across the streaks that flying close
-            to a slope the photo saw at a grazing angle draws (``anchor.sample_anchor``'s
-            ``streak_blur``): where the view magnifies the photo ``r`` times more along
-            one direction than across it, the anchor's colour is averaged across, so
-            the content is about equally sharp in every direction and ``detail`` adds
-            the finer octaves as texture on the surface. 0 = off (the published loop
-            has no anchor); at most ``anchor.MAX_STREAK_BLUR``; needs ``anchor_scale >= 1``.
-            Not part of the published method; see the README for what it does to the benchmarks.
+        streak_blur: filter the photo anchor's lookup along the direction in which the
+            view steps through the photo fastest (``anchor.sample_anchor``'s
+            ``streak_blur``), so a slope the photo saw at a grazing angle is not drawn as
+            streaks when it is flown close to. Where the view magnifies the photo more
+            along the flight than across it, the colour is averaged across, to about the
+            same softness in every direction (``detail`` then adds the finer octaves as
+            texture); where it minifies it unequally, this is anisotropic filtering
+            (sharper along the flight than the isotropic pyramid level). 0 = off (the
+            published loop has no anchor); at most ``anchor.MAX_STREAK_BLUR``; needs
+            ``anchor_scale >= 1``. Not part of the published method; see the README for
+            what it does to the benchmarks.
         render_backend: how frames are warped: ``"torch"`` (``render.forward_splat``,
             pure PyTorch, the default) or ``"pytorch3d"`` (pytorch3d's point
             rasterizer, ``render_pytorch3d.forward_splat_pytorch3d``; needs
