@@ -87,12 +87,16 @@ class AnchorSample:
             surface, 0 where it does not (outside the photo, occluded, sky, hole).
         uv: ``(B, 2, H, W)`` where each pixel was looked up: column and row in the
             anchor's finest level (pixel centres at integers).
+        magnification: ``(B, 1, H, W)`` the smaller singular value of the lookup's
+            Jacobian (``detail.magnification`` of ``uv``) where ``sample_anchor`` already
+            computed it for its ``streak_blur``; ``None`` otherwise.
     """
 
     rgb: Tensor
     disparity: Tensor
     weight: Tensor
     uv: Tensor
+    magnification: Tensor | None = None
 
 
 def anchor_side(state_side: int, photo_side: int, scale: int) -> int:
@@ -201,8 +205,9 @@ def _footprint(u: Tensor, v: Tensor) -> Tensor:
     return torch.maximum(du, dv)
 
 
-def _blur_streaks(anchor: PhotoAnchor, rgb: Tensor, uv: Tensor, use: Tensor, gain: float) -> Tensor:
-    """``sample_anchor``'s colour, filtered along the lookup's least magnified direction where it streaks.
+def _blur_streaks(anchor: PhotoAnchor, rgb: Tensor, uv: Tensor, use: Tensor, gain: float) -> tuple[Tensor, Tensor]:
+    """``sample_anchor``'s colour, filtered along the lookup's least magnified direction where it streaks,
+    and the lookup's smaller singular value ``s_min`` (``(B, 1, H, W)``, for ``AnchorSample.magnification``).
 
     ``use`` (``(B, H, W)`` bool) marks the pixels that may change (inside the anchor, not its sky).
     The line of taps reads the pyramid level of the lookup's *smaller* singular value (or of the
@@ -218,7 +223,7 @@ def _blur_streaks(anchor: PhotoAnchor, rgb: Tensor, uv: Tensor, use: Tensor, gai
     sigma = gain * (width.square() - own.square()).clamp_min(0).sqrt()
     on = ((sigma > 0.5) & use.unsqueeze(1)).flatten()
     if not bool(on.any()):
-        return rgb
+        return rgb, s_min
     B, _, H, W = rgb.shape
     S, top = anchor.size, len(anchor.levels) - 1
     idx = on.nonzero().squeeze(1)  # over B * H * W
@@ -253,7 +258,7 @@ def _blur_streaks(anchor: PhotoAnchor, rgb: Tensor, uv: Tensor, use: Tensor, gai
     fade = ((sg - 0.5) / 1.0).clamp(0, 1)
     blurred = rgb.permute(1, 0, 2, 3).reshape(3, -1).clone()
     blurred[:, idx] += fade * (out.clamp(0, 1).to(blurred.dtype) - blurred[:, idx])
-    return blurred.reshape(3, B, H, W).permute(1, 0, 2, 3)
+    return blurred.reshape(3, B, H, W).permute(1, 0, 2, 3), s_min
 
 
 def sample_anchor(
@@ -344,9 +349,10 @@ def sample_anchor(
         if bool((w > 0).any()):
             sampled = sampled + w * F.grid_sample(lvl.expand(B, -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=False)
     rgb, d_a = sampled[:, :3].clamp(0, 1), sampled[:, 3:4]
+    s_min = None
     if float(streak_blur) > 0 and H >= 2 and W >= 2:
         use = inside if anchor.sky_offset <= 0 else inside & (d_a[:, 0] > anchor.sky_offset + 1e-6)
-        rgb = _blur_streaks(anchor, rgb, torch.stack([ua, va], dim=1), use, float(streak_blur))
+        rgb, s_min = _blur_streaks(anchor, rgb, torch.stack([ua, va], dim=1), use, float(streak_blur))
     err = (d_a - d_pred).abs() / d_pred.clamp_min(1e-4)
     if smooth > 1:  # the same surface agrees over a neighbourhood; noise in the view's disparity does not flip pixels
         err = F.avg_pool2d(F.pad(err, [int(smooth) // 2] * 4, mode="replicate"), int(smooth), stride=1)
@@ -365,5 +371,6 @@ def sample_anchor(
         disparity=disp_view.to(dt),
         weight=weight.to(dt),
         uv=torch.stack([ua, va], dim=1),
+        magnification=s_min,
     )
 

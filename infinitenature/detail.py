@@ -237,7 +237,7 @@ def anchor_texture(sample: AnchorSample, source: DetailSource, K: Tensor) -> Ten
         direction); channel 1 the photo's contrast at the lookup (``detail_contrast``).
     """
     uv = sample.uv.float()
-    mag = magnification(uv)
+    mag = magnification(uv) if sample.magnification is None else sample.magnification.float()
     resolved = _log2_pixel(sample.disparity, K) + 1.0 - torch.log2(mag.clamp_min(1e-8))
     S = source.contrast.shape[-1]
     grid = ((uv + 0.5) * (2.0 / S) - 1.0).permute(0, 2, 3, 1)

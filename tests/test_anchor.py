@@ -196,6 +196,10 @@ def test_streak_blur_averages_across_the_flight_over_magnified_ground_only():
         soft = sample_anchor(anchor, view, K, pose, streak_blur=1.0)
         assert bool((plain.weight[near] == 1).all())
         assert torch.equal(soft.weight, plain.weight) and torch.equal(soft.disparity, plain.disparity)
+        # the lookup's smaller singular value, computed once for the filter, is handed on to the detail
+        from infinitenature.detail import magnification
+
+        assert plain.magnification is None and torch.equal(soft.magnification, magnification(soft.uv))
         if blurred:
             assert float(soft.rgb[near].std()) < 0.5 * float(plain.rgb[near].std())
             assert abs(float(soft.rgb[near].mean()) - 0.5) < 0.05  # the stripes' mean
