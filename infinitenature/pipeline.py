@@ -64,7 +64,9 @@ class FlyThroughConfig:
             refiner's output only in the holes (and a soft 2-3 px seam around them).
             The published method keeps the refiner's output everywhere (``False``);
             ``True`` is more stable with a small, briefly trained refiner, because
-            colours cannot drift where the scene was already seen. See the README.
+            colours cannot drift where the scene was already seen. A step whose warp
+            left no hole then skips the refiner (its output would go unused; the frame
+            is the same), which is most steps of a forward flight. See the README.
         supersample: the loop carries its state (the RGBD frame that is warped from
             step to step) at this many times the refiner's resolution; the refiner
             and the output frames see it area-downsampled, and the refiner's output
@@ -450,37 +452,42 @@ class FlyThrough:
                     if texture is not None:  # holes get theirs once the refiner has painted them (below)
                         texture = w * anchor_texture(a, detail, K_state) + (1 - w) * r.features
                 t_render = time.perf_counter()
-                in_rgb, in_disp, in_mask = r.rgb, r.disparity, r.mask
-                if ss > 1:
-                    in_rgb, in_disp = downsample(r.rgb, ss), downsample(r.disparity, ss)
-                    in_mask = -F.max_pool2d(-r.mask, ss)  # valid only where every state pixel is
-                refiner_mask = in_mask
-                if cfg.hole_context:
-                    refiner_mask = hole_context_mask(in_mask, in_disp, grow=cfg.hole_context, sky_level=sky_level)
-                out = self.refiner.refine(
-                    in_rgb,
-                    in_disp,
-                    refiner_mask,
-                    global_code,
-                    z,
-                    truncation=cfg.truncation,
-                    truncation_mean=truncation_mean,
-                    noise=noise,
-                    generator=gen if (cfg.stochastic and device.type == "cpu") else None,
-                )
-                out_disp = out[:, 3:4]
-                if cfg.disparity_median > 1:
-                    out_disp = median_blur(out_disp, cfg.disparity_median)
-                rgb, disp = upsample(out[:, :3], ss), upsample(out_disp, ss).clamp(0.01, 1.0)
-                keep = soft_keep_mask(r.mask, scale=ss) if cfg.keep_visible else None
-                if cfg.hole_context:  # what the refiner was not shown stays as warped (also in keep_visible's seam)
-                    hidden = upsample_nearest(in_mask - refiner_mask, ss)
-                    keep = hidden if keep is None else torch.maximum(keep, hidden)
-                if keep is not None:
-                    rgb = keep * r.rgb + (1 - keep) * rgb
-                    disp = keep * r.disparity + (1 - keep) * disp
+                in_mask = r.mask if ss == 1 else -F.max_pool2d(-r.mask, ss)  # valid only where every state pixel is
+                # Nothing to paint: keep_visible keeps every warped pixel, so the refiner's output would go unused.
+                whole = cfg.keep_visible and bool(r.mask.min() >= 1)
+                if whole:
+                    rgb, disp = r.rgb, r.disparity
+                else:
+                    in_rgb, in_disp = (r.rgb, r.disparity) if ss == 1 else (downsample(r.rgb, ss), downsample(r.disparity, ss))
+                    refiner_mask = in_mask
+                    if cfg.hole_context:
+                        refiner_mask = hole_context_mask(in_mask, in_disp, grow=cfg.hole_context, sky_level=sky_level)
+                    out = self.refiner.refine(
+                        in_rgb,
+                        in_disp,
+                        refiner_mask,
+                        global_code,
+                        z,
+                        truncation=cfg.truncation,
+                        truncation_mean=truncation_mean,
+                        noise=noise,
+                        generator=gen if (cfg.stochastic and device.type == "cpu") else None,
+                    )
+                    out_disp = out[:, 3:4]
+                    if cfg.disparity_median > 1:
+                        out_disp = median_blur(out_disp, cfg.disparity_median)
+                    rgb, disp = upsample(out[:, :3], ss), upsample(out_disp, ss).clamp(0.01, 1.0)
+                    keep = soft_keep_mask(r.mask, scale=ss) if cfg.keep_visible else None
+                    if cfg.hole_context:  # what the refiner was not shown stays as warped (also in keep_visible's seam)
+                        hidden = upsample_nearest(in_mask - refiner_mask, ss)
+                        keep = hidden if keep is None else torch.maximum(keep, hidden)
+                    if keep is not None:
+                        rgb = keep * r.rgb + (1 - keep) * rgb
+                        disp = keep * r.disparity + (1 - keep) * disp
                 t_refine = time.perf_counter()
-                if texture is not None:
+                if texture is not None and whole:
+                    texture = limit_texture(texture, disp, K_state)
+                elif texture is not None:
                     # Holes: what the refiner painted there. Elsewhere, where its output replaced the
                     # warped pixels (all of them without keep_visible), nothing finer than its pixels.
                     texture = r.mask * texture + (1 - r.mask) * painted_texture(disp, K_state, detail, pixels=ss)

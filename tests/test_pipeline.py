@@ -424,3 +424,24 @@ def test_hole_context_hides_the_near_side_of_a_depth_edge_from_the_refiner():
     for bad in (-1, 9, 1.5, True):
         with pytest.raises(ValueError, match="hole_context"):
             FlyThroughConfig(hole_context=bad)
+
+
+def test_keep_visible_skips_the_refiner_on_steps_without_holes():
+    """With keep_visible a step whose warp left no hole keeps every warped pixel: the refiner is not run."""
+    import dataclasses
+
+    spy = _SpyRefiner(RES)
+    no_sky = lambda image: torch.zeros_like(image[:, :1])  # noqa: E731
+    pipe = FlyThrough(spy, ramp_depth, no_sky, config=FlyThroughConfig(sky_correction=False, keep_visible=True))
+    path = torch.eye(4, dtype=torch.float64).repeat(5, 1, 1)
+    path[3:, 0, 3] = -0.15 * torch.arange(1, 3, dtype=torch.float64)  # still for steps 1-2, then a sideways slide
+    frames = list(pipe.iter_frames(_photo(), 5, seed=0, trajectory=lambda step: path[step]))
+    holes = [f.hole_fraction for f in frames[1:]]
+    assert holes[:2] == [0.0, 0.0] and all(h > 0 for h in holes[2:])  # the slide opens a strip at the border
+    assert len(spy.masks) == 2  # run on the two steps with holes only
+    assert np.array_equal(frames[2].image, frames[0].image)  # a still camera keeps the frame
+    # without keep_visible the refiner's output replaces every pixel, so it runs on every step
+    spy.masks = []
+    pipe.config = dataclasses.replace(pipe.config, keep_visible=False)
+    list(pipe.iter_frames(_photo(), 5, seed=0, trajectory=lambda step: path[step]))
+    assert len(spy.masks) == 4
