@@ -205,6 +205,42 @@ def _footprint(u: Tensor, v: Tensor) -> Tensor:
     return torch.maximum(du, dv)
 
 
+def _sample_levels(levels: list[Tensor], grid: Tensor, level: Tensor) -> Tensor:
+    """Trilinear lookup: every pixel reads the two pyramid levels around its ``level``.
+
+    ``levels``: the anchor's ``(1, C, h_i, w_i)`` pyramid; ``grid``: ``(B, H, W, 2)`` in
+    ``grid_sample``'s coordinates; ``level``: ``(B, H, W)`` in ``[0, len(levels) - 1]``.
+    Returns ``(B, C, H, W)``: ``sum_i max(0, 1 - |level - i|) * bilinear(levels[i])``.
+    Pixels are grouped by ``floor(level)``, so each level is sampled only where its
+    weight can be non-zero (two lookups per pixel, not one per level).
+    """
+    B, H, W = level.shape
+    C = levels[0].shape[1]
+    flat = level.reshape(-1)
+    lo = flat.floor().long()
+    order = torch.argsort(lo)
+    points = grid.reshape(-1, 2)[order]
+    lo_sorted, flat_sorted = lo[order], flat[order]
+    out = torch.empty(C, flat.numel(), device=grid.device, dtype=levels[0].dtype)
+    values, runs = torch.unique_consecutive(lo_sorted, return_counts=True)
+    start = 0
+    for i, n in zip(values.tolist(), runs.tolist()):
+        sl = slice(start, start + n)
+        g = points[sl].view(1, 1, n, 2)
+        acc = None
+        for j in (i, i + 1):
+            if j >= len(levels):
+                continue
+            w = (1.0 - (flat_sorted[sl] - j).abs()).clamp_min(0)
+            got = w * F.grid_sample(levels[j], g, mode="bilinear", padding_mode="border", align_corners=False)[0, :, 0]
+            acc = got if acc is None else acc + got
+        out[:, sl] = acc
+        start += n
+    result = torch.empty_like(out)
+    result[:, order] = out
+    return result.view(C, B, H, W).permute(1, 0, 2, 3)
+
+
 def _blur_streaks(anchor: PhotoAnchor, rgb: Tensor, uv: Tensor, use: Tensor, gain: float) -> tuple[Tensor, Tensor]:
     """``sample_anchor``'s colour, filtered along the lookup's least magnified direction where it streaks,
     and the lookup's smaller singular value ``s_min`` (``(B, 1, H, W)``, for ``AnchorSample.magnification``).
@@ -343,11 +379,7 @@ def sample_anchor(
     grid = torch.where(inside.unsqueeze(-1), torch.stack([gx, gy], dim=-1), 0.0)
     # Level per pixel: log2 of anchor pixels per view pixel, clamped to the pyramid.
     level = torch.log2(_footprint(ua, va).clamp_min(1e-6)).clamp(0, len(anchor.levels) - 1)
-    sampled = torch.zeros(B, 4, H, W, device=dev)
-    for i, lvl in enumerate(anchor.levels):
-        w = (1.0 - (level - i).abs()).clamp_min(0).unsqueeze(1)
-        if bool((w > 0).any()):
-            sampled = sampled + w * F.grid_sample(lvl.expand(B, -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    sampled = _sample_levels(anchor.levels, grid, level)
     rgb, d_a = sampled[:, :3].clamp(0, 1), sampled[:, 3:4]
     s_min = None
     if float(streak_blur) > 0 and H >= 2 and W >= 2:
