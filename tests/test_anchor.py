@@ -243,3 +243,26 @@ def test_streak_blur_is_anisotropic_filtering_where_the_view_minifies():
     assert float(soft.std()) > 1.15 * float(plain.std())
     same = sample_anchor(anchor, view, K, torch.eye(4, dtype=torch.float64), streak_blur=1.0).rgb  # equal minification
     assert torch.equal(same, sample_anchor(anchor, view, K, torch.eye(4, dtype=torch.float64)).rgb)
+
+
+def test_level_lookup_is_trilinear_over_the_two_levels_around_each_pixel():
+    """``_sample_levels`` (grouped by level) equals weighting every level by ``max(0, 1 - |level - i|)``."""
+    import torch.nn.functional as F
+
+    from infinitenature.anchor import _sample_levels
+
+    g = torch.Generator().manual_seed(0)
+    levels = [torch.rand(1, 4, 32 >> i, 32 >> i, generator=g) for i in range(4)]
+    B, H, W = 2, 9, 11
+    grid = torch.rand(B, H, W, 2, generator=g) * 2.2 - 1.1  # some outside: border padding
+    level = (torch.rand(B, H, W, generator=g) * 3.4 - 0.2).clamp(0, 3)
+    level[0, 0, :4] = torch.tensor([0.0, 1.0, 2.0, 3.0])  # exactly on levels, and the top one
+    expected = torch.zeros(B, 4, H, W)
+    for i, lvl in enumerate(levels):
+        w = (1.0 - (level - i).abs()).clamp_min(0).unsqueeze(1)
+        expected += w * F.grid_sample(lvl.expand(B, -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    got = _sample_levels(levels, grid, level)
+    assert got.shape == (B, 4, H, W)
+    assert torch.allclose(got, expected, atol=1e-6)
+    on_level = F.grid_sample(levels[2], grid[:1, :1, 2:3], mode="bilinear", padding_mode="border", align_corners=False)
+    assert torch.allclose(got[0, :, 0, 2], on_level[0, :, 0, 0], atol=1e-6)  # level 2.0 reads level 2 alone
