@@ -340,6 +340,39 @@ class FlyThrough:
                 self._mean_latent = self.refiner.mean_latent(self.config.mean_latent_samples, generator=g).to(self.device)
         return self._mean_latent
 
+    def _paint(self, r, in_mask: Tensor, global_code: Tensor, z: Tensor, truncation_mean, gen: torch.Generator, sky_level: float):
+        """One refiner pass on a warped state ``r`` (``render.RenderResult``): the new state's
+        ``(rgb, disparity)`` and the ``keep`` weights of its warped pixels (``None`` = the
+        refiner's output everywhere). ``in_mask`` is ``r.mask`` at the refiner's resolution."""
+        cfg, ss = self.config, self.config.supersample
+        in_rgb, in_disp = (r.rgb, r.disparity) if ss == 1 else (downsample(r.rgb, ss), downsample(r.disparity, ss))
+        refiner_mask = in_mask
+        if cfg.hole_context:
+            refiner_mask = hole_context_mask(in_mask, in_disp, grow=cfg.hole_context, sky_level=sky_level)
+        out = self.refiner.refine(
+            in_rgb,
+            in_disp,
+            refiner_mask,
+            global_code,
+            z,
+            truncation=cfg.truncation,
+            truncation_mean=truncation_mean,
+            noise="random" if cfg.stochastic else "zero",
+            generator=gen if (cfg.stochastic and in_rgb.device.type == "cpu") else None,
+        )
+        out_disp = out[:, 3:4]
+        if cfg.disparity_median > 1:
+            out_disp = median_blur(out_disp, cfg.disparity_median)
+        rgb, disp = upsample(out[:, :3], ss), upsample(out_disp, ss).clamp(0.01, 1.0)
+        keep = soft_keep_mask(r.mask, scale=ss) if cfg.keep_visible else None
+        if cfg.hole_context:  # what the refiner was not shown stays as warped (also in keep_visible's seam)
+            hidden = upsample_nearest(in_mask - refiner_mask, ss)
+            keep = hidden if keep is None else torch.maximum(keep, hidden)
+        if keep is not None:
+            rgb = keep * r.rgb + (1 - keep) * rgb
+            disp = keep * r.disparity + (1 - keep) * disp
+        return rgb, disp, keep
+
     @torch.no_grad()
     def iter_frames(
         self,
@@ -410,7 +443,6 @@ class FlyThrough:
 
         gen = torch.Generator().manual_seed(int(seed))
         z = torch.randn(1, self.refiner.config.latent_dim, generator=gen).to(device)
-        noise = "random" if cfg.stochastic else "zero"
         rgbd0 = torch.cat([downsample(state.rgb, ss), downsample(state.disparity, ss)], dim=1) * 2 - 1
         global_code = self.refiner.encode_style(rgbd0, dropout=cfg.stochastic, generator=gen if device.type == "cpu" else None)
         truncation_mean = self.mean_latent() if cfg.truncation < 0.999 else None
@@ -458,32 +490,7 @@ class FlyThrough:
                 if whole:
                     rgb, disp = r.rgb, r.disparity
                 else:
-                    in_rgb, in_disp = (r.rgb, r.disparity) if ss == 1 else (downsample(r.rgb, ss), downsample(r.disparity, ss))
-                    refiner_mask = in_mask
-                    if cfg.hole_context:
-                        refiner_mask = hole_context_mask(in_mask, in_disp, grow=cfg.hole_context, sky_level=sky_level)
-                    out = self.refiner.refine(
-                        in_rgb,
-                        in_disp,
-                        refiner_mask,
-                        global_code,
-                        z,
-                        truncation=cfg.truncation,
-                        truncation_mean=truncation_mean,
-                        noise=noise,
-                        generator=gen if (cfg.stochastic and device.type == "cpu") else None,
-                    )
-                    out_disp = out[:, 3:4]
-                    if cfg.disparity_median > 1:
-                        out_disp = median_blur(out_disp, cfg.disparity_median)
-                    rgb, disp = upsample(out[:, :3], ss), upsample(out_disp, ss).clamp(0.01, 1.0)
-                    keep = soft_keep_mask(r.mask, scale=ss) if cfg.keep_visible else None
-                    if cfg.hole_context:  # what the refiner was not shown stays as warped (also in keep_visible's seam)
-                        hidden = upsample_nearest(in_mask - refiner_mask, ss)
-                        keep = hidden if keep is None else torch.maximum(keep, hidden)
-                    if keep is not None:
-                        rgb = keep * r.rgb + (1 - keep) * rgb
-                        disp = keep * r.disparity + (1 - keep) * disp
+                    rgb, disp, keep = self._paint(r, in_mask, global_code, z, truncation_mean, gen, sky_level)
                 t_refine = time.perf_counter()
                 if texture is not None and whole:
                     texture = limit_texture(texture, disp, K_state)

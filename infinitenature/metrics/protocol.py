@@ -265,7 +265,6 @@ def synthetic_truth(
     if supersample < 1 or antialias < 1:
         raise ValueError(f"supersample and antialias must be >= 1, got {supersample} and {antialias}")
     f = -(-antialias // supersample)  # render samples per state pixel, per axis
-    K = intrinsics_from_fov(size, size, fov_deg)
     big = size * supersample
     K_big = intrinsics_from_fov(big, big, fov_deg)
     margin = int(round(big * (canvas_scale - 1.0) / 2.0))
