@@ -228,7 +228,9 @@ def _fly(args) -> int:
     if not args.quiet:
         print(
             f"wrote {writer.count} frames to {writer.path} "
-            f"({tm['refine']:.0f} ms refine + {tm['render']:.0f} ms render + {tm['sky']:.0f} ms sky per frame)",
+            f"({tm['refine']:.0f} ms refine + {tm['render']:.0f} ms render + {tm['sky']:.0f} ms sky"
+            + (f" + {tm['detail']:.0f} ms detail" if pipe.config.detail > 0 else "")
+            + " per frame)",
             file=sys.stderr,
         )
     return 0

@@ -132,3 +132,15 @@ def test_anchor_off_on_the_default_weights_turns_detail_off(tmp_path, capsys):
     code, err = _run(["fly", str(src), "-o", str(out), "--frames", "2", "--anchor-scale", "0", "--quiet"], capsys)
     assert code == 0, err
     assert out.stat().st_size > 0
+
+
+def test_summary_line_names_the_stages_that_ran(tmp_path, capsys):
+    """The closing line gives per-frame stage times, the detail's only when it is on."""
+    src = _photo(tmp_path / "p.png")
+    code, err = _run(["fly", str(src), "-o", str(tmp_path / "a.gif"), "--frames", "2"], capsys)
+    assert code == 0, err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("wrote 2 frames to") and "ms refine" in line and "ms detail per frame)" in line
+    code, err = _run(["fly", str(src), "-o", str(tmp_path / "b.gif"), "--frames", "2", "--detail", "0"], capsys)
+    assert code == 0, err
+    assert "ms detail" not in err and "ms sky per frame)" in err
