@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from infinitenature.filters import push_pull_fill
 from infinitenature.models import CoModGenerator, Discriminator, DiscriminatorConfig, GeneratorConfig
 from infinitenature.models.discriminator import minibatch_stddev
 from infinitenature.weights import load_model, save_model
@@ -52,6 +53,7 @@ class TestConfig:
             (dict(resolution=4), "power of two"),
             (dict(dropout=1.0), "dropout"),
             (dict(f_base_style=512, f_max=512), "style encoder width"),
+            (dict(hole_fill="blur"), "hole_fill must be one of"),
         ],
     )
     def test_invalid(self, kw, msg):
@@ -130,15 +132,36 @@ class TestBehaviour:
         with pytest.raises(ValueError, match="truncation_mean"):
             g64(rgb, disp, mask, code, z, truncation=0.7)
 
-    def test_holes_ignore_their_content(self, g64):
+    @pytest.mark.parametrize("hole_fill", ["zero", "push_pull"])
+    def test_holes_ignore_their_content(self, g64, hole_fill):
+        g = g64 if hole_fill == "zero" else tiny_generator(64, hole_fill=hole_fill).eval()
         rgb, disp, mask, rgbd, z = inputs(64)
-        code = torch.zeros(2, g64.config.global_dim)
+        code = torch.zeros(2, g.config.global_dim)
         other_rgb = torch.where(mask.bool(), rgb, torch.rand_like(rgb))
         other_disp = torch.where(mask.bool(), disp, torch.rand_like(disp))
         with torch.no_grad():
-            a = g64(rgb, disp, mask, code, z, noise="zero")
-            b = g64(other_rgb, other_disp, mask, code, z, noise="zero")
+            a = g(rgb, disp, mask, code, z, noise="zero")
+            b = g(other_rgb, other_disp, mask, code, z, noise="zero")
         assert torch.equal(a, b)
+
+    def test_push_pull_hole_fill_input(self):
+        g = tiny_generator(64, hole_fill="push_pull")
+        plain = tiny_generator(64)
+        rgb, disp, mask, _, _ = inputs(64)
+        x, x0 = g.encoder_input(rgb, disp, mask), plain.encoder_input(rgb, disp, mask)
+        assert x.shape == (2, 5, 64, 64) and x.min() >= -1 and x.max() <= 1
+        valid = mask.bool().expand_as(x)
+        assert torch.equal(x[valid], x0[valid])  # valid pixels and the mask channel: the published input
+        assert torch.equal(x[:, 4:], x0[:, 4:])
+        filled = push_pull_fill(torch.cat([rgb, disp.clamp(0.01, 1)], 1), mask) * 2 - 1
+        assert torch.equal(x[:, :4], filled)
+        # a hole inside a flat colour and depth shows the encoder that colour and depth
+        flat_rgb, flat_disp = torch.full((1, 3, 64, 64), 0.3), torch.full((1, 1, 64, 64), 0.5)
+        hole = torch.ones(1, 1, 64, 64)
+        hole[..., 20:40, 10:30] = 0
+        x = g.encoder_input(flat_rgb, flat_disp, hole)
+        torch.testing.assert_close(x[0, :4, 20:40, 10:30], torch.tensor([-0.4, -0.4, -0.4, 0.0])[:, None, None].expand(4, 20, 20))
+        assert float(plain.encoder_input(flat_rgb, flat_disp, hole)[0, 0, 30, 20]) == -1.0  # published: black
 
     def test_refine_equals_parts(self, g64):
         rgb, disp, mask, rgbd, z = inputs(64)
@@ -199,6 +222,8 @@ def test_safetensors_round_trip(tmp_path, g64):
     path = save_model(g64, tmp_path / "g.safetensors")
     loaded = load_model(path, kind="generator")
     assert isinstance(loaded, CoModGenerator) and loaded.config == g64.config
+    filled = load_model(save_model(tiny_generator(64, hole_fill="push_pull"), tmp_path / "p.safetensors"), kind="generator")
+    assert filled.config.hole_fill == "push_pull"  # the input convention travels with the weights
     rgb, disp, mask, rgbd, z = inputs(64)
     with torch.no_grad():
         a = g64(rgb, disp, mask, g64.encode_style(rgbd), z, noise="zero")

@@ -498,6 +498,33 @@ def test_init_generator_starts_g_and_ema_from_an_exported_file(data, tmp_path):
         Trainer(tiny_config(tmp_path / "dflt", init_generator="default"), data=data, dist_info=DistInfo())
     with pytest.raises(ValueError, match="--init-generator"):
         tiny_config(tmp_path, init_generator=str(path), resume="latest").validate()
+
+
+def test_push_pull_hole_fill_run_starts_from_zero_fill_weights_and_learns(data, tmp_path):
+    """--hole-fill push_pull: the generator sees push-pull fills in its holes; it may start from weights
+    trained on black holes (the one setting --init-generator lets differ), trains, and exports the setting."""
+    src = Trainer(tiny_config(tmp_path / "src", seed=3), data=data, dist_info=DistInfo())
+    from infinitenature.weights import load_model, save_model
+
+    path = save_model(src.G_ema, tmp_path / "zero.safetensors")
+    cfg = tiny_config(
+        tmp_path / "pp", init_generator=str(path), hole_fill="push_pull", g_lr=0.01, adv_weight=0.01,
+        style_dropout=False, r1_every=4, steps=6,
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match="trained with --hole-fill zero, this run uses --hole-fill push_pull"):
+        t = Trainer(cfg, data=data, dist_info=DistInfo())
+    assert t.G.config.hole_fill == t.G_ema.config.hole_fill == "push_pull"
+    assert all(torch.equal(v, src.G_ema.state_dict()[k]) for k, v in t.G.state_dict().items())
+    batch = {k: torch.stack([data[i][k] for i in range(2)]) for k in ("rgb", "disparity")}
+    real = torch.cat([batch["rgb"], batch["disparity"]], 1)
+    before = _fixed_rec(t, real)
+    for _ in range(6):
+        t.train_step(batch)
+    after = _fixed_rec(t, real)
+    assert after < 0.9 * before, (before, after)
+    t.save_checkpoint()
+    exported = load_model(Path(cfg.out_dir, "checkpoints", f"step-{t.step:07d}", "G_ema.safetensors"), kind="generator")
+    assert exported.config.hole_fill == "push_pull"
     with pytest.raises(ValueError, match="--synthetic-cache-scenes"):
         tiny_config(tmp_path, synthetic_cache_scenes=0).validate()
 
@@ -616,6 +643,7 @@ def test_cli_dry_run_and_errors(capsys, tmp_path):
     for argv, msg in (
         (["--stage", "video", "--data", "x"], "--stage: must be one of mim, cyclic"),
         (["--precision", "fp16", "--data", "x"], "--precision: must be one of fp32, bf16"),
+        (["--hole-fill", "blur", "--data", "x"], "--hole-fill: must be one of zero, push_pull"),
         (["--data", "x", "--batch-size", "zero"], "invalid int value"),
         (["--steps", "5"], "--data"),
         (["--data", str(tmp_path)], "no images"),

@@ -25,10 +25,15 @@ from typing import Callable, Literal, Sequence, Union
 import torch
 from torch import nn
 
+from ..filters import push_pull_fill
 from ..weights import register_model
 from .layers import ConvLayer, EqualLinear, PixelNorm, StyledConv, ToRGB
 
-__all__ = ["GeneratorConfig", "CoModGenerator", "stage_channels"]
+__all__ = ["GeneratorConfig", "CoModGenerator", "HOLE_FILLS", "stage_channels"]
+
+#: Values of ``GeneratorConfig.hole_fill``: "zero" (published: holes are black) or
+#: "push_pull" (holes hold a push-pull fill of the valid pixels around them).
+HOLE_FILLS = ("zero", "push_pull")
 
 NoiseSpec = Union[Literal["random", "zero"], Sequence[torch.Tensor]]
 
@@ -69,8 +74,16 @@ class GeneratorConfig:
     """Channels of the RGBD frames (the style encoder input and the output)."""
     dropout: float = 0.5
     """Dropout rate after the style encoder's dense layer (used with ``encode_style(dropout=True)``)."""
+    hole_fill: str = "zero"
+    """What the feature encoder sees in the holes of a warped frame (see ``HOLE_FILLS``).
+    ``"zero"`` is the published input (RGBD times the mask); ``"push_pull"`` fills the
+    holes' RGB and disparity with ``filters.push_pull_fill`` of the valid pixels around
+    them, so the refiner starts from a smooth guess instead of black. The mask channel
+    tells the two apart either way. Weights trained with one do not work with the other."""
 
     def __post_init__(self) -> None:
+        if self.hole_fill not in HOLE_FILLS:
+            raise ValueError(f"hole_fill must be one of {HOLE_FILLS}, got {self.hole_fill!r}")
         r = self.resolution
         if not isinstance(r, int) or r < 8 or r & (r - 1):
             raise ValueError(f"resolution must be a power of two >= 8, got {r!r}")
@@ -337,11 +350,29 @@ class CoModGenerator(nn.Module):
             code = code * keep.to(code.dtype) / (1.0 - p)
         return code
 
+    def encoder_input(self, rgb: torch.Tensor, disparity: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The feature encoder's input for a warped frame: (B, 5, R, R) in [-1, 1].
+
+        ``cat([rgb, disparity, mask]) * 2 - 1`` where the holes of ``rgb`` and of
+        ``disparity`` (clamped to [0.01, 1]) hold zeros (``hole_fill="zero"``, the
+        published input: both times ``mask``) or ``filters.push_pull_fill`` of the
+        valid pixels (``hole_fill="push_pull"``; soft mask values blend the two).
+        Shapes and ranges as for ``refine``.
+        """
+        mask = mask.to(rgb.dtype)
+        disparity = disparity.clamp(0.01, 1.0)
+        if self.config.hole_fill == "push_pull":
+            filled = push_pull_fill(torch.cat([rgb, disparity], dim=1), mask)
+        else:
+            filled = torch.cat([rgb, disparity], dim=1) * mask
+        return torch.cat([filled, mask], dim=1) * 2.0 - 1.0
+
     def encode_features(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
         """Multi-scale features of the masked frame.
 
         Args:
-            x: (B, 5, R, R), ``cat([rgb * mask, disp * mask, mask]) * 2 - 1`` in [-1, 1].
+            x: (B, 5, R, R) from ``encoder_input`` (published: ``cat([rgb * mask,
+                disp * mask, mask]) * 2 - 1``), in [-1, 1].
 
         Returns:
             {r: (B, C(r-1), 2^r, 2^r)} for r = 2 .. log2(R).
@@ -480,7 +511,8 @@ class CoModGenerator(nn.Module):
         Args:
             rgb: (B, 3, R, R) warped colour in [0, 1].
             disparity: (B, 1, R, R) warped disparity; clamped to [0.01, 1].
-            mask: (B, 1, R, R) validity, 1 = valid, 0 = hole.
+            mask: (B, 1, R, R) validity, 1 = valid, 0 = hole (what the holes show the
+                encoder: ``config.hole_fill``, see ``encoder_input``).
             global_code, z, truncation, truncation_mean, noise, generator: see ``synthesize``.
 
         Returns:
@@ -490,10 +522,8 @@ class CoModGenerator(nn.Module):
         for name, t, c in (("rgb", rgb, 3), ("disparity", disparity, 1), ("mask", mask, 1)):
             if t.ndim != 4 or t.shape[0] != b or t.shape[1] != c:
                 raise ValueError(f"{name} must have shape (B, {c}, H, W) with a common B, got {tuple(t.shape)}")
-        mask = mask.to(rgb.dtype)
-        x = torch.cat([rgb * mask, disparity.clamp(0.01, 1.0) * mask, mask], dim=1) * 2.0 - 1.0
         return self.synthesize(
-            self.encode_features(x), global_code, z,
+            self.encode_features(self.encoder_input(rgb, disparity, mask)), global_code, z,
             truncation=truncation, truncation_mean=truncation_mean, noise=noise, generator=generator,
         )  # fmt: skip
 

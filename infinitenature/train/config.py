@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..models.generator import HOLE_FILLS
+
 __all__ = ["TrainConfig", "STAGES", "PRECISIONS"]
 
 #: "mim": masked image modeling (fill random blocks and real disocclusion holes).
@@ -65,6 +67,11 @@ class TrainConfig:
     mapping_layers: int = _opt(8, "generator mapping network depth")
     g_f_max: int = _opt(512, "generator channel cap (512 = published size)")
     g_f_base: int = _opt(8192, "generator width base: width = f_base / 2**stage (8192 = published; the style encoder uses half)")
+    hole_fill: str = _opt(
+        "zero", "what the generator sees in the holes: 'zero' (published: black) or 'push_pull' (a smooth fill of the "
+        "valid pixels around them; see GeneratorConfig.hole_fill). --init-generator may start from weights trained "
+        "with the other one (the network then learns the new input)"
+    )
     d_f_max: int = _opt(512, "discriminator channel cap")
     d_f_base: int = _opt(8192, "discriminator width base")
     fov_deg: float = _opt(55.0, "horizontal field of view of the training camera")
@@ -131,6 +138,8 @@ class TrainConfig:
             bad("stage", f"must be one of {', '.join(STAGES)}")
         if self.precision not in PRECISIONS:
             bad("precision", f"must be one of {', '.join(PRECISIONS)}")
+        if self.hole_fill not in HOLE_FILLS:
+            bad("hole_fill", f"must be one of {', '.join(HOLE_FILLS)}")
         if self.resolution not in (64, 128, 256):
             bad("resolution", "must be 64, 128 or 256")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):

@@ -117,6 +117,7 @@ def generator_config(c: TrainConfig) -> GeneratorConfig:
         f_base=c.g_f_base,
         f_base_style=c.g_f_base // 2,
         f_max=c.g_f_max,
+        hole_fill=c.hole_fill,
     )
 
 
@@ -575,10 +576,18 @@ class Trainer:
             raise ValueError(f"--init-generator: {path} is not a readable safetensors file ({' '.join(str(e).split())})") from None
         if meta.get("kind") != "generator":
             raise ValueError(f"--init-generator: {path} holds a {meta.get('kind')!r} model, not a generator")
-        if meta["config"] != dataclasses.asdict(self.G.config):
+        # The hole fill is the one setting the weights do not fix: a run may teach them the other input.
+        sizes = {k: v for k, v in dataclasses.asdict(self.G.config).items() if k != "hole_fill"}
+        if {k: v for k, v in meta["config"].items() if k != "hole_fill"} != sizes:
             raise ValueError(
                 f"--init-generator: {path} was trained with {meta['config']}, this run builds "
                 f"{dataclasses.asdict(self.G.config)} (match --resolution, --latent-dim, --mapping-layers, --g-f-base, --g-f-max)"
+            )
+        theirs = meta["config"].get("hole_fill", "zero")
+        if theirs != self.G.config.hole_fill and self.dist.rank == 0:
+            warnings.warn(
+                f"--init-generator: {path.name} was trained with --hole-fill {theirs}, this run uses "
+                f"--hole-fill {self.G.config.hole_fill}: the generator starts on an input it has not seen", stacklevel=2,
             )
         state = load_file(str(path), device=str(self.device))
         self.G.load_state_dict(state)
