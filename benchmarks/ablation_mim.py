@@ -50,7 +50,7 @@ from infinitenature.weights import load_model  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_pipeline import commit  # noqa: E402
-from bench_quality import _int_list  # noqa: E402
+from bench_quality import int_list  # noqa: E402
 
 ARMS = ("mim+cyclic", "cyclic-only")
 
@@ -63,8 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--steps", type=int, default=1200, help="total optimizer steps per arm (even)")
     ap.add_argument("--heldout", nargs="*", default=None, help="held-out photos (default: examples/*.jpg)")
     ap.add_argument("--heldout-crops", type=int, default=8, help="random crops per held-out photo (plus the centre crop)")
-    ap.add_argument("--seeds", type=_int_list, default=tuple(range(1000, 1008)), help="held-out procedural scenes")
-    ap.add_argument("--fidelity-steps", type=_int_list, default=(1, 5, 10, 20))
+    ap.add_argument("--seeds", type=int_list, default=tuple(range(1000, 1008)), help="held-out procedural scenes")
+    ap.add_argument("--fidelity-steps", type=int_list, default=(1, 5, 10, 20))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ablation_mim.json"))
     ap.add_argument("--eval-only", action="store_true", help="score the existing checkpoints, train nothing")

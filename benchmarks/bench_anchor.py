@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_quality import QualityOptions, _int_list, run_quality  # noqa: E402
+from bench_quality import QualityOptions, int_list, run_quality  # noqa: E402
 from bench_supersample import fidelity_cells, write_runs  # noqa: E402
 
 from infinitenature import FlyThrough  # noqa: E402
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", default="default")
-    ap.add_argument("--scales", type=_int_list, default=(0, 2, 4))
+    ap.add_argument("--scales", type=int_list, default=(0, 2, 4))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args(argv)

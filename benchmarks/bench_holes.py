@@ -50,6 +50,28 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_pipeline import commit  # noqa: E402
 
 
+def score_refiner(G, rgb, disp, names: list[str], *, seed: int = 0) -> dict:
+    """Hole filling, identity and detail restoration of one refiner on held-out crops.
+
+    ``rgb`` ``(N, 3, R, R)`` and ``disp`` ``(N, 1, R, R)`` at the refiner's resolution
+    ``R`` (``heldout_crops``), ``names`` the photos they came from. Returns the JSON
+    entry this benchmark writes for the refiner.
+    """
+    res = int(G.config.resolution)
+    K = intrinsics_from_fov(res, res, 55.0)
+    holes = hole_filling_l1(G, rgb, disp, K, seed=seed)
+    ident = identity_l1(G, rgb, disp, seed=seed)
+    detail = detail_restoration(G, rgb, disp, seed=seed)
+    return {
+        "resolution": res,
+        "frames": int(rgb.shape[0]),
+        "photos": names,
+        "hole_filling": {k: dataclasses.asdict(v) for k, v in holes.items()},
+        "identity": {"rgb_l1": ident[0], "disparity_l1": ident[1]},
+        "detail_restoration": {str(f): dataclasses.asdict(v) for f, v in detail.items()},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -79,25 +101,13 @@ def main(argv: list[str] | None = None) -> int:
             res = int(G.config.resolution)
             if res not in frames:
                 frames[res] = heldout_crops(photos, cache, resolution=res, crops=a.crops)
-            rgb, disp, names = frames[res]
-            K = intrinsics_from_fov(res, res, 55.0)
-            holes = hole_filling_l1(G, rgb, disp, K, seed=a.seed)
-            ident = identity_l1(G, rgb, disp, seed=a.seed)
-            detail = detail_restoration(G, rgb, disp, seed=a.seed)
-            results[name] = {
-                "resolution": res,
-                "frames": int(rgb.shape[0]),
-                "photos": names,
-                "hole_filling": {k: dataclasses.asdict(v) for k, v in holes.items()},
-                "identity": {"rgb_l1": ident[0], "disparity_l1": ident[1]},
-                "detail_restoration": {str(f): dataclasses.asdict(v) for f, v in detail.items()},
-            }
-            h = results[name]["hole_filling"]
+            results[name] = score_refiner(G, *frames[res], seed=a.seed)
+            h, detail = results[name]["hole_filling"], results[name]["detail_restoration"]
             print(f"{name}: disocclusion RGB L1 {h['disocclusion']['rgb_l1']:.4f}, blocks {h['blocks']['rgb_l1']:.4f}, "
-                  f"identity {ident[0]:.4f}", flush=True)
+                  f"identity {results[name]['identity']['rgb_l1']:.4f}", flush=True)
             for f, v in detail.items():
-                print(f"  magnified {f:g}x: RGB L1 {v.blurred_l1:.4f} -> {v.restored_l1:.4f}, "
-                      f"detail {v.blurred_detail:.3f} -> {v.restored_detail:.3f}", flush=True)
+                print(f"  magnified {f}x: RGB L1 {v['blurred_l1']:.4f} -> {v['restored_l1']:.4f}, "
+                      f"detail {v['blurred_detail']:.3f} -> {v['restored_detail']:.3f}", flush=True)
     out = {
         "benchmark": "holes",
         "command": " ".join(["python benchmarks/bench_holes.py", *argv]),

@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 from infinitenature.io import load_image  # noqa: E402
 from infinitenature.metrics import RandomConvFeatures, compute_kid, feature_stats, frechet_distance  # noqa: E402
 from infinitenature.metrics.protocol import (  # noqa: E402
+    TruthSequence,
     build_pipeline,
     fidelity_scores,
     flight_stability,
@@ -58,7 +59,7 @@ from infinitenature.metrics.protocol import (  # noqa: E402
     stability_steps,
     synthetic_truth,
 )
-from infinitenature.pipeline import downsample  # noqa: E402
+from infinitenature.pipeline import FlyThrough, downsample  # noqa: E402
 from infinitenature.scene import center_square  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -144,6 +145,49 @@ def _fid_kid(frames: np.ndarray, ref_stats, net, *, subsets: int, seed: int) -> 
     }
 
 
+def fidelity_part(
+    pipes: dict[str, FlyThrough], opts: QualityOptions, *, truths: list[TruthSequence] | None = None, log=print
+) -> tuple[dict, list[TruthSequence]]:
+    """Part 1: PSNR / SSIM / detail of every pipeline along the true paths of ``opts.seeds``.
+
+    The pipelines share one frame size and the loop settings that shape the truth
+    (``supersample``, ``anchor_scale``); ``truths`` (from an earlier call with the same
+    options and settings) skips rendering them again.
+
+    Returns:
+        ``(fidelity, truths)``: ``{"seeds", "steps", "scale", "methods": {name: {"psnr" |
+        "ssim" | "detail": {step: mean}, "per_scene": ...}}}`` and the true flights.
+    """
+    first = next(iter(pipes.values()))
+    t0 = time.perf_counter()
+    per_scene: dict[str, dict] = {m: {} for m in pipes}
+    if truths is None:
+        truths = [
+            synthetic_truth(
+                seed,
+                steps=opts.steps,
+                size=first.resolution,
+                speed=opts.speed,
+                terrain_resolution=opts.terrain_resolution,
+                supersample=first.config.supersample,
+                anchor_scale=first.config.anchor_scale,
+            )
+            for seed in opts.seeds
+        ]
+    for truth in truths:
+        for m, p in pipes.items():
+            per_scene[m][str(truth.seed)] = {str(k): v for k, v in fidelity_scores(p, truth, seed=opts.seed).items()}
+        log(f"fidelity: scene {truth.seed} done ({time.perf_counter() - t0:.0f} s)")
+    fidelity = {"seeds": list(opts.seeds), "steps": list(opts.steps), "scale": [t.scale for t in truths], "methods": {}}
+    for m in pipes:
+        summary = {}
+        for metric in ("psnr", "ssim", "detail"):
+            summary[metric] = {str(s): _mean([per_scene[m][str(seed)][str(s)][metric] for seed in opts.seeds]) for s in opts.steps}
+        summary["per_scene"] = per_scene[m]
+        fidelity["methods"][m] = summary
+    return fidelity, truths
+
+
 def run_quality(opts: QualityOptions, *, progress: bool = True, command: str = "bench_quality.run_quality()") -> dict:
     """Run the benchmark, write ``opts.out`` (JSON) and return the result dict.
 
@@ -190,29 +234,7 @@ def run_quality(opts: QualityOptions, *, progress: bool = True, command: str = "
 
     # 1. Fidelity along true paths --------------------------------------------------
     t0 = time.perf_counter()
-    truths, per_scene = [], {m: {} for m in pipes}
-    for seed in opts.seeds:
-        truth = synthetic_truth(
-            seed,
-            steps=opts.steps,
-            size=size,
-            speed=opts.speed,
-            terrain_resolution=opts.terrain_resolution,
-            supersample=pipe.config.supersample,
-            anchor_scale=pipe.config.anchor_scale,
-        )
-        truths.append(truth)
-        for m, p in pipes.items():
-            per_scene[m][str(seed)] = {str(k): v for k, v in fidelity_scores(p, truth, seed=opts.seed).items()}
-        log(f"fidelity: scene {seed} done ({time.perf_counter() - t0:.0f} s)")
-    fidelity = {"seeds": list(opts.seeds), "steps": list(opts.steps), "scale": [t.scale for t in truths], "methods": {}}
-    for m in pipes:
-        summary = {}
-        for metric in ("psnr", "ssim", "detail"):
-            summary[metric] = {str(s): _mean([per_scene[m][str(seed)][str(s)][metric] for seed in opts.seeds]) for s in opts.steps}
-        summary["per_scene"] = per_scene[m]
-        fidelity["methods"][m] = summary
-    result["fidelity"] = fidelity
+    result["fidelity"], truths = fidelity_part(pipes, opts, log=log)
     result["runtime_s"]["fidelity"] = time.perf_counter() - t0
 
     # 2. Stability of autopilot runs -----------------------------------------------
@@ -293,7 +315,7 @@ def run_quality(opts: QualityOptions, *, progress: bool = True, command: str = "
     return result
 
 
-def _int_list(text: str) -> tuple[int, ...]:
+def int_list(text: str) -> tuple[int, ...]:
     """'1000-1007' or '1,5,10' -> ints."""
     out: list[int] = []
     for part in text.split(","):
@@ -322,8 +344,8 @@ def parse_args(argv: list[str] | None = None) -> QualityOptions:
                     help="blur across the anchor's magnification streaks, 0 = off (default: the weights' setting)")
     ap.add_argument("--depth", default=d.depth, help="depth estimator for the photos")
     ap.add_argument("--sky", default=d.sky, help="sky estimator for the photos")
-    ap.add_argument("--seeds", type=_int_list, default=d.seeds, help="held-out scene seeds, e.g. 1000-1007")
-    ap.add_argument("--steps", type=_int_list, default=d.steps, help="fidelity steps, e.g. 1,5,10,20")
+    ap.add_argument("--seeds", type=int_list, default=d.seeds, help="held-out scene seeds, e.g. 1000-1007")
+    ap.add_argument("--steps", type=int_list, default=d.steps, help="fidelity steps, e.g. 1,5,10,20")
     ap.add_argument("--speed", type=float, default=d.speed)
     ap.add_argument("--terrain-resolution", type=int, default=d.terrain_resolution)
     ap.add_argument("--stability-scenes", type=int, default=d.stability_scenes)
@@ -332,7 +354,7 @@ def parse_args(argv: list[str] | None = None) -> QualityOptions:
     ap.add_argument("--max-photos", type=int, default=d.max_photos, help="photos with stability runs (0 = all, -1 = none)")
     ap.add_argument("--long-frames", type=int, default=d.long_frames)
     ap.add_argument("--baseline-frames", type=int, default=d.baseline_frames)
-    ap.add_argument("--report-steps", type=_int_list, default=d.report_steps)
+    ap.add_argument("--report-steps", type=int_list, default=d.report_steps)
     ap.add_argument("--fid-window", type=int, default=d.fid_window)
     ap.add_argument("--kid-subsets", type=int, default=d.kid_subsets)
     ap.add_argument("--seed", type=int, default=d.seed)

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_pipeline import commit  # noqa: E402
-from bench_quality import QualityOptions, _int_list, run_quality  # noqa: E402
+from bench_quality import QualityOptions, int_list, run_quality  # noqa: E402
 
 from infinitenature.metrics.protocol import build_pipeline, machine_info  # noqa: E402
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", default="default")
-    ap.add_argument("--factors", type=_int_list, default=(1, 2, 4))
+    ap.add_argument("--factors", type=int_list, default=(1, 2, 4))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args(argv)

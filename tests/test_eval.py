@@ -231,6 +231,38 @@ def test_quality_benchmark_end_to_end(tmp_path):
     assert result["fidelity"] == on_disk["fidelity"]
 
 
+def test_checkpoint_benchmark_flies_every_candidate_with_one_loop_setting(tmp_path, capsys):
+    import bench_checkpoints
+
+    from infinitenature.models import CoModGenerator, GeneratorConfig
+
+    tiny = dict(resolution=RES, latent_dim=16, mapping_layers=1, f_base=128, f_base_style=64, f_max=8)
+    ckpt = tmp_path / "runx" / "checkpoints" / "step-0000002"
+    ckpt.mkdir(parents=True)
+    save_model(CoModGenerator(GeneratorConfig(**tiny, hole_fill="push_pull")), ckpt / "G_ema.safetensors")  # no loop settings
+    settings = save_model(
+        CoModGenerator(GeneratorConfig(**tiny)), tmp_path / "other.safetensors",
+        extra={"pipeline": {"keep_visible": True, "mean_latent_samples": 64}},
+    )  # fmt: skip
+    out = tmp_path / "ck.json"
+    argv = [str(ckpt), str(settings), "--settings", str(settings), "--seeds", "1000", "--steps", "1,2",
+            "--terrain-resolution", "32", "--crops", "0", "--full-refinement", "--out", str(out)]  # fmt: skip
+    assert bench_checkpoints.main(argv) == 0
+    result = json.loads(out.read_text())
+    assert set(result["candidates"]) == {"runx/step-0000002", "other.safetensors"}
+    assert result["loop"]["keep_visible"] is True and result["loop"]["mean_latent_samples"] == 64
+    for r in result["candidates"].values():
+        assert set(r["fidelity"]) == {"refiner", "refiner-all"}
+        assert set(r["fidelity"]["refiner"]["psnr"]) == {"1", "2"}
+        assert all(np.isfinite(v) for v in r["fidelity"]["refiner"]["psnr"].values())
+        assert r["hole_filling"]["frames"] == 3 and r["hole_filling"]["hole_filling"]["blocks"]["rgb_l1"] > 0
+    printed = capsys.readouterr().out
+    assert "| runx/step-0000002 |" in printed and "PSNR 1/2, these settings" in printed and "full refinement" in printed
+    assert bench_checkpoints.main([str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err
+    assert "not a generator file or a checkpoint folder" in err and err.count("\n") == 1
+
+
 def test_make_report_renders_tables(tmp_path):
     import make_report
 
