@@ -10,8 +10,8 @@ Three parts, all written to ``benchmarks/results/quality.json``:
    training draws synthetic scenes from seeds ``0 .. synthetic_scenes - 1`` = 0-999
    by default, the estimators' from 0-959). Each method starts from the TRUE
    first frame (RGB, depth normalized by a pure scale, sky; canvas = the first
-   frame rendered 1.5x wider), flies the TRUE camera path (translations scaled
-   like the disparity) and is scored with PSNR/SSIM against the true frames at
+   frame rendered 1.5x wider), flies the TRUE camera path (translations in the
+   disparity's units: divided by its scale) and is scored with PSNR/SSIM against the true frames at
    steps 1, 5, 10, 20. Methods: the refiner, ``warp`` (holes left black),
    ``inpaint`` (push-pull hole filling) -- see ``infinitenature.metrics.baselines``.
 2. **Stability** of autopilot runs on held-out scenes and on photos (examples/

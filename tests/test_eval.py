@@ -135,6 +135,30 @@ def test_scene_from_truth_is_a_pure_scale():
         scene_from_truth(rgb[:, 1:], depth[:, 1:], sky[:, 1:], K, RES)
 
 
+def test_synthetic_truth_poses_are_in_the_scenes_units():
+    """Warping the true first frame along the truth's poses gives the true later frames.
+
+    The scene's disparity is ``s / depth``, so the pipeline's world is the scene shrunk by
+    ``s`` and the poses' translations must be divided by ``s`` (they were multiplied by it
+    until stop 19: the loop flew ``s**2`` as far as the true frames had moved)."""
+    from infinitenature.metrics.protocol import synthetic_truth
+    from infinitenature.render import render_step
+
+    res = 64
+    truth = synthetic_truth(1001, steps=[1, 3], size=res, terrain_resolution=256, antialias=2)
+    s, K = truth.scale, truth.scene.K
+    assert s > 1.2  # so that a pose in the wrong units is far off
+    for k in (1, 3):
+        errors = []
+        for factor in (1.0, s * s, 0.0):  # as given, in the old units (x s^2), no translation at all
+            R, t = truth.poses[k, :3, :3].float(), (truth.poses[k, :3, 3] * factor).float()
+            r = render_step(truth.scene.rgb, truth.scene.disparity, R[None], t[None], K)
+            seen = (r.mask > 0.99).expand(-1, 3, -1, -1)
+            errors.append(float((r.rgb - truth.frames[k][None]).abs()[seen].mean()))
+        right, old_units, still = errors
+        assert right < 0.5 * old_units and right < 0.5 * still, (k, errors)  # measured at 64 px: 0.3x and 0.3x
+
+
 def test_synthetic_truth_supersampled_first_frame_and_antialiasing():
     from infinitenature.metrics.protocol import _area_average, synthetic_truth
 

@@ -12,8 +12,11 @@ every method (the refiner and the baselines of :mod:`.baselines`) flies the
 Scale: the pipeline works in normalized disparity (nearest content ~0.8). To
 keep the true camera path consistent with it, the truth is normalized by a
 *pure scale*, ``disparity = s / depth`` with ``s`` chosen so that the 97th
-percentile of the first frame's disparity is 0.8, and camera translations are
-multiplied by the same ``s``. (The photo normalization
+percentile of the first frame's disparity is 0.8. The pipeline's depth is then
+``depth / s``: its world is the scene shrunk by ``s``, so camera translations are
+divided by ``s``. (Until stop 19 they were multiplied by ``s``: the loop flew
+``s**2``, 1.8-4.9x, as far as the true frames had moved; every fidelity figure
+measured before that is off.) (The photo normalization
 ``(d - p1) / (p97 - p1) * 0.8`` also shifts disparity, which no rescaling of the
 scene reproduces, so it is not used here.)
 """
@@ -164,7 +167,8 @@ class TruthSequence:
         seed: the landscape's seed.
         scene: the first frame as a ``PreparedScene`` (true RGB, disparity ``s / depth``, sky).
         poses: ``(T, 4, 4)`` float64 world-to-camera poses relative to the first
-            camera (``poses[0]`` is the identity), translations scaled by ``scale``.
+            camera (``poses[0]`` is the identity), translations divided by ``scale``
+            (the pipeline's units: depth / ``scale``).
         frames: ``{step: (3, H, W)}`` true RGB in [0, 1] at the evaluated steps.
         scale: ``s``: normalized disparity = ``s / depth`` (scene units).
     """
@@ -284,7 +288,7 @@ def synthetic_truth(
     g = supersample * f  # samples per output pixel, per axis
     later = _area_average(land.render(world[steps].float(), intrinsics_from_fov(size * g, size * g, fov_deg), size * g, size * g), g)
     rel = world @ torch.linalg.inv(world[0])
-    rel[:, :3, 3] *= scale
+    rel[:, :3, 3] /= scale  # normalized depth = depth / scale, so the whole world shrinks by scale
     return TruthSequence(
         seed=int(seed),
         scene=scene,
