@@ -95,8 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def write_runs(benchmark: str, argv: list[str], weights: str, runs: list[dict], out: str, table) -> dict:
-    """Write a per-setting fidelity benchmark's JSON (provenance, held-out seeds and steps, runs) and print its table."""
+def write_runs(
+    benchmark: str, argv: list[str], weights: str, runs: list[dict], out: str, table, *, seeds=None, steps=None
+) -> dict:
+    """Write a per-setting fidelity benchmark's JSON (provenance, held-out seeds and steps, runs) and print its table.
+
+    ``seeds``/``steps``: those the runs used (default: ``QualityOptions``' defaults)."""
     data = {
         "benchmark": benchmark,
         "command": " ".join([f"python benchmarks/bench_{benchmark}.py", *argv]),
@@ -104,8 +108,8 @@ def write_runs(benchmark: str, argv: list[str], weights: str, runs: list[dict], 
         "commit": commit(),
         "machine": machine_info(),
         "weights": weights,
-        "seeds": list(QualityOptions().seeds),
-        "steps": [str(s) for s in QualityOptions().steps],
+        "seeds": list(QualityOptions.seeds if seeds is None else seeds),
+        "steps": [str(s) for s in (QualityOptions.steps if steps is None else steps)],
         "runs": runs,
     }
     Path(out).parent.mkdir(parents=True, exist_ok=True)

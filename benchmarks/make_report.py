@@ -220,6 +220,19 @@ def _supersample(data: dict, script: str | None) -> list[str]:
     return _runs_section("## State supersampling (`supersample.json`)", data, script, text, table)
 
 
+def _settings(data: dict, script: str | None) -> list[str]:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_settings import table
+
+    text = (
+        "The loop settings that depart from the published loop, each turned off alone, then all of them "
+        "(`published`), and the two baselines in the shipped loop. Cells: PSNR (dB) / SSIM / detail along the true "
+        f"path of held-out procedural scenes {data['seeds'][0]}-{data['seeds'][-1]} (detail: gradient energy over "
+        "the true frame's; 1 = as much fine structure)."
+    )
+    return _runs_section("## Loop settings, one at a time (`settings.json`)", data, script, text, table)
+
+
 def _flatten(d, prefix: str = "") -> list[tuple[str, object]]:
     out = []
     if isinstance(d, dict):
@@ -287,6 +300,8 @@ def render_report(results_dir: Path = RESULTS) -> str:
             lines += _supersample(data, script)
         elif path.name == "anchor.json" and "runs" in data:
             lines += _anchor(data, script)
+        elif path.name == "settings.json" and "runs" in data:
+            lines += _settings(data, script)
         else:
             lines += _generic(f"{path.stem} (`{path.name}`)", data, script)
     return "\n".join(lines) + "\n"

@@ -287,6 +287,29 @@ def test_checkpoint_benchmark_flies_every_candidate_with_one_loop_setting(tmp_pa
     assert "not a generator file or a checkpoint folder" in err and err.count("\n") == 1
 
 
+def test_settings_benchmark_turns_off_one_departure_at_a_time(tmp_path, capsys):
+    import bench_settings
+
+    from infinitenature.models import CoModGenerator, GeneratorConfig
+
+    shipped = {"keep_visible": True, "supersample": 2, "anchor_scale": 2, "detail": 1.5, "streak_blur": 1.0,
+               "disparity_median": 3, "hole_context": 3, "mean_latent_samples": 64}  # fmt: skip
+    tiny = dict(resolution=RES, latent_dim=16, mapping_layers=1, f_base=128, f_base_style=64, f_max=8)
+    path = save_model(CoModGenerator(GeneratorConfig(**tiny)), tmp_path / "g.safetensors", extra={"pipeline": shipped})
+    out = tmp_path / "settings.json"
+    argv = ["--weights", str(path), "--seeds", "1000", "--steps", "1,2", "--terrain-resolution", "32", "--out", str(out)]
+    assert bench_settings.main(argv) == 0
+    runs = {r["setting"]: r for r in json.loads(out.read_text())["runs"]}
+    assert list(runs) == ["shipped", "keep_visible off", "supersample off", "anchor_scale off", "detail off",
+                          "streak_blur off", "disparity_median off", "hole_context off", "published", "inpaint", "warp"]  # fmt: skip
+    assert runs["anchor_scale off"]["changes"] == {"anchor_scale": 0, "detail": 0.0, "streak_blur": 0.0}
+    assert runs["published"]["changes"] == bench_settings.PUBLISHED
+    for r in runs.values():
+        assert set(r["fidelity"]["psnr"]) == {"1", "2"} and all(np.isfinite(v) for v in r["fidelity"]["psnr"].values())
+    assert "| detail off | detail=0 |" in capsys.readouterr().out
+    assert list(bench_settings.variants(FlyThroughConfig())) == ["shipped", "published"]  # nothing to turn off
+
+
 def test_make_report_renders_tables(tmp_path):
     import make_report
 
@@ -336,6 +359,17 @@ def test_make_report_renders_tables(tmp_path):
     assert "## State supersampling" in md
     assert "| 2 | refiner | 27.00 / 0.800 / 1.00 | 20.00 / 0.700 / 0.25 | 80 |" in md
     assert "| 1 | inpaint | 26.00 / 0.800 / 0.50 | 20.00 / 0.700 / 0.25 |  |" in md
+    cells = {"psnr": {"1": 30.0, "5": 25.5}, "ssim": {"1": 0.9, "5": 0.8}, "detail": {"1": 1.0, "5": 0.75}}
+    settings = {
+        "benchmark": "settings", "command": "python benchmarks/bench_settings.py", "machine": machine, "commit": "abc1234",
+        "weights": "default", "seeds": [1000, 1007], "steps": ["1", "5"],
+        "runs": [{"setting": "shipped", "changes": {}, "fidelity": cells},
+                 {"setting": "detail off", "changes": {"detail": 0.0}, "fidelity": cells}],
+    }  # fmt: skip
+    (tmp_path / "settings.json").write_text(json.dumps(settings))
+    md = make_report.render_report(tmp_path)
+    assert "## Loop settings, one at a time" in md
+    assert "| shipped | - | 30.00 / 0.900 / 1.00 | 25.50 / 0.800 / 0.75 |" in md and "| detail off | detail=0 |" in md
     assert make_report.main(["--results", str(tmp_path), "--out", str(tmp_path / "B.md")]) == 0
     assert (tmp_path / "B.md").read_text().startswith("# Benchmarks")
 

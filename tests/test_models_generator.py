@@ -218,6 +218,38 @@ class TestErrors:
             g64.encode_style(rgbd.numpy())
 
 
+class TestResidual:
+    def test_a_new_residual_generator_outputs_its_input(self):
+        rgb, disp, mask, rgbd, z = inputs(64)
+        for hole_fill in ("push_pull", "zero"):
+            g = tiny_generator(64, hole_fill=hole_fill, residual=True)
+            with torch.no_grad():  # tiny_generator perturbed noise strengths and biases: still a zero correction
+                out = g(rgb, disp, mask, g.encode_style(rgbd), z, noise="random")
+            want = (g.encoder_input(rgb, disp, mask)[:, :4] + 1) / 2  # the fill in the holes, the input elsewhere
+            torch.testing.assert_close(out, want, atol=1e-6, rtol=0)
+
+    def test_the_correction_is_added_and_learns(self):
+        g = tiny_generator(64, hole_fill="push_pull", residual=True)
+        rgb, disp, mask, rgbd, z = inputs(64)
+        code = g.encode_style(rgbd).detach()
+        base = (g.encoder_input(rgb, disp, mask)[:, :4] + 1) / 2
+        target = (base + 0.1).clamp(0, 1)
+        opt = torch.optim.Adam(g.parameters(), lr=0.01)
+        losses = []
+        for _ in range(5):
+            loss = (g(rgb, disp, mask, code, z, noise="zero") - target).abs().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+        assert losses[-1] < 0.8 * losses[0], losses  # the zeroed ToRGB layers get gradients and move
+        feats = g.encode_features(g.encoder_input(rgb, disp, mask))
+        with torch.no_grad():
+            y = g.synthesize(feats, code, z, noise="zero", base=torch.zeros_like(base))  # clamp(0 + tanh(y))
+            published = g.synthesize(feats, code, z, noise="zero")  # (tanh(y) + 1) / 2
+        torch.testing.assert_close(y, (published * 2 - 1).clamp(0, 1), atol=1e-6, rtol=0)
+
+
 def test_safetensors_round_trip(tmp_path, g64):
     path = save_model(g64, tmp_path / "g.safetensors")
     loaded = load_model(path, kind="generator")

@@ -500,6 +500,33 @@ def test_init_generator_starts_g_and_ema_from_an_exported_file(data, tmp_path):
         tiny_config(tmp_path, init_generator=str(path), resume="latest").validate()
 
 
+def test_residual_run_from_published_weights_starts_at_the_fill(data, tmp_path):
+    """--residual from non-residual weights: the correction starts at zero (the output is the push-pull fill)."""
+    src = Trainer(tiny_config(tmp_path / "src", seed=3, hole_fill="push_pull"), data=data, dist_info=DistInfo())
+    from infinitenature.weights import save_model
+
+    path = save_model(src.G_ema, tmp_path / "pp.safetensors")
+    cfg = tiny_config(tmp_path / "res", init_generator=str(path), hole_fill="push_pull", residual=True, g_lr=0.001,
+                      adv_weight=0.01, style_dropout=False, r1_every=4)  # fmt: skip
+    with pytest.warns(UserWarning, match="--residual False, this run uses --residual True"):
+        t = Trainer(cfg, data=data, dist_info=DistInfo())
+    rgb, disp = torch.stack([data[i]["rgb"] for i in range(2)]), torch.stack([data[i]["disparity"] for i in range(2)])
+    mask = torch.ones_like(disp)
+    mask[..., 10:40, 5:30] = 0
+    for G in (t.G, t.G_ema):
+        assert G.config.residual
+        with torch.no_grad():
+            out = G(rgb, disp, mask, G.encode_style(torch.cat([rgb, disp], 1) * 2 - 1), torch.randn(2, 32), noise="zero")
+        torch.testing.assert_close(out, (G.encoder_input(rgb, disp, mask)[:, :4] + 1) / 2, atol=1e-6, rtol=0)
+    batch = {"rgb": rgb, "disparity": disp}
+    for _ in range(3):
+        stats = t.train_step(batch)
+    assert all(math.isfinite(v) for v in stats.values())
+    # the correction moved off zero (it starts at the fill, which is already close, so the loss of a
+    # few steps is no test: Adam's first steps move every weight by about the learning rate)
+    assert float(t.G.G_synthesis.G_4x4.ToRGB.conv.weight.abs().max()) > 0
+
+
 def test_push_pull_hole_fill_run_starts_from_zero_fill_weights_and_learns(data, tmp_path):
     """--hole-fill push_pull: the generator sees push-pull fills in its holes; it may start from weights
     trained on black holes (the one setting --init-generator lets differ), trains, and exports the setting."""

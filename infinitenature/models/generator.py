@@ -80,6 +80,12 @@ class GeneratorConfig:
     holes' RGB and disparity with ``filters.push_pull_fill`` of the valid pixels around
     them, so the refiner starts from a smooth guess instead of black. The mask channel
     tells the two apart either way. Weights trained with one do not work with the other."""
+    residual: bool = False
+    """Output the encoder's input RGBD plus a correction, ``clamp(input + tanh(y), 0, 1)``,
+    instead of the published ``(tanh(y) + 1) / 2``. With ``hole_fill="push_pull"`` a zero
+    correction is push-pull inpainting in the holes and the identity on visible pixels
+    (what the published full refinement needs and a small refiner does not learn exactly).
+    A new residual generator starts with a zero correction (``zero_correction``)."""
 
     def __post_init__(self) -> None:
         if self.hole_fill not in HOLE_FILLS:
@@ -307,8 +313,23 @@ class CoModGenerator(nn.Module):
         self.style_encoder = Encoder(config.image_channels, config.resolution, config.style_channels, dense=True)
         self.feature_encoder = Encoder(config.image_channels + 1, config.resolution, config.channels, dense=False)
         self.G_synthesis = SynthesisNetwork(config)
+        if config.residual:
+            self.zero_correction()
 
     # ------------------------------------------------------------------ helpers
+    @torch.no_grad()
+    def zero_correction(self) -> None:
+        """Zero the convolution weights and biases of the synthesis network's ToRGB layers: ``y = 0``.
+
+        For ``config.residual``, the refined frame is then exactly the encoder's input
+        (the push-pull fill in the holes). Their style modulation and the rest of the
+        network keep their weights, so gradients still reach every parameter.
+        """
+        for name, module in self.G_synthesis.named_modules():
+            if name.endswith("ToRGB"):
+                module.conv.weight.zero_()
+                module.bias.zero_()
+
     def num_parameters(self) -> int:
         """Number of trainable parameter elements (65,239,843 for the released model)."""
         return sum(p.numel() for p in self.parameters())
@@ -437,6 +458,7 @@ class CoModGenerator(nn.Module):
         truncation_mean: torch.Tensor | None = None,
         noise: NoiseSpec = "random",
         generator: torch.Generator | None = None,
+        base: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Decode encoder features into an RGBD frame.
 
@@ -451,9 +473,12 @@ class CoModGenerator(nn.Module):
                 drawn with ``generator``), ``"zero"`` (deterministic), or an explicit
                 list with one (B|1, 1, s, s) tensor per StyledConv (``make_noise``).
             generator: for ``noise="random"``.
+            base: (B, 4, R, R) RGBD in [0, 1] that the output corrects (``config.residual``:
+                ``refine`` passes the encoder's input); None = the published output.
 
         Returns:
-            (B, 4, R, R) RGB + disparity in [0, 1].
+            (B, 4, R, R) RGB + disparity in [0, 1]: ``(tanh(y) + 1) / 2``, or with ``base``
+            ``clamp(base + tanh(y), 0, 1)``.
         """
         cfg = self.config
         if set(features) != set(range(2, cfg.log2_resolution + 1)):
@@ -473,6 +498,8 @@ class CoModGenerator(nn.Module):
         global_code = global_code.expand(batch, -1)
         noises = self._resolve_noise(noise, batch, x4, generator)
         y = self.G_synthesis(features, dlatents, global_code, noises)
+        if base is not None:
+            return (base + torch.tanh(y)).clamp(0.0, 1.0)
         return (torch.tanh(y) + 1.0) / 2.0
 
     def _resolve_noise(
@@ -522,9 +549,11 @@ class CoModGenerator(nn.Module):
         for name, t, c in (("rgb", rgb, 3), ("disparity", disparity, 1), ("mask", mask, 1)):
             if t.ndim != 4 or t.shape[0] != b or t.shape[1] != c:
                 raise ValueError(f"{name} must have shape (B, {c}, H, W) with a common B, got {tuple(t.shape)}")
+        x = self.encoder_input(rgb, disparity, mask)
         return self.synthesize(
-            self.encode_features(self.encoder_input(rgb, disparity, mask)), global_code, z,
+            self.encode_features(x), global_code, z,
             truncation=truncation, truncation_mean=truncation_mean, noise=noise, generator=generator,
+            base=(x[:, :4] + 1.0) / 2.0 if self.config.residual else None,
         )  # fmt: skip
 
     #: ``module(...)`` is ``refine(...)`` (so that DDP and hooks can wrap the module).

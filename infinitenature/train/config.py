@@ -72,6 +72,11 @@ class TrainConfig:
         "valid pixels around them; see GeneratorConfig.hole_fill). --init-generator may start from weights trained "
         "with the other one (the network then learns the new input)"
     )
+    residual: bool = _opt(
+        False, "the generator outputs its input plus a correction (see GeneratorConfig.residual; with --hole-fill "
+        "push_pull a zero correction is push-pull inpainting). --init-generator from non-residual weights starts "
+        "the correction at zero"
+    )
     d_f_max: int = _opt(512, "discriminator channel cap")
     d_f_base: int = _opt(8192, "discriminator width base")
     fov_deg: float = _opt(55.0, "horizontal field of view of the training camera")

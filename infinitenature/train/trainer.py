@@ -118,6 +118,7 @@ def generator_config(c: TrainConfig) -> GeneratorConfig:
         f_base_style=c.g_f_base // 2,
         f_max=c.g_f_max,
         hole_fill=c.hole_fill,
+        residual=c.residual,
     )
 
 
@@ -576,22 +577,28 @@ class Trainer:
             raise ValueError(f"--init-generator: {path} is not a readable safetensors file ({' '.join(str(e).split())})") from None
         if meta.get("kind") != "generator":
             raise ValueError(f"--init-generator: {path} holds a {meta.get('kind')!r} model, not a generator")
-        # The hole fill is the one setting the weights do not fix: a run may teach them the other input.
-        sizes = {k: v for k, v in dataclasses.asdict(self.G.config).items() if k != "hole_fill"}
-        if {k: v for k, v in meta["config"].items() if k != "hole_fill"} != sizes:
+        # What the generator is shown in the holes and whether it outputs a correction are conventions the
+        # weights do not fix: a run may teach them the other one.
+        conventions = {"hole_fill": "zero", "residual": False}
+        mine = dataclasses.asdict(self.G.config)
+        theirs = {**conventions, **meta["config"]}
+        if {k: v for k, v in theirs.items() if k not in conventions} != {k: v for k, v in mine.items() if k not in conventions}:
             raise ValueError(
                 f"--init-generator: {path} was trained with {meta['config']}, this run builds "
-                f"{dataclasses.asdict(self.G.config)} (match --resolution, --latent-dim, --mapping-layers, --g-f-base, --g-f-max)"
+                f"{mine} (match --resolution, --latent-dim, --mapping-layers, --g-f-base, --g-f-max)"
             )
-        theirs = meta["config"].get("hole_fill", "zero")
-        if theirs != self.G.config.hole_fill and self.dist.rank == 0:
-            warnings.warn(
-                f"--init-generator: {path.name} was trained with --hole-fill {theirs}, this run uses "
-                f"--hole-fill {self.G.config.hole_fill}: the generator starts on an input it has not seen", stacklevel=2,
-            )
+        for key in conventions:
+            if theirs[key] != mine[key] and self.dist.rank == 0:
+                flag = "--" + key.replace("_", "-")
+                warnings.warn(
+                    f"--init-generator: {path.name} was trained with {flag} {theirs[key]}, this run uses "
+                    f"{flag} {mine[key]}: the generator starts on a convention it has not learned", stacklevel=2,
+                )
         state = load_file(str(path), device=str(self.device))
-        self.G.load_state_dict(state)
-        self.G_ema.load_state_dict(state)
+        for module in (self.G, self.G_ema):
+            module.load_state_dict(state)
+            if mine["residual"] and not theirs["residual"]:
+                module.zero_correction()  # start from a zero correction: the fill itself
 
     def load_checkpoint(self, ckpt: Path) -> None:
         """Restore weights, optimizer states, step and this rank's RNG state (exact resume)."""
