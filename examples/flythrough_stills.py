@@ -4,11 +4,13 @@ Usage::
 
     python examples/flythrough_stills.py examples/valendas.jpg docs/flythrough_valendas.png \
         [--frames 61] [--every 10] [--weights default] [--trajectory autopilot] [--seed 0] [--scale 0]
-        [--set KEY=VALUE ...] [--compare KEY=VALUE ...]
+        [--set KEY=VALUE ...] [--compare KEY=VALUE ...] [--compare-weights OTHER]
 
 ``--set`` overrides a loop setting of the weights (a ``FlyThroughConfig`` field, e.g.
 ``--set streak_blur=0``); ``--compare`` adds a second row below, flown with that setting
 changed as well (e.g. ``--set streak_blur=0 --compare streak_blur=1``: without, then with).
+``--compare-weights OTHER`` adds a row flown with other weights and *their* stored loop
+settings (e.g. an earlier default: ``git show REV:weights/generator-default.safetensors``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--video", default="", help="also write the whole flythrough here (.mp4/.gif)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a loop setting (repeatable)")
     ap.add_argument("--compare", action="append", default=[], metavar="KEY=VALUE", help="a second row with this changed too")
+    ap.add_argument("--compare-weights", default="", metavar="OTHER", help="a row flown with these weights and their settings")
     args = ap.parse_args(argv)
 
     from infinitenature import FlyThrough
@@ -47,10 +50,18 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    pipes = [(pipe, config) for config in configs]
+    if args.compare_weights:
+        try:
+            other = FlyThrough.from_pretrained(args.compare_weights)
+        except (FileNotFoundError, ValueError) as e:
+            print(f"error: --compare-weights: {e}", file=sys.stderr)
+            return 2
+        pipes.append((other, other.config))
     rows = []
-    for config in configs:
-        pipe.config = config
-        out = pipe(args.image, num_frames=args.frames, seed=args.seed, trajectory=args.trajectory)
+    for p, config in pipes:
+        p.config = config
+        out = p(args.image, num_frames=args.frames, seed=args.seed, trajectory=args.trajectory)
         rows.append(out.frames[:: args.every])
     picks = rows[0]
     gap = 4

@@ -7,6 +7,7 @@ import sys
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -54,6 +55,11 @@ def test_stills_script(tmp_path):
     args = [str(EXAMPLES / "fog.jpg"), str(out), "--frames", "2", "--every", "1", "--scale", "1"]
     assert flythrough_stills.main(args + ["--set", "streak_blur=0", "--compare", "streak_blur=1"]) == 0
     assert Image.open(out).size == (2 * 256 + 4, 2 * 256 + 4)
+    # a row flown with other weights (here the same file: the same frames)
+    assert flythrough_stills.main(args + ["--compare-weights", "default"]) == 0
+    sheet = np.asarray(Image.open(out))
+    assert sheet.shape == (2 * 256 + 4, 2 * 256 + 4, 3) and np.array_equal(sheet[:256], sheet[260:])
+    assert flythrough_stills.main(args + ["--compare-weights", str(tmp_path / "missing.safetensors")]) == 2
     assert flythrough_stills.main(args + ["--set", "no_such=1"]) == 2
     assert flythrough_stills.main(args + ["--set", "streak_blur=9"]) == 2
     with pytest.raises(SystemExit):

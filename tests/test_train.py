@@ -524,7 +524,7 @@ def test_residual_run_from_published_weights_starts_at_the_fill(data, tmp_path):
     assert all(math.isfinite(v) for v in stats.values())
     # the correction moved off zero (it starts at the fill, which is already close, so the loss of a
     # few steps is no test: Adam's first steps move every weight by about the learning rate)
-    assert float(t.G.G_synthesis.G_4x4.ToRGB.conv.weight.abs().max()) > 0
+    assert float(t.G.G_synthesis.G_4x4.ToRGB.conv.weight.detach().abs().max()) > 0
 
 
 def test_push_pull_hole_fill_run_starts_from_zero_fill_weights_and_learns(data, tmp_path):
