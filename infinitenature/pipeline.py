@@ -96,8 +96,10 @@ class FlyThroughConfig:
             disparity that is rough at the pixel scale makes the next step's edge alpha
             open speckles of holes there, which the refiner paints again, step after
             step; the median keeps its depth edges and removes the speckles (with the
-            shipped weights, 3 cuts the painted share of each frame from 0.79% to 0.18%
-            on ``examples/valendas.jpg``; see the README).
+            weights shipped in stops 13-18, 3 cut the painted share of each frame from
+            0.79% to 0.18% on ``examples/valendas.jpg``; the residual refiner shipped
+            since stop 19 paints smooth disparity, and the median changes nothing there,
+            so its weights leave it off; see the README).
         hole_context: the refiner sees a hole opened at a depth edge without the
             near side of that edge, this many refiner pixels deep
             (``render.hole_context_mask``; 0 = off, the published loop; at most
@@ -106,10 +108,12 @@ class FlyThroughConfig:
             changes; the blanked pixels keep their warped values in the frame (also
             in ``keep_visible``'s seam, and without ``keep_visible``).
             Only holes at least 3 pixels wide count, and not those against the sky.
-            It curbs the painted blotches that otherwise spread over a near hill
-            from the holes behind its ridge (with the shipped weights, 3 cuts the
-            painted share of each frame on ``examples/valendas.jpg`` from 1.14% to
-            0.70% over the first 60 frames; see the README).
+            It curbed the painted blotches that the weights shipped in stops 16-18
+            spread over a near hill from the holes behind its ridge (3 cut the painted
+            share of each frame on ``examples/valendas.jpg`` from 1.14% to 0.70% over
+            the first 60 frames). The residual refiner shipped since stop 19 paints no
+            such blotch, and hiding the near side from it costs 0.2-0.4 dB along the
+            procedural flights, so its weights leave it off; see the README.
         detail: add surface texture to the frames handed out where their content is
             magnified beyond what it resolves (the photo's pixels, or the refiner's
             where it painted; ``detail.surface_detail``): per-octave strength in units

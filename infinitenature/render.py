@@ -366,11 +366,11 @@ def hole_context_mask(
 
     A hole that a move opens at a depth edge shows what lay *behind* the nearer
     surface, so only the farther side of the edge is context for it (as in 3D-photo
-    inpainting). Given the near side as well, the small shipped refiner paints such a
-    hole (on ``examples/valendas.jpg``: behind a dark near ridge) as a blotchy mixture
-    of both with a rough disparity; the next moves open cracks in that patch, which
-    it paints again from the patch itself, and the blotch spreads over the near
-    surface step after step. Here the valid pixels within ``grow`` pixels of such a
+    inpainting). Given the near side as well, the small refiner shipped in stops 10-18
+    painted such a hole (on ``examples/valendas.jpg``: behind a dark near ridge) as a
+    blotchy mixture of both with a rough disparity; the next moves opened cracks in
+    that patch, which it painted again from the patch itself, and the blotch spread
+    over the near surface step after step. Here the valid pixels within ``grow`` pixels of such a
     hole that are nearer than the hole's background are marked invalid for the
     refiner (only for its input: they stay in the frame, ``soft_keep_mask`` still
     uses ``mask``).

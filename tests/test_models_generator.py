@@ -54,6 +54,7 @@ class TestConfig:
             (dict(dropout=1.0), "dropout"),
             (dict(f_base_style=512, f_max=512), "style encoder width"),
             (dict(hole_fill="blur"), "hole_fill must be one of"),
+            (dict(residual="yes"), "residual must be True or False"),
         ],
     )
     def test_invalid(self, kw, msg):

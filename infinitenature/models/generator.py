@@ -12,7 +12,11 @@ it loads strictly (``official.py``):
   4x4 encoder features, adds the encoder features after every upsampling
   convolution and is modulated by ``cat([w', global_code])``.
 
-The output is RGBD in [0, 1]: ``(tanh(y) + 1) / 2``.
+The output is RGBD in [0, 1]: ``(tanh(y) + 1) / 2``. Two conventions of
+``GeneratorConfig`` depart from the release and travel with the weights:
+``hole_fill="push_pull"`` (the feature encoder sees a push-pull fill in the holes
+instead of black) and ``residual=True`` (the output is the encoder's input plus a
+correction, ``clamp(input + tanh(y), 0, 1)``).
 """
 
 from __future__ import annotations
@@ -90,6 +94,8 @@ class GeneratorConfig:
     def __post_init__(self) -> None:
         if self.hole_fill not in HOLE_FILLS:
             raise ValueError(f"hole_fill must be one of {HOLE_FILLS}, got {self.hole_fill!r}")
+        if not isinstance(self.residual, bool):
+            raise ValueError(f"residual must be True or False, got {self.residual!r}")
         r = self.resolution
         if not isinstance(r, int) or r < 8 or r & (r - 1):
             raise ValueError(f"resolution must be a power of two >= 8, got {r!r}")
