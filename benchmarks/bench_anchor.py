@@ -4,8 +4,9 @@ Usage::
 
     python benchmarks/bench_anchor.py [--weights default] [--scales 0,2,4] [--threads 2]
 
-For each ``FlyThroughConfig.anchor_scale`` (0 = off), with the loop settings stored
-with the weights otherwise:
+For each ``FlyThroughConfig.anchor_scale`` (0 = off, and then also no ``detail`` and
+``streak_blur``, which need the anchor), with the loop settings stored with the weights
+otherwise:
 
 - the fidelity part of ``bench_quality.py`` (held-out procedural scenes 1000-1007,
   the true path, true frames at steps 1, 5, 10 and 20 rendered with 4x4 samples per
@@ -47,7 +48,7 @@ PHOTO_FRAMES = (10, 20, 30, 40, 50, 60)
 def photo_runs(weights: str, scale: int) -> dict:
     """Relative sharpness at ``PHOTO_FRAMES`` and ms per frame of 61 autopilot frames from each example photo."""
     pipe = FlyThrough.from_pretrained(weights)
-    pipe.config = dataclasses.replace(pipe.config, anchor_scale=scale)
+    pipe.config = dataclasses.replace(pipe.config, **anchor_off(scale))
     pipe.mean_latent()
     out = {}
     for photo in sorted((ROOT / "examples").glob("*.jpg")):
@@ -58,6 +59,11 @@ def photo_runs(weights: str, scale: int) -> dict:
         rs = relative_sharpness(np.stack(frames))
         out[photo.name] = {"relative_sharpness": {str(i): float(rs[i]) for i in PHOTO_FRAMES}, "ms_per_frame": ms}
     return out
+
+
+def anchor_off(scale: int) -> dict:
+    """The loop settings for this anchor scale: at 0 also no ``detail`` and ``streak_blur``, which need the anchor."""
+    return {"anchor_scale": scale} if scale else {"anchor_scale": 0, "detail": 0.0, "streak_blur": 0.0}
 
 
 def table(data: dict) -> str:
@@ -87,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for s in args.scales:
         opts = QualityOptions(
-            weights=args.weights, anchor_scale=s, max_photos=-1, stability_scenes=0, threads=args.threads,
-            methods=("refiner",), out=str(Path(args.out).with_suffix(f".a{s}.tmp.json")),
+            weights=args.weights, max_photos=-1, stability_scenes=0, threads=args.threads,
+            methods=("refiner",), out=str(Path(args.out).with_suffix(f".a{s}.tmp.json")), **anchor_off(s),
         )  # fmt: skip
         q = run_quality(opts, progress=False)
         Path(opts.out).unlink(missing_ok=True)

@@ -198,18 +198,10 @@ def run_quality(opts: QualityOptions, *, progress: bool = True, command: str = "
     log = print if progress else (lambda *a, **k: None)
     # config=None: the loop settings stored with the weights
     pipe = build_pipeline(opts.weights, depth=None, sky=None, resolution=opts.resolution, config=None)
-    if opts.supersample is not None:
-        pipe.config = dataclasses.replace(pipe.config, supersample=opts.supersample)
-    if opts.anchor_scale is not None:
-        pipe.config = dataclasses.replace(pipe.config, anchor_scale=opts.anchor_scale)
-    if opts.disparity_median is not None:
-        pipe.config = dataclasses.replace(pipe.config, disparity_median=opts.disparity_median)
-    if opts.hole_context is not None:
-        pipe.config = dataclasses.replace(pipe.config, hole_context=opts.hole_context)
-    if opts.detail is not None:
-        pipe.config = dataclasses.replace(pipe.config, detail=opts.detail)
-    if opts.streak_blur is not None:
-        pipe.config = dataclasses.replace(pipe.config, streak_blur=opts.streak_blur)
+    # all overrides at once: the config checks them together (detail and streak_blur need the anchor)
+    names = ("supersample", "anchor_scale", "disparity_median", "hole_context", "detail", "streak_blur")
+    overrides = {k: getattr(opts, k) for k in names if getattr(opts, k) is not None}
+    pipe.config = dataclasses.replace(pipe.config, **overrides)
     size = pipe.resolution
     pipes = method_pipelines(pipe, opts.methods)
     result: dict = {

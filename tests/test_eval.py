@@ -310,6 +310,23 @@ def test_settings_benchmark_turns_off_one_departure_at_a_time(tmp_path, capsys):
     assert list(bench_settings.variants(FlyThroughConfig())) == ["shipped", "published"]  # nothing to turn off
 
 
+def test_quality_benchmark_overrides_are_checked_together(tmp_path):
+    """Turning the anchor off with the settings that need it (detail, streak_blur) is one valid change."""
+    import bench_quality
+
+    from infinitenature.models import CoModGenerator, GeneratorConfig
+
+    tiny = dict(resolution=RES, latent_dim=16, mapping_layers=1, f_base=128, f_base_style=64, f_max=8)
+    stored = {"anchor_scale": 2, "detail": 1.5, "streak_blur": 1.0, "mean_latent_samples": 64}
+    path = save_model(CoModGenerator(GeneratorConfig(**tiny)), tmp_path / "g.safetensors", extra={"pipeline": stored})
+    opts = bench_quality.QualityOptions(
+        weights=str(path), anchor_scale=0, detail=0.0, streak_blur=0.0, seeds=(1000,), steps=(1,), terrain_resolution=32,
+        stability_scenes=0, max_photos=-1, methods=("refiner",), out=str(tmp_path / "q.json"),
+    )  # fmt: skip
+    loop = bench_quality.run_quality(opts, progress=False)["loop"]
+    assert (loop["anchor_scale"], loop["detail"], loop["streak_blur"]) == (0, 0.0, 0.0)
+
+
 def test_make_report_renders_tables(tmp_path):
     import make_report
 
