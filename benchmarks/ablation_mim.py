@@ -19,7 +19,11 @@ Each arm's EMA generator is scored halfway (``S/2``) and at the end (``S``) on
 2. **the quality benchmark's fidelity part** (``infinitenature.metrics.protocol``):
    PSNR / SSIM against ground truth along the true camera path of held-out
    procedural scenes (seeds 1000-1007), with the published full refinement
-   (``keep_visible=False``) and with the shipped loop setting (``keep_visible=True``).
+   (``keep_visible=False``) and with the shipped loop setting (``keep_visible=True``);
+3. **the quality benchmark's realism part** (``bench_quality.run_quality`` with the
+   refiner alone and the published loop): FID / KID of 500-frame autopilot flights
+   from a held-out photo and a held-out procedural scene against photo centre crops and
+   true procedural frames (``--quality-frames 0`` skips it).
 
 Wall-clock seconds of each arm are recorded too: a stage-1 step is cheaper than
 a stage-2 step, so the warm-up arm uses less compute for the same steps. Results
@@ -50,7 +54,7 @@ from infinitenature.weights import load_model  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_pipeline import commit  # noqa: E402
-from bench_quality import int_list  # noqa: E402
+from bench_quality import QualityOptions, int_list, run_quality  # noqa: E402
 
 ARMS = ("mim+cyclic", "cyclic-only")
 
@@ -67,6 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--fidelity-steps", type=int_list, default=(1, 5, 10, 20))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ablation_mim.json"))
+    ap.add_argument("--quality-frames", type=int, default=500,
+                    help="autopilot frames per flight of the quality benchmark's realism part (FID/KID); 0 = skip it")
     ap.add_argument("--eval-only", action="store_true", help="score the existing checkpoints, train nothing")
     # the arms' shared model/data options (defaults: a small 64 px model, so both arms fit in an hour of one core)
     ap.add_argument("--resolution", type=int, default=64)
@@ -81,6 +87,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a = ap.parse_args(argv)
     if a.steps < 2 or a.steps % 2:
         ap.error("--steps must be an even number >= 2")
+    if a.quality_frames != 0 and a.quality_frames < 20:
+        ap.error("--quality-frames must be 0 (skip) or at least 20")
     return a
 
 
@@ -154,14 +162,32 @@ def _mean_fidelity(pipe, truths, a: argparse.Namespace) -> dict:
     return {k: {str(s): float(sum(q[s][k] for q in per) / len(per)) for s in a.fidelity_steps} for k in ("psnr", "ssim")}
 
 
-def score_checkpoint(ckpt: Path, a: argparse.Namespace, frames, truths) -> dict:
+def realism_scores(ckpt: Path, a: argparse.Namespace, name: str) -> dict:
+    """The quality benchmark's stability and FID/KID part for one checkpoint (the refiner alone, its stored loop).
+
+    The full result goes to ``<out-dir>/quality/<name>.json``; returned: the FID/KID sets and
+    the stability summary.
+    """
+    frames = a.quality_frames
+    opts = QualityOptions(
+        weights=str(ckpt / "G_ema.safetensors"), methods=("refiner",), seeds=a.seeds, steps=a.fidelity_steps,
+        long_frames=frames, report_steps=(frames // 5, frames), fid_window=min(100, frames // 2),
+        seed=a.seed, threads=a.threads, out=str(Path(a.out_dir) / "quality" / f"{name}.json"),
+    )
+    q = run_quality(opts, progress=False, command=f"ablation_mim.realism_scores({name})")
+    return {"file": opts.out, "fid": q["fid"]["sets"], "stability": q["stability"]["summary"]["refiner"]}
+
+
+def score_checkpoint(ckpt: Path, a: argparse.Namespace, frames, truths, name: str = "") -> dict:
     G = load_model(ckpt / "G_ema.safetensors", kind="generator").eval()
     K = intrinsics_from_fov(G.config.resolution, G.config.resolution, 55.0)
     holes = hole_filling_l1(G, frames[0], frames[1], K, seed=a.seed)
     result: dict = {"checkpoint": str(ckpt), "hole_filling": {k: dataclasses.asdict(v) for k, v in holes.items()}, "fidelity": {}}
-    for name, keep in (("full refinement", False), ("keep_visible", True)):
+    for label, keep in (("full refinement", False), ("keep_visible", True)):
         pipe = build_pipeline(G, depth=None, sky=None, config=FlyThroughConfig(keep_visible=keep))
-        result["fidelity"][name] = _mean_fidelity(pipe, truths, a)
+        result["fidelity"][label] = _mean_fidelity(pipe, truths, a)
+    if a.quality_frames:
+        result["quality"] = realism_scores(ckpt, a, name or ckpt.parent.parent.name)
     return result
 
 
@@ -199,6 +225,23 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def realism_table(result: dict) -> str:
+    """FID / KID of each scored checkpoint (lower is better); empty when the realism part was skipped."""
+    scored = [(arm, r) for arm, points in result["arms"].items() for r in points.values() if "quality" in r]
+    if not scored:
+        return ""
+    sets = [(q["domain"], q["window"]) for q in scored[0][1]["quality"]["fid"]]
+    lines = [
+        "| arm | steps | " + " | ".join(f"{d} {w} FID / KID" for d, w in sets) + " |",
+        "|---" * (2 + len(sets)) + "|",
+    ]
+    for arm, r in scored:
+        got = {(q["domain"], q["window"]): q for q in r["quality"]["fid"]}
+        cells = [f"{got[k]['fid']:.2f} / {got[k]['kid']:.4f}" if k in got else "-" for k in sets]
+        lines.append(f"| {arm} | {r['steps']} ({r['stages']}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     a = parse_args(argv)
@@ -230,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     for arm in ARMS:
         result["arms"][arm] = {}
         for when in ("half", "full"):
-            r = score_checkpoint(ckpts[arm][when], a, frames, truths)
+            r = score_checkpoint(ckpts[arm][when], a, frames, truths, name=f"{arm}-{when}")
             r.update(steps=half if when == "half" else a.steps, stages=stages[arm][when], train_seconds=seconds[arm][when])
             result["arms"][arm][when] = r
             print(f"scored {arm} {when} ({time.perf_counter() - t_start:.0f} s)", flush=True)
@@ -239,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=2))
     print(table(result))
+    print(realism_table(result))
     print(f"wrote {a.out}")
     return 0
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from infinitenature import FlyThrough  # noqa: E402
+from infinitenature.metrics.protocol import machine_info  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -43,7 +44,8 @@ def commit() -> str:
         return "unknown"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", default="default")
     ap.add_argument("--image", default=str(ROOT / "examples" / "valendas.jpg"))
@@ -55,7 +57,7 @@ def main() -> None:
     ap.add_argument("--streak-blur", type=float, default=None, help="FlyThroughConfig.streak_blur, 0 = off (default: the weights' setting)")
     ap.add_argument("--hole-context", type=int, default=None, help="FlyThroughConfig.hole_context, 0 = off (default: the weights' setting)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pipeline_speed.json"))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     pipe = FlyThrough.from_pretrained(args.weights)
@@ -73,13 +75,18 @@ def main() -> None:
     for _ in pipe.iter_frames(None, 5, scene=scene):
         pass
     t0 = time.perf_counter()
-    for _ in pipe.iter_frames(None, args.frames, scene=scene):
-        pass
+    painted = 0  # steps on which the render left holes, so the refiner ran
+    for f in pipe.iter_frames(None, args.frames, scene=scene):
+        painted += f.hole_fraction > 0
     wall = time.perf_counter() - t0
     ms = pipe.timings.per_frame_ms()
     frame_ms = 1000.0 * wall / max(args.frames - 1, 1)
     overhead = (ms["autopilot"] + ms["render"] + ms["sky"]) / max(sum(ms.values()), 1e-9)
     result = {
+        "benchmark": "pipeline_speed",
+        "command": " ".join(["python benchmarks/bench_pipeline.py", *argv]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "image": Path(args.image).name,
         "weights": args.weights,
         "resolution": pipe.resolution,
         "supersample": pipe.config.supersample,
@@ -91,6 +98,7 @@ def main() -> None:
         "frame_ms": frame_ms,
         "fps": 1000.0 / frame_ms,
         "stage_ms": ms,
+        "steps_with_holes": painted,
         "loop_overhead_fraction": overhead,
         "refiner_parameters": sum(p.numel() for p in pipe.refiner.parameters()),
     }
@@ -101,7 +109,7 @@ def main() -> None:
                 samples.append((f.index, rss_mb()))
         result["memory_rss_mb"] = samples
         result["memory_growth_mb_after_frame_100"] = samples[-1][1] - samples[1][1] if len(samples) > 2 else None
-    result["machine"] = {"platform": platform.platform(), "processor": platform.processor(), "torch": torch.__version__}
+    result["machine"] = machine_info()
     result["commit"] = commit()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
@@ -109,6 +117,7 @@ def main() -> None:
     for k, v in ms.items():
         print(f"{k:<12}{v:>10.2f}")
     print(f"{'total':<12}{frame_ms:>10.2f}  ({1000 / frame_ms:.1f} frames/s), loop overhead {overhead:.1%}")
+    print(f"refiner ran on {painted} of {args.frames - 1} steps (the others had no holes)")
     if args.long:
         print("RSS (MB) by frame:", ", ".join(f"{i}:{m:.0f}" for i, m in result["memory_rss_mb"]))
 

@@ -168,7 +168,7 @@ def _quality(data: dict, script: str) -> list[str]:
 
 def _ablation(data: dict, script: str | None) -> list[str]:
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from ablation_mim import table
+    from ablation_mim import realism_table, table
 
     o = data["options"]
     return [
@@ -184,6 +184,9 @@ def _ablation(data: dict, script: str | None) -> list[str]:
         "'train s' is the logged training time of the arm up to that point.",
         "",
         table(data),
+        *(["", "Quality benchmark's realism part (FID / KID of autopilot flights, the refiner alone with the published "
+            "loop; `RandomConvFeatures`, comparable only within this table; lower is better):", "", realism_table(data)]
+          if realism_table(data) else []),
     ]
 
 

@@ -454,3 +454,36 @@ def test_eval_cli_tiny_run(tmp_path, capsys, eval_inputs):
     assert report["summary"]["mean_hole_fraction"] == np.mean([r["report"]["mean_hole_fraction"] for r in report["photos"]])
     assert report["fid"]["generated_frames"] == 4 and report["fid"]["reference_photos"] == 2
     assert np.isfinite(report["fid"]["fid"]) and report["command"].startswith("infinitenature eval")
+
+
+def test_ablation_tables_show_every_scored_checkpoint(capsys):
+    import ablation_mim
+
+    def point(steps, stages, l1, fid=None):
+        r = {"steps": steps, "stages": stages, "train_seconds": 10.0 * steps,
+             "hole_filling": {"disocclusion": {"rgb_l1": l1, "disparity_l1": l1 / 2}, "blocks": {"rgb_l1": 2 * l1}},
+             "fidelity": {"full refinement": {"psnr": {"1": 20.0, "5": 15.0}}, "keep_visible": {"psnr": {"1": 30.0, "5": 25.0}}}}  # fmt: skip
+        if fid is not None:
+            r["quality"] = {"fid": [{"domain": "photo", "window": "steps 1-100", "fid": fid, "kid": fid / 100}]}
+        return r
+
+    result = {
+        "options": {"fidelity_steps": [1, 5]},
+        "arms": {"mim+cyclic": {"half": point(2, "2 mim", 0.125), "full": point(4, "2 mim + 2 cyclic", 0.1, fid=12.5)},
+                 "cyclic-only": {"half": point(2, "2 cyclic", 0.3), "full": point(4, "4 cyclic", 0.2, fid=20.0)}},
+        "baselines": {"inpaint": {"psnr": {"1": 36.0, "5": 29.0}}},
+    }  # fmt: skip
+    rows = ablation_mim.table(result).splitlines()
+    assert len(rows) == 2 + 4 + 1
+    assert rows[3] == "| mim+cyclic | 4 (2 mim + 2 cyclic) | 40 | 0.1000 | 0.2000 | 0.0500 | 20.00 | 15.00 | 30.00 | 25.00 |"
+    assert rows[-1] == "| inpaint (baseline) | - | - | - | - | - | 36.00 | 29.00 | - | - |"
+    realism = ablation_mim.realism_table(result).splitlines()
+    assert realism[0] == "| arm | steps | photo steps 1-100 FID / KID |"
+    assert realism[2:] == ["| mim+cyclic | 4 (2 mim + 2 cyclic) | 12.50 / 0.1250 |", "| cyclic-only | 4 (4 cyclic) | 20.00 / 0.2000 |"]
+    for arm in result["arms"].values():
+        for r in arm.values():
+            r.pop("quality", None)
+    assert ablation_mim.realism_table(result) == ""
+    with pytest.raises(SystemExit):
+        ablation_mim.parse_args(["--data", "x", "--quality-frames", "5"])
+    assert "--quality-frames must be 0 (skip) or at least 20" in capsys.readouterr().err
