@@ -25,6 +25,10 @@ Each arm's EMA generator is scored halfway (``S/2``) and at the end (``S``) on
    from a held-out photo and a held-out procedural scene against photo centre crops and
    true procedural frames (``--quality-frames 0`` skips it).
 
+A second training seed (``--seed 1 --out-dir runs/ablation-mim-seed1 --out
+benchmarks/results/ablation_mim_seed1.json``) is scored on the same held-out data
+(``--eval-seed`` fixes the masks and latents of the scoring).
+
 Wall-clock seconds of each arm are recorded too: a stage-1 step is cheaper than
 a stage-2 step, so the warm-up arm uses less compute for the same steps. Results
 go to ``benchmarks/results/ablation_mim.json`` and a Markdown table is printed.
@@ -83,7 +87,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--synthetic-ratio", type=float, default=0.5)
     ap.add_argument("--synthetic-scenes", type=int, default=200)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="training seed of both arms (weights, data order, masks)")
+    ap.add_argument("--eval-seed", type=int, default=0,
+                    help="seed of the scoring (hole masks, sequence latents): keep it fixed to compare training seeds")
     a = ap.parse_args(argv)
     if a.steps < 2 or a.steps % 2:
         ap.error("--steps must be an even number >= 2")
@@ -158,7 +164,7 @@ def heldout_frames(a: argparse.Namespace, resolution: int) -> tuple[torch.Tensor
 
 def _mean_fidelity(pipe, truths, a: argparse.Namespace) -> dict:
     """``{"psnr"|"ssim": {step: mean over scenes}}`` of one pipeline along the true paths."""
-    per = [fidelity_scores(pipe, t, seed=a.seed) for t in truths]
+    per = [fidelity_scores(pipe, t, seed=a.eval_seed) for t in truths]
     return {k: {str(s): float(sum(q[s][k] for q in per) / len(per)) for s in a.fidelity_steps} for k in ("psnr", "ssim")}
 
 
@@ -172,7 +178,7 @@ def realism_scores(ckpt: Path, a: argparse.Namespace, name: str) -> dict:
     opts = QualityOptions(
         weights=str(ckpt / "G_ema.safetensors"), methods=("refiner",), seeds=a.seeds, steps=a.fidelity_steps,
         long_frames=frames, report_steps=(frames // 5, frames), fid_window=min(100, frames // 2),
-        seed=a.seed, threads=a.threads, out=str(Path(a.out_dir) / "quality" / f"{name}.json"),
+        seed=a.eval_seed, threads=a.threads, out=str(Path(a.out_dir) / "quality" / f"{name}.json"),
     )
     q = run_quality(opts, progress=False, command=f"ablation_mim.realism_scores({name})")
     return {"file": opts.out, "fid": q["fid"]["sets"], "stability": q["stability"]["summary"]["refiner"]}
@@ -181,7 +187,7 @@ def realism_scores(ckpt: Path, a: argparse.Namespace, name: str) -> dict:
 def score_checkpoint(ckpt: Path, a: argparse.Namespace, frames, truths, name: str = "") -> dict:
     G = load_model(ckpt / "G_ema.safetensors", kind="generator").eval()
     K = intrinsics_from_fov(G.config.resolution, G.config.resolution, 55.0)
-    holes = hole_filling_l1(G, frames[0], frames[1], K, seed=a.seed)
+    holes = hole_filling_l1(G, frames[0], frames[1], K, seed=a.eval_seed)
     result: dict = {"checkpoint": str(ckpt), "hole_filling": {k: dataclasses.asdict(v) for k, v in holes.items()}, "fidelity": {}}
     for label, keep in (("full refinement", False), ("keep_visible", True)):
         pipe = build_pipeline(G, depth=None, sky=None, config=FlyThroughConfig(keep_visible=keep))

@@ -166,17 +166,17 @@ def _quality(data: dict, script: str) -> list[str]:
     return lines
 
 
-def _ablation(data: dict, script: str | None) -> list[str]:
+def _ablation(data: dict, script: str | None, name: str = "ablation_mim.json") -> list[str]:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from ablation_mim import realism_table, table
 
     o = data["options"]
     return [
-        "## Ablation: masked-image-modeling warm-up (`ablation_mim.json`)",
+        f"## Ablation: masked-image-modeling warm-up, training seed {o.get('seed', 0)} (`{name}`)",
         "",
         *_provenance(data, script),
         "",
-        f"Both arms: {o['steps']} steps of batch {o['batch_size']}, the same data and seed, a "
+        f"Both arms: {o['steps']} steps of batch {o['batch_size']}, the same data and training seed, a "
         f"{o['resolution']} px generator (f_base {o['g_f_base']}, f_max {o['g_f_max']}, latent {o['latent_dim']}). "
         f"Hole-filling L1 on {data['heldout_frames']} crops of held-out photos ({', '.join(data['heldout_photos'])}), "
         f"hidden pixels only (lower is better); PSNR (dB) along the true path of held-out procedural scenes "
@@ -297,8 +297,8 @@ def render_report(results_dir: Path = RESULTS) -> str:
             lines += _speed(data, script)
         elif path.name == "quality.json" and "fidelity" in data:
             lines += _quality(data, script)
-        elif path.name == "ablation_mim.json" and "arms" in data:
-            lines += _ablation(data, script)
+        elif path.name.startswith("ablation_mim") and "arms" in data:
+            lines += _ablation(data, script, path.name)
         elif path.name == "supersample.json" and "runs" in data:
             lines += _supersample(data, script)
         elif path.name == "anchor.json" and "runs" in data:
