@@ -487,3 +487,16 @@ def test_ablation_tables_show_every_scored_checkpoint(capsys):
     with pytest.raises(SystemExit):
         ablation_mim.parse_args(["--data", "x", "--quality-frames", "5"])
     assert "--quality-frames must be 0 (skip) or at least 20" in capsys.readouterr().err
+
+
+def test_pipeline_benchmark_records_what_it_ran(tmp_path, capsys):
+    import bench_pipeline
+
+    out = tmp_path / "pipe.json"
+    bench_pipeline.main(["--frames", "3", "--long", "0", "--threads", "1", "--out", str(out)])
+    r = json.loads(out.read_text())
+    assert r["command"] == f"python benchmarks/bench_pipeline.py --frames 3 --long 0 --threads 1 --out {out}"
+    assert r["image"] == "valendas.jpg" and r["frames"] == 3 and r["threads"] == 1
+    assert 0 <= r["steps_with_holes"] <= 2 and r["frame_ms"] > 0 and "memory_rss_mb" not in r
+    assert set(r["stage_ms"]) >= {"autopilot", "render", "refine", "sky"} and r["machine"]["torch"] == torch.__version__
+    assert f"refiner ran on {r['steps_with_holes']} of 2 steps" in capsys.readouterr().out
