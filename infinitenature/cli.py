@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 __all__ = ["main"]
@@ -265,10 +266,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_printer(command: str | None):
+    """``warnings.showwarning`` for the command line: one line per warning, no source line."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001 (the signature warnings calls)
+        print(f"infinitenature {command}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``infinitenature`` command. Returns the exit code."""
+    """Entry point of the ``infinitenature`` command. Returns the exit code.
+
+    Warnings raised while it runs are printed as one line each (``infinitenature CMD:
+    warning: ...``); the previous warning display is restored when it returns.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv else None
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_printer(command)
+        return _run(command, argv)
+
+
+def _run(command: str | None, argv: list[str]) -> int:
     try:
         if command in DELEGATED:  # the sub-command parses its own options
             import importlib

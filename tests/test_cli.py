@@ -144,3 +144,26 @@ def test_summary_line_names_the_stages_that_ran(tmp_path, capsys):
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "b.gif"), "--frames", "2", "--detail", "0"], capsys)
     assert code == 0, err
     assert "ms detail" not in err and "ms sky per frame)" in err
+
+
+def test_warnings_print_as_one_line_and_the_display_is_restored(monkeypatch, capsys):
+    import types
+    import warnings
+
+    import infinitenature.cli as cli
+
+    def warn_twice(argv):
+        warnings.warn("skipped 1 unreadable image(s):\n  broken.jpg", UserWarning, stacklevel=2)
+        warnings.warn("second", RuntimeWarning, stacklevel=2)
+        return 0
+
+    monkeypatch.setitem(sys.modules, "fake_subcommand", types.SimpleNamespace(main=warn_twice))
+    monkeypatch.setitem(cli.DELEGATED, "demo", ("fake_subcommand", "a test command"))
+    before = warnings.showwarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        code, err = _run(["demo"], capsys)
+    assert code == 0
+    assert err.splitlines() == ["infinitenature demo: warning: skipped 1 unreadable image(s): broken.jpg",
+                                "infinitenature demo: warning: second"]  # fmt: skip
+    assert warnings.showwarning is before
