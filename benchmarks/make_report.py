@@ -171,6 +171,7 @@ def _ablation(data: dict, script: str | None, name: str = "ablation_mim.json") -
     from ablation_mim import realism_table, table
 
     o = data["options"]
+    realism = realism_table(data)
     return [
         f"## Ablation: masked-image-modeling warm-up, training seed {o.get('seed', 0)} (`{name}`)",
         "",
@@ -185,8 +186,8 @@ def _ablation(data: dict, script: str | None, name: str = "ablation_mim.json") -
         "",
         table(data),
         *(["", "Quality benchmark's realism part (FID / KID of autopilot flights, the refiner alone with the published "
-            "loop; `RandomConvFeatures`, comparable only within this table; lower is better):", "", realism_table(data)]
-          if realism_table(data) else []),
+            "loop; `RandomConvFeatures`, comparable only within this table; lower is better):", "", realism]
+          if realism else []),
     ]
 
 
