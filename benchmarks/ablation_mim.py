@@ -179,6 +179,7 @@ def realism_scores(ckpt: Path, a: argparse.Namespace, name: str) -> dict:
         weights=str(ckpt / "G_ema.safetensors"), methods=("refiner",), seeds=a.seeds, steps=a.fidelity_steps,
         long_frames=frames, report_steps=(frames // 5, frames), fid_window=min(100, frames // 2),
         seed=a.eval_seed, threads=a.threads, out=str(Path(a.out_dir) / "quality" / f"{name}.json"),
+        fidelity=False,  # score_checkpoint measures fidelity itself (both loop modes)
     )
     q = run_quality(opts, progress=False, command=f"ablation_mim.realism_scores({name})")
     return {"file": opts.out, "fid": q["fid"]["sets"], "stability": q["stability"]["summary"]["refiner"]}

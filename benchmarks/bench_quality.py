@@ -101,6 +101,7 @@ class QualityOptions:
     threads: int = 2
     out: str = str(ROOT / "benchmarks" / "results" / "quality.json")
     methods: tuple[str, ...] = METHODS
+    fidelity: bool = True  # False: skip part 1's scoring (the true flights are still rendered for parts 2 and 3)
 
 
 def _photo_list(opts: QualityOptions) -> list[Path]:
@@ -145,6 +146,26 @@ def _fid_kid(frames: np.ndarray, ref_stats, net, *, subsets: int, seed: int) -> 
     }
 
 
+def render_truths(pipe: FlyThrough, opts: QualityOptions) -> list[TruthSequence]:
+    """The true flights of the held-out scenes ``opts.seeds`` at ``pipe``'s frame size and loop settings.
+
+    ``supersample`` and ``anchor_scale`` of ``pipe.config`` shape the true first frame, so the
+    truths are only valid for pipelines that share them.
+    """
+    return [
+        synthetic_truth(
+            seed,
+            steps=opts.steps,
+            size=pipe.resolution,
+            speed=opts.speed,
+            terrain_resolution=opts.terrain_resolution,
+            supersample=pipe.config.supersample,
+            anchor_scale=pipe.config.anchor_scale,
+        )
+        for seed in opts.seeds
+    ]
+
+
 def fidelity_part(
     pipes: dict[str, FlyThrough], opts: QualityOptions, *, truths: list[TruthSequence] | None = None, log=print
 ) -> tuple[dict, list[TruthSequence]]:
@@ -158,22 +179,10 @@ def fidelity_part(
         ``(fidelity, truths)``: ``{"seeds", "steps", "scale", "methods": {name: {"psnr" |
         "ssim" | "detail": {step: mean}, "per_scene": ...}}}`` and the true flights.
     """
-    first = next(iter(pipes.values()))
     t0 = time.perf_counter()
     per_scene: dict[str, dict] = {m: {} for m in pipes}
     if truths is None:
-        truths = [
-            synthetic_truth(
-                seed,
-                steps=opts.steps,
-                size=first.resolution,
-                speed=opts.speed,
-                terrain_resolution=opts.terrain_resolution,
-                supersample=first.config.supersample,
-                anchor_scale=first.config.anchor_scale,
-            )
-            for seed in opts.seeds
-        ]
+        truths = render_truths(next(iter(pipes.values())), opts)
     for truth in truths:
         for m, p in pipes.items():
             per_scene[m][str(truth.seed)] = {str(k): v for k, v in fidelity_scores(p, truth, seed=opts.seed).items()}
@@ -226,7 +235,11 @@ def run_quality(opts: QualityOptions, *, progress: bool = True, command: str = "
 
     # 1. Fidelity along true paths --------------------------------------------------
     t0 = time.perf_counter()
-    result["fidelity"], truths = fidelity_part(pipes, opts, log=log)
+    if opts.fidelity:
+        result["fidelity"], truths = fidelity_part(pipes, opts, log=log)
+    else:  # the truths still seed the stability runs and form the synthetic FID reference
+        truths = render_truths(pipe, opts)
+        result["skipped"].append("fidelity (--no-fidelity): true flights rendered for stability and FID only")
     result["runtime_s"]["fidelity"] = time.perf_counter() - t0
 
     # 2. Stability of autopilot runs -----------------------------------------------
@@ -352,6 +365,8 @@ def parse_args(argv: list[str] | None = None) -> QualityOptions:
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--threads", type=int, default=d.threads)
     ap.add_argument("--out", default=d.out)
+    ap.add_argument("--no-fidelity", dest="fidelity", action="store_false",
+                    help="skip the fidelity scores (part 1); stability and FID/KID still run")
     a = ap.parse_args(argv)
     return QualityOptions(
         weights=a.weights, resolution=a.resolution, supersample=a.supersample, anchor_scale=a.anchor_scale,
@@ -359,6 +374,7 @@ def parse_args(argv: list[str] | None = None) -> QualityOptions:
         terrain_resolution=a.terrain_resolution, stability_scenes=a.stability_scenes, photos=tuple(a.photo),
         photo_dir=a.photo_dir, max_photos=a.max_photos, long_frames=a.long_frames, baseline_frames=a.baseline_frames,
         report_steps=a.report_steps, fid_window=a.fid_window, kid_subsets=a.kid_subsets, seed=a.seed, threads=a.threads, out=a.out,
+        fidelity=a.fidelity,
     )  # fmt: skip
 
 

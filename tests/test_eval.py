@@ -255,6 +255,22 @@ def test_quality_benchmark_end_to_end(tmp_path):
     assert result["fidelity"] == on_disk["fidelity"]
 
 
+def test_quality_benchmark_without_fidelity_still_scores_stability_and_fid(tmp_path):
+    import bench_quality
+
+    opts = bench_quality.QualityOptions(
+        weights="random-tiny", resolution=RES, seeds=(1000,), steps=(1, 2), terrain_resolution=32,
+        stability_scenes=1, max_photos=-1, long_frames=3, report_steps=(2, 3), fid_window=2, kid_subsets=3,
+        feature_channels=(4, 8), methods=("refiner",), fidelity=False, out=str(tmp_path / "q.json"),
+    )  # fmt: skip
+    result = bench_quality.run_quality(opts, progress=False)
+    assert "fidelity" not in result and any(s.startswith("fidelity") for s in result["skipped"])
+    assert [r["input"] for r in result["stability"]["runs"]] == ["synthetic:1000"]
+    assert {(s["domain"], s["method"]) for s in result["fid"]["sets"]} == {("synthetic", "refiner")}
+    assert bench_quality.parse_args(["--no-fidelity"]).fidelity is False
+    assert bench_quality.parse_args([]).fidelity is True
+
+
 def test_checkpoint_benchmark_flies_every_candidate_with_one_loop_setting(tmp_path, capsys):
     import bench_checkpoints
 
