@@ -249,6 +249,49 @@ def realism_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _full_metrics(result: dict, arm: str) -> dict[str, tuple[float, bool]]:
+    """``{metric: (value, lower_is_better)}`` of one arm's end-of-training checkpoint."""
+    r = result["arms"][arm]["full"]
+    h = r["hole_filling"]
+    out = {
+        "disocclusion RGB L1": (h["disocclusion"]["rgb_l1"], True),
+        "blocks RGB L1": (h["blocks"]["rgb_l1"], True),
+        "disocclusion disp L1": (h["disocclusion"]["disparity_l1"], True),
+    }
+    for label, key in (("full", "full refinement"), ("keep", "keep_visible")):
+        for step, v in r["fidelity"][key]["psnr"].items():
+            out[f"PSNR@{step} {label}"] = (v, False)
+    for q in r.get("quality", {}).get("fid", []):
+        out[f"FID {q['domain']} {q['window']}"] = (q["fid"], True)
+    return out
+
+
+def seeds_table(results: list[dict]) -> str:
+    """Both arms' end-of-training scores across training seeds: the mean, each seed's value, and
+    in how many seeds the warm-up arm is better. Only metrics every result has are listed;
+    empty for fewer than two results."""
+    if len(results) < 2:
+        return ""
+    results = sorted(results, key=lambda r: r["options"].get("seed", 0))
+    a = [_full_metrics(r, "mim+cyclic") for r in results]
+    b = [_full_metrics(r, "cyclic-only") for r in results]
+    names = [k for k in a[0] if all(k in m for m in a + b)]
+    seeds = "/".join(str(r["options"].get("seed", 0)) for r in results)
+    lines = [
+        f"| metric (end of training) | mim+cyclic: mean (seeds {seeds}) | cyclic-only: mean (seeds {seeds}) | warm-up better in |",
+        "|---|---|---|---|",
+    ]
+    for k in names:
+        va, vb = [m[k][0] for m in a], [m[k][0] for m in b]
+        lower = a[0][k][1]
+        wins = sum((x < y) if lower else (x > y) for x, y in zip(va, vb))
+        fmt = "{:.4f}" if "L1" in k else "{:.2f}"
+        cell = lambda v: fmt.format(sum(v) / len(v)) + " (" + " / ".join(fmt.format(x) for x in v) + ")"  # noqa: E731
+        arrow = "lower" if lower else "higher"
+        lines.append(f"| {k} ({arrow} is better) | {cell(va)} | {cell(vb)} | {wins} of {len(results)} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     a = parse_args(argv)

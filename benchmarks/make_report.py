@@ -191,6 +191,25 @@ def _ablation(data: dict, script: str | None, name: str = "ablation_mim.json") -
     ]
 
 
+def _ablation_seeds(ablations: list[tuple[str, dict]]) -> list[str]:
+    """The ablation across training seeds (after the last ablation file; nothing for fewer than two)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from ablation_mim import seeds_table
+
+    text = seeds_table([d for _, d in ablations])
+    if not text:
+        return []
+    return [
+        "",
+        "## Ablation across training seeds",
+        "",
+        f"The end-of-training checkpoints of {', '.join(f'`{n}`' for n, _ in ablations)}, scored on the same held-out "
+        "data: the mean over training seeds, each seed's value in brackets, and in how many seeds the warm-up arm scored better.",
+        "",
+        text,
+    ]
+
+
 def _runs_section(title: str, data: dict, script: str | None, text: str, table) -> list[str]:
     """A per-setting fidelity benchmark's section (``bench_supersample.write_runs`` JSON): provenance, text, table."""
     return [title, "", *_provenance(data, script), f"- weights: `{data['weights']}`", "", text, "", table(data)]
@@ -284,6 +303,7 @@ def render_report(results_dir: Path = RESULTS) -> str:
     ]
     if not files:
         lines += ["", f"No results in `{results_dir}` yet."]
+    ablations = []
     for path in files:
         try:
             data = json.loads(path.read_text())
@@ -300,6 +320,9 @@ def render_report(results_dir: Path = RESULTS) -> str:
             lines += _quality(data, script)
         elif path.name.startswith("ablation_mim") and "arms" in data:
             lines += _ablation(data, script, path.name)
+            ablations.append((path.name, data))
+            if len(ablations) == sum(p.name.startswith("ablation_mim") for p in files):
+                lines += _ablation_seeds(ablations)
         elif path.name == "supersample.json" and "runs" in data:
             lines += _supersample(data, script)
         elif path.name == "anchor.json" and "runs" in data:

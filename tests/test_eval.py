@@ -500,6 +500,14 @@ def test_ablation_tables_show_every_scored_checkpoint(capsys):
         for r in arm.values():
             r.pop("quality", None)
     assert ablation_mim.realism_table(result) == ""
+    second = {"options": {"seed": 1}, "arms": {"mim+cyclic": {"full": point(4, "2 mim + 2 cyclic", 0.3)},
+                                               "cyclic-only": {"full": point(4, "4 cyclic", 0.2)}}}  # fmt: skip
+    assert ablation_mim.seeds_table([result]) == ""
+    seeds = ablation_mim.seeds_table([second, {**result, "options": {"seed": 0}}]).splitlines()
+    assert seeds[0].startswith("| metric (end of training) | mim+cyclic: mean (seeds 0/1) |")
+    assert seeds[2] == "| disocclusion RGB L1 (lower is better) | 0.2000 (0.1000 / 0.3000) | 0.2000 (0.2000 / 0.2000) | 1 of 2 |"
+    assert seeds[5] == "| PSNR@1 full (higher is better) | 20.00 (20.00 / 20.00) | 20.00 (20.00 / 20.00) | 0 of 2 |"
+    assert not any("FID" in row for row in seeds)  # the realism part was popped above
     with pytest.raises(SystemExit):
         ablation_mim.parse_args(["--data", "x", "--quality-frames", "5"])
     assert "--quality-frames must be 0 (skip) or at least 20" in capsys.readouterr().err
