@@ -223,8 +223,8 @@ def _fly(args) -> int:
                 writer.append(frame.image)
         except ValueError as e:
             raise CLIError(_one_line(e)) from None
-    for w in pipe.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+    for w in pipe.warnings:  # the loop's own notes, printed like every other warning of the CLI
+        print(f"infinitenature fly: warning: {w}", file=sys.stderr)
     tm = pipe.timings.per_frame_ms()
     if not args.quiet:
         print(

@@ -167,3 +167,13 @@ def test_warnings_print_as_one_line_and_the_display_is_restored(monkeypatch, cap
     assert err.splitlines() == ["infinitenature demo: warning: skipped 1 unreadable image(s): broken.jpg",
                                 "infinitenature demo: warning: second"]  # fmt: skip
     assert warnings.showwarning is before
+
+
+def test_the_loops_own_warnings_print_with_the_command_prefix(tmp_path, capsys):
+    """A photo without sky (an all-black sky mask): the loop's note reaches stderr as one prefixed line."""
+    src = _photo(tmp_path / "p.png")
+    mask = tmp_path / "sky.png"
+    Image.fromarray(np.zeros((48, 64), dtype=np.uint8)).save(mask)
+    code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.gif"), "--frames", "2", "--sky", str(mask), "--quiet"], capsys)
+    assert code == 0, err
+    assert err.splitlines() == ["infinitenature fly: warning: no sky found in the photo: sky correction was off for this run"]
