@@ -133,6 +133,14 @@ class TestData:
         with pytest.raises(ValueError, match="does not exist"):
             list_photos(tmp_path / "missing")
 
+    def test_every_format_the_loop_reads_is_listed(self, tmp_path):
+        """The folder listing takes what ``fly`` takes: TIFF and upper-case suffixes included, hidden folders not."""
+        for name in ("a.JPG", "b.tif", "c.tiff", "d.webp", "sub/e.png", ".hidden/f.png", "g.txt"):
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_bytes(b"")
+        assert [p.relative_to(tmp_path).as_posix() for p in list_photos(tmp_path)] == [
+            "a.JPG", "b.tif", "c.tiff", "d.webp", "sub/e.png"]  # fmt: skip
+
     def test_unreadable_files(self, tmp_path):
         good = _write_photos(tmp_path / "p", n=1)
         bad = tmp_path / "p" / "broken.jpg"

@@ -49,7 +49,7 @@ __all__ = [
     "item_seed",
 ]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 Estimator = Callable[[Tensor], Tensor]
 
