@@ -125,6 +125,7 @@ def _fly(args) -> int:
     from .io import ImageError, VideoWriter, load_image
     from .anchor import MAX_STREAK_BLUR
     from .detail import MAX_DETAIL
+    from .devices import resolve_device
     from .pipeline import MAX_ANCHOR_SCALE, MAX_DISPARITY_MEDIAN, MAX_HOLE_CONTEXT, MAX_SUPERSAMPLE, FlyThrough, FlyThroughConfig
     from .render import check_render_backend
 
@@ -133,8 +134,10 @@ def _fly(args) -> int:
         raise CLIError(f"{out} already exists (use --overwrite to replace it)")
     if args.frames < 1:
         raise CLIError(f"--frames must be >= 1, got {args.frames}")
-    if args.device != "auto" and args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise CLIError(f"--device {args.device}: CUDA is not available on this machine")
+    try:
+        resolve_device(args.device)
+    except ValueError as e:
+        raise CLIError(f"--device: {e}") from None
     if args.supersample is not None and not 1 <= args.supersample <= MAX_SUPERSAMPLE:
         raise CLIError(f"--supersample must be an integer from 1 to {MAX_SUPERSAMPLE}, got {args.supersample}")
     if args.anchor_scale is not None and not 0 <= args.anchor_scale <= MAX_ANCHOR_SCALE:

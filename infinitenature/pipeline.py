@@ -24,6 +24,7 @@ from kornia.filters import median_blur
 from torch import Tensor
 
 from .anchor import MAX_STREAK_BLUR, sample_anchor
+from .devices import resolve_device
 from .detail import MAX_DETAIL, anchor_texture, limit_texture, painted_texture, prepare_detail, surface_detail
 from .autopilot import make_camera_path
 from .geometry import intrinsics_from_fov, relative_pose
@@ -302,10 +303,12 @@ class FlyThrough:
         return cls(refiner, depth_fn, sky_fn, config=config).to(device)
 
     def to(self, device: str | torch.device) -> "FlyThrough":
-        """Move the refiner (and estimators that are modules) to ``device``; ``"auto"`` = CUDA if present."""
-        if str(device) == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        device = torch.device(device)
+        """Move the refiner (and estimators that are modules) to ``device``; ``"auto"`` = CUDA if present.
+
+        Raises:
+            ValueError: ``device`` is unknown or not on this machine (``devices.resolve_device``).
+        """
+        device = resolve_device(device)
         self.refiner.to(device)
         for est in (self.depth, self.sky):
             if hasattr(est, "to"):

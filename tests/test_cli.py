@@ -177,3 +177,22 @@ def test_the_loops_own_warnings_print_with_the_command_prefix(tmp_path, capsys):
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.gif"), "--frames", "2", "--sky", str(mask), "--quiet"], capsys)
     assert code == 0, err
     assert err.splitlines() == ["infinitenature fly: warning: no sky found in the photo: sky correction was off for this run"]
+
+
+@pytest.mark.parametrize("command", ["fly", "eval"])
+def test_bad_device_is_one_line(tmp_path, capsys, command):
+    (tmp_path / "photos").mkdir()
+    src = _photo(tmp_path / "photos" / "p.png")
+    argv = ["fly", str(src), "-o", str(tmp_path / "o.gif")] if command == "fly" else ["eval", str(tmp_path / "photos")]
+    code, err = _run([*argv, "--device", "tpu"], capsys)
+    assert code == 2 and err.strip() == f"infinitenature {command}: error: --device: unknown device 'tpu'; use auto, cpu, cuda, cuda:N or mps"
+    assert not (tmp_path / "o.gif").exists()
+
+
+def test_uncached_hub_model_is_one_line(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("transformers")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    src = _photo(tmp_path / "p.png")
+    code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.gif"), "--sky", "hf:infinitenature-tests/not-a-real-model"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("infinitenature fly: error: cannot load the sky model 'hf:infinitenature-tests/not-a-real-model'")

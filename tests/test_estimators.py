@@ -399,7 +399,7 @@ class TestHF:
     def test_model_not_cached(self, monkeypatch):
         pytest.importorskip("transformers")
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-        with pytest.raises(RuntimeError, match="HF_HUB_OFFLINE unset") as e:
+        with pytest.raises(FileNotFoundError, match="HF_HUB_OFFLINE unset") as e:
             load_depth("hf:infinitenature-tests/not-a-real-model")
         assert "pip install 'infinitenature[hf]'" in _one_line_error(e)
 
@@ -413,7 +413,7 @@ class TestHF:
 
         monkeypatch.setattr(builtins, "__import__", fake_import)
         for loader in (load_depth, load_sky):
-            with pytest.raises(RuntimeError, match="transformers is not installed") as e:
+            with pytest.raises(ImportError, match="transformers is not installed") as e:
                 loader("hf:Intel/dpt-large")
             assert "pip install 'infinitenature[hf]'" in _one_line_error(e)
 

@@ -114,8 +114,10 @@ class Preprocess:
         return (x - mean) / std
 
 
-def _missing(model: str, what: str, reason: str) -> RuntimeError:
-    return RuntimeError(
+def _missing(model: str, what: str, reason: str, kind: type[Exception] = FileNotFoundError) -> Exception:
+    """The one-line error for a hub model that cannot be loaded: ``FileNotFoundError`` when
+    its files are not here, ``ImportError`` (``kind``) when transformers is not installed."""
+    return kind(
         f"cannot load the {what} model 'hf:{model}' ({reason}): pip install 'infinitenature[hf]' and "
         f"download the model once with HF_HUB_OFFLINE unset "
         f"(python -c \"from transformers import AutoModel; AutoModel.from_pretrained('{model}')\"), "
@@ -127,7 +129,7 @@ def _import_transformers(model: str, what: str):
     try:
         import transformers
     except ImportError:
-        raise _missing(model, what, "transformers is not installed") from None
+        raise _missing(model, what, "transformers is not installed", ImportError) from None
     return transformers
 
 

@@ -168,11 +168,13 @@ def _run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from ..devices import resolve_device
     from .protocol import build_pipeline, machine_info
 
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise _UsageError(f"--device {args.device}: CUDA is not available on this machine")
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    try:
+        device = resolve_device(args.device)
+    except ValueError as e:
+        raise _UsageError(f"--device: {e}") from None
     feature_net = None
     try:
         pipe = build_pipeline(args.weights, depth=args.depth, sky=args.sky, device=device)
