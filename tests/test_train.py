@@ -684,6 +684,7 @@ def test_cli_dry_run_and_errors(capsys, tmp_path):
         (["--data", str(tmp_path)], "no images"),
         (["--data", "x", "--magnify-prob", "1.5"], "--magnify-prob: must be in [0, 1]"),
         (["--data", "x", "--magnify-max", "0.5"], "--magnify-max: must be >= 1"),
+        *([] if torch.cuda.is_available() else [(["--data", "x", "--device", "cuda"], "CUDA is not available")]),
     ):
         assert main(argv + ["--out-dir", str(tmp_path / "run"), "--no-progress"]) == 2
         err = capsys.readouterr().err

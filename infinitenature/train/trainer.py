@@ -48,6 +48,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
+from ..devices import resolve_device
 from ..geometry import intrinsics_from_fov
 from ..models import CoModGenerator, Discriminator, DiscriminatorConfig, GeneratorConfig
 from ..weights import read_metadata, save_model
@@ -90,13 +91,16 @@ def init_distributed(device: str = "auto") -> DistInfo:
     """Read torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``) and join the group.
 
     Uses NCCL on CUDA and gloo on CPU. A plain ``python -m`` run is rank 0 of 1.
+
+    Raises:
+        ValueError: ``device`` is not on this machine (CUDA asked for without CUDA, say).
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(f"cuda:{local}" if device == "cuda" else device)
+    dev = resolve_device(device)
+    if device == "auto" or device == "cuda":  # one GPU per local rank
+        dev = resolve_device(f"cuda:{local}") if dev.type == "cuda" else dev
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():
