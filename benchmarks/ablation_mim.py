@@ -25,8 +25,8 @@ Each arm's EMA generator is scored halfway (``S/2``) and at the end (``S``) on
    from a held-out photo and a held-out procedural scene against photo centre crops and
    true procedural frames (``--quality-frames 0`` skips it).
 
-A second training seed (``--seed 1 --out-dir runs/ablation-mim-seed1 --out
-benchmarks/results/ablation_mim_seed1.json``) is scored on the same held-out data
+More training seeds (``--seed 1 --out-dir runs/ablation-mim-seed1 --out
+benchmarks/results/ablation_mim_seed1.json``; seed 2 likewise) are scored on the same held-out data
 (``--eval-seed`` fixes the masks and latents of the scoring).
 
 Wall-clock seconds of each arm are recorded too: a stage-1 step is cheaper than
