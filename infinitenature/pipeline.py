@@ -407,8 +407,8 @@ class FlyThrough:
         Yields:
             ``Frame`` objects.
         """
-        if int(num_frames) < 1:
-            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        if isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer)) or num_frames < 1:
+            raise ValueError(f"num_frames must be a whole number >= 1, got {num_frames!r}")
         num_frames = int(num_frames)
         cfg = self.config
         check_render_backend(cfg.render_backend)  # ValueError / ImportError before any work

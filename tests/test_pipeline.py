@@ -105,8 +105,10 @@ def test_callable_trajectory(pipe):
 
 
 def test_bad_arguments(pipe):
-    with pytest.raises(ValueError, match="num_frames"):
-        pipe(_photo(), num_frames=0, progress=False)
+    for bad in (0, -3, 2.5, "10", True):
+        with pytest.raises(ValueError, match="num_frames must be a whole number >= 1"):
+            pipe(_photo(), num_frames=bad, progress=False)
+    assert len(pipe(_photo(), num_frames=np.int64(2), progress=False).frames) == 2
     with pytest.raises(ValueError):
         pipe(_photo(), num_frames=2, trajectory="sideways-loop", progress=False)
 
