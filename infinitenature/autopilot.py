@@ -123,7 +123,22 @@ def _check_pose(pose: object, name: str = "initial_pose") -> Tensor:
         raise ValueError(f"{name} must be a (4, 4) world-to-camera pose, got {tuple(pose.shape)}")
     if not pose.is_floating_point() or not bool(torch.isfinite(pose).all()):
         raise ValueError(f"{name} must be a finite floating-point pose")
+    _check_rigid(pose[None], name)
     return pose
+
+
+def _check_rigid(poses: Tensor, name: str, tol: float = 1e-3) -> None:
+    """``(N, 4, 4)`` poses must be rigid: a rotation (orthonormal, determinant +1) and a
+    translation over a last row of ``0 0 0 1``, each to within ``tol``."""
+    p = poses.double()
+    eye = torch.eye(3, dtype=p.dtype, device=p.device)
+    R = p[:, :3, :3]
+    bottom = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=p.dtype, device=p.device)
+    bad = ((p[:, 3] - bottom).abs().amax(dim=1) > tol) | ((R.transpose(1, 2) @ R - eye).abs().amax(dim=(1, 2)) > tol)
+    bad |= torch.linalg.det(R) <= 0
+    if bool(bad.any()):
+        which = f" (pose {int(bad.nonzero()[0])})" if poses.shape[0] > 1 else ""
+        raise ValueError(f"{name} must be a rigid world-to-camera transform: rotation, translation, last row 0 0 0 1{which}")
 
 
 class _FromInitialPose:
@@ -358,6 +373,7 @@ class KeyframePath(_FromInitialPose):
             raise ValueError(f"keyframe poses must be (N, 4, 4), got {tuple(poses.shape)}")
         if not bool(torch.isfinite(poses).all()):
             raise ValueError("keyframe poses must be finite")
+        _check_rigid(poses, "keyframe poses")
         if steps_per_segment is not None and times is not None:
             raise ValueError("give steps_per_segment or times, not both")
         poses = poses.double()
@@ -412,7 +428,10 @@ class CallablePath:
         if self._pose0 is None:
             raise RuntimeError("CallablePath.reset(initial_pose) must be called before next_pose")
         out = self.fn(_check_step(step))
-        pose = torch.as_tensor(np.asarray(out) if not isinstance(out, Tensor) else out)
+        try:
+            pose = torch.as_tensor(np.asarray(out, dtype=np.float64) if not isinstance(out, Tensor) else out)
+        except (TypeError, ValueError):
+            raise ValueError(f"fn({step}) must return a (4, 4) world-to-camera pose, got {type(out).__name__}") from None
         pose = pose.to(device=self._pose0.device, dtype=self._pose0.dtype)
         return _check_pose(pose, f"fn({step})").clone()
 

@@ -410,6 +410,8 @@ class FlyThrough:
         if isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer)) or num_frames < 1:
             raise ValueError(f"num_frames must be a whole number >= 1, got {num_frames!r}")
         num_frames = int(num_frames)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"seed must be a whole number, got {seed!r}")
         cfg = self.config
         check_render_backend(cfg.render_backend)  # ValueError / ImportError before any work
         device = self.device

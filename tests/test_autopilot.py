@@ -215,6 +215,16 @@ class TestKeyframePath:
         with pytest.raises(ValueError, match="not both"):
             KeyframePath(self._keys(), times=[0, 1, 2, 3], steps_per_segment=3)
 
+    def test_poses_must_be_rigid(self):
+        keys = np.asarray(self._keys(), dtype=np.float64)
+        for name, broken in (("scaled", 2.0 * np.eye(4)), ("zero", np.zeros((4, 4))),
+                             ("mirrored", np.diag([-1.0, 1.0, 1.0, 1.0])), ("projective", np.eye(4) + np.eye(4, k=-3))):
+            bad = keys.copy()
+            bad[2] = broken
+            with pytest.raises(ValueError, match=r"rigid world-to-camera transform.*\(pose 2\)"):
+                KeyframePath(bad)
+        KeyframePath(keys + 1e-5)  # float noise of a saved path is fine
+
 
 class TestCallableAndFactory:
     def test_callable_path(self):
@@ -234,6 +244,11 @@ class TestCallableAndFactory:
         bad.reset(torch.eye(4))
         with pytest.raises(ValueError, match=r"fn\(1\)"):
             bad.next_pose(1, None, None)
+        for out in ("x", 2.0 * torch.eye(4), None):
+            bad = CallablePath(lambda s, out=out: out)
+            bad.reset(torch.eye(4))
+            with pytest.raises(ValueError, match=r"fn\(1\)"):
+                bad.next_pose(1, None, None)
 
     def test_factory(self):
         assert isinstance(make_camera_path("autopilot", speed=0.3), Autopilot)

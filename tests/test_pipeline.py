@@ -109,6 +109,9 @@ def test_bad_arguments(pipe):
         with pytest.raises(ValueError, match="num_frames must be a whole number >= 1"):
             pipe(_photo(), num_frames=bad, progress=False)
     assert len(pipe(_photo(), num_frames=np.int64(2), progress=False).frames) == 2
+    for bad in (None, "a", 1.5):
+        with pytest.raises(ValueError, match="seed must be a whole number"):
+            pipe(_photo(), num_frames=2, seed=bad, progress=False)
     with pytest.raises(ValueError):
         pipe(_photo(), num_frames=2, trajectory="sideways-loop", progress=False)
 
