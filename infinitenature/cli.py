@@ -21,6 +21,16 @@ class CLIError(Exception):
     """A user-facing failure: printed as one line, exit code 2."""
 
 
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """``argparse`` whose parse errors are one line, ``PROG: error: message`` (no usage block), exit 2.
+
+    ``--help`` still prints the full usage.
+    """
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def _fly_parser(sub) -> None:
     p = sub.add_parser("fly", help="turn one photo into a flythrough video")
     p.add_argument("image", help="the photo (jpg, png, webp, tiff, ...)")
@@ -258,7 +268,7 @@ def _one_line(e: BaseException) -> str:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="infinitenature", description="Perpetual view generation: one landscape photo in, a flythrough video out."
     )
     parser.add_argument("--version", action="version", version=f"infinitenature {__version__}")

@@ -196,3 +196,32 @@ def test_uncached_hub_model_is_one_line(tmp_path, capsys, monkeypatch):
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.gif"), "--sky", "hf:infinitenature-tests/not-a-real-model"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert err.startswith("infinitenature fly: error: cannot load the sky model 'hf:infinitenature-tests/not-a-real-model'")
+
+
+@pytest.mark.parametrize(
+    "argv, first",
+    [
+        ([], "infinitenature: error: the following arguments are required: command"),
+        (["flyy"], "infinitenature: error: argument command: invalid choice: 'flyy'"),
+        (["fly", "p.jpg", "-o", "o.gif", "--frames", "abc"], "infinitenature fly: error: argument --frames: invalid int value: 'abc'"),
+        (["eval", "photos", "--frames", "x"], "infinitenature eval: error: argument --frames: invalid int value: 'x'"),
+        (["train", "--batch-size", "zero"], "infinitenature train: error: argument --batch-size: invalid int value: 'zero'"),
+        (["synthetic", "out", "--style", "moon"], "infinitenature synthetic: error: argument --style: invalid choice: 'moon'"),
+        (["synthetic", "out", "--num", "0"], "infinitenature synthetic: error: --num must be >= 1, got 0"),
+    ],
+)
+def test_parse_errors_are_one_line_without_the_usage_block(argv, first, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse exits from inside parse_args
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(first) and err.rstrip().endswith("--help)"), err
+
+
+def test_synthetic_refuses_to_overwrite_with_its_prefix(tmp_path, capsys):
+    (tmp_path / "seed_0000_rgb.png").write_bytes(b"mine")
+    code, err = _run(["synthetic", str(tmp_path), "--num", "1"], capsys)
+    assert code == 2 and err.startswith(f"infinitenature synthetic: error: {tmp_path / 'seed_0000_rgb.png'} exists")
+    assert (tmp_path / "seed_0000_rgb.png").read_bytes() == b"mine"

@@ -38,7 +38,9 @@ class _UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Score flythroughs of every photo in a folder (stability, FID/KID).")
+    from ..cli import OneLineArgumentParser
+
+    p = OneLineArgumentParser(prog=PROG, description="Score flythroughs of every photo in a folder (stability, FID/KID).")
     p.add_argument("photos_dir", metavar="PHOTOS_DIR", help="folder of photos (jpg, png, webp, bmp; searched recursively)")
     p.add_argument("--weights", default="default", help="generator: 'default', our .safetensors, or the official .tar")
     p.add_argument("--depth", default="default", help="depth model: 'default', 'hf:<model>', or a disparity .npy/image")

@@ -45,9 +45,14 @@ def _to_uint8(img: Tensor) -> np.ndarray:
     return (img.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
 
 
+PROG = "infinitenature synthetic"
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m infinitenature.synthetic",
+    from ..cli import OneLineArgumentParser
+
+    p = OneLineArgumentParser(
+        prog=PROG,
         description="Render procedural landscapes with ground-truth disparity and sky masks.",
     )
     p.add_argument("out_dir", type=Path, help="folder to write the PNGs into (created if missing)")
@@ -78,14 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--columns must be >= 1, got {args.columns}")
     out: Path = args.out_dir
     if out.exists() and not out.is_dir():
-        print(f"error: {out} exists and is not a folder", file=sys.stderr)
+        print(f"{PROG}: error: {out} exists and is not a folder", file=sys.stderr)
         return 2
     seeds = range(args.start, args.start + args.num)
     names = [f"seed_{s:04d}_{kind}.png" for s in seeds for kind in ("rgb", "disparity", "sky")]
     names += ["contact_sheet.png", "contact_sheet_depth.png"]
     existing = [n for n in names if (out / n).exists()]
     if existing and not args.overwrite:
-        print(f"error: {out / existing[0]} exists ({len(existing)} files would be replaced); pass --overwrite", file=sys.stderr)
+        print(f"{PROG}: error: {out / existing[0]} exists ({len(existing)} files would be replaced); pass --overwrite", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
     K = geometry.intrinsics_from_fov(args.size, args.size, args.fov)

@@ -34,7 +34,7 @@ class _UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> typing.NoReturn:  # one line instead of usage + message
-        raise _UsageError(message)
+        raise _UsageError(f"{message} (see {self.prog} --help)")
 
 
 def _parse_betas(text: str) -> tuple[float, float]:
