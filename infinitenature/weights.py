@@ -73,9 +73,16 @@ def save_model(model: torch.nn.Module, path: str | Path, extra: dict | None = No
 
 
 def read_metadata(path: str | Path) -> dict:
-    """The metadata of a safetensors checkpoint: ``kind``, ``config`` (dict), ``extra`` (dict)."""
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
+    """The metadata of a safetensors checkpoint: ``kind``, ``config`` (dict), ``extra`` (dict).
+
+    Raises:
+        ValueError: the file is not a readable safetensors file.
+    """
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error types
+        raise ValueError(f"{path} is not a readable safetensors file ({' '.join(str(e).split())})") from None
     return {
         "kind": meta.get("kind"),
         "config": json.loads(meta.get("config", "{}")),
@@ -88,6 +95,11 @@ def load_model(path: str | Path, *, kind: str | None = None, device: str | torch
 
     ``kind``, when given, must match the file's kind (a clear error otherwise).
     The model is returned in eval mode on ``device``.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: not a readable safetensors file, another kind of model, or tensors
+            that do not fit the stored config.
     """
     path = Path(path)
     if not path.is_file():
@@ -106,8 +118,12 @@ def load_model(path: str | Path, *, kind: str | None = None, device: str | torch
     model = cls(config)
     from safetensors.torch import load_file
 
-    state = load_file(str(path), device=str(device))
-    model.load_state_dict(state, strict=True)
+    try:
+        state = load_file(str(path), device=str(device))
+        model.load_state_dict(state, strict=True)
+    except Exception as e:  # noqa: BLE001 - a truncated file (safetensors' errors) or tensors that do not fit the config
+        msg = " ".join(str(e).split())
+        raise ValueError(f"{path}: its tensors cannot be loaded into the {file_kind} it describes ({msg[:300]})") from None
     return model.to(device).eval()
 
 

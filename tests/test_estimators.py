@@ -113,6 +113,27 @@ class TestNets:
         with pytest.raises(ValueError, match="expected 'sky'"):
             load_sky(tmp_path / "d.safetensors")
 
+    def test_broken_weight_files_are_value_errors(self, tmp_path, tiny_depth):
+        """Junk, a truncated file, and tensors that do not fit the stored config: one clear ValueError each."""
+        from safetensors.torch import save_file
+
+        from infinitenature.weights import load_model, read_metadata
+
+        (tmp_path / "junk.safetensors").write_bytes(b"junk")
+        with pytest.raises(ValueError, match="junk.safetensors is not a readable safetensors file"):
+            load_depth(tmp_path / "junk.safetensors")
+        whole = save_model(tiny_depth, tmp_path / "d.safetensors").read_bytes()
+        (tmp_path / "cut.safetensors").write_bytes(whole[: len(whole) // 2])
+        with pytest.raises(ValueError, match="cut.safetensors"):
+            load_model(tmp_path / "cut.safetensors")
+        state = {k: v.contiguous() for k, v in tiny_depth.state_dict().items()}
+        first = next(iter(state))
+        state[first] = torch.zeros(1)
+        meta = read_metadata(tmp_path / "d.safetensors")
+        save_file(state, str(tmp_path / "bad.safetensors"), metadata={"kind": meta["kind"], "config": json.dumps(meta["config"])})
+        with pytest.raises(ValueError, match="cannot be loaded into the depth it describes"):
+            load_model(tmp_path / "bad.safetensors")
+
     def test_shipped_weights(self):
         assert (shipped_weights_dir() / "depth-default.safetensors").is_file(), "shipped weights missing from the install"
         depth, sky = load_depth("default"), load_sky("default")

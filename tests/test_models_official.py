@@ -177,3 +177,6 @@ def test_bad_inputs(tmp_path):
         load_official_generator(path)
     with pytest.raises(TypeError, match="checkpoint path or a state dict"):
         load_official_generator(42)
+    (tmp_path / "junk.tar").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(ValueError, match="junk.tar is not a readable PyTorch checkpoint"):
+        load_official_generator(tmp_path / "junk.tar")
