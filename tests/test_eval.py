@@ -468,6 +468,15 @@ def test_eval_cli_tiny_run(tmp_path, capsys, eval_inputs):
     assert rep["steps"] == [0, 1, 2] and rep["relative_sharpness"][0] == 1.0 and rep["motion"]["mean_translation"] > 0
     assert 0.0 <= rep["mean_hole_fraction"] <= 1.0 and "painted" in table
     assert report["summary"]["mean_hole_fraction"] == np.mean([r["report"]["mean_hole_fraction"] for r in report["photos"]])
+    (root / "photos" / "broken.jpg").write_bytes(b"not a jpeg")
+    try:
+        assert eval_main([*argv[:-3], "--overwrite", "--device", "cpu", "--quiet"]) == 0
+    finally:
+        (root / "photos" / "broken.jpg").unlink()
+    table = capsys.readouterr().out
+    broken = str(root / "photos" / "broken.jpg")
+    assert table.splitlines()[-1] == f"skipped {broken}: not a readable image file"
+    assert json.loads(out.read_text())["failed"] == [{"photo": broken, "error": f"{broken}: not a readable image file"}]
     assert report["fid"]["generated_frames"] == 4 and report["fid"]["reference_photos"] == 2
     assert np.isfinite(report["fid"]["fid"]) and report["command"].startswith("infinitenature eval")
 

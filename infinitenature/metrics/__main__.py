@@ -151,7 +151,8 @@ def _table(result: dict) -> str:
             f"{fid['reference_photos']} photos, features {fid['feature_net']})"
         )
     for f in result["failed"]:
-        lines.append(f"skipped {f['photo']}: {f['error']}")
+        reason = f["error"].removeprefix(f"{f['photo']}: ")  # image errors name the file first
+        lines.append(f"skipped {f['photo']}: {reason}")
     return "\n".join(lines)
 
 
