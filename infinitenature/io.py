@@ -14,8 +14,8 @@ refuses to replace an existing output unless ``overwrite=True``.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Iterable
@@ -189,6 +189,26 @@ def to_uint8(images: Tensor) -> np.ndarray:
     return x.movedim(-3, -1).cpu().numpy()
 
 
+def _reserve(parent: Path, prefix: str, suffix: str, *, folder: bool) -> Path:
+    """Create a new, uniquely named empty file or folder in ``parent`` and return its path.
+
+    Unlike ``tempfile.mkstemp`` / ``mkdtemp`` (private 0600 / 0700), it gets the permissions
+    any new file of the user gets (0666 / 0777 less the umask), which the finished output
+    keeps when it is moved into place.
+    """
+    for _ in range(100):
+        path = parent / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            if folder:
+                os.mkdir(path, 0o777)
+            else:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary output next to {parent}")  # pragma: no cover
+
+
 class VideoWriter:
     """Stream ``(H, W, 3)`` uint8 frames to a video file or a folder of PNGs.
 
@@ -227,12 +247,10 @@ class VideoWriter:
         self.count = 0
         self._closed = False
         if self.kind == "frames":
-            self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=parent))
+            self._tmp = _reserve(parent, f".{self.path.name}.", ".tmp", folder=True)
             self._writer = None
         else:
-            fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".tmp{suffix}", dir=parent)
-            os.close(fd)
-            self._tmp = Path(name)
+            self._tmp = _reserve(parent, f".{self.path.stem}.", f".tmp{suffix}", folder=False)
             self._writer = None  # opened lazily on the first frame (needs its size)
 
     def _open(self, frame: np.ndarray) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pytest
 import torch
@@ -132,6 +135,18 @@ def test_video_writers_roundtrip(tmp_path, name):
         back = iio.imread(out, index=None)
         assert back.shape[0] == 5 and back.shape[1:3] == (32, 48)
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+@pytest.mark.parametrize("name", ["v.mp4", "v.gif", "frames"])
+def test_outputs_get_the_users_usual_permissions(tmp_path, name):
+    """Not the private 0600 / 0700 of a temporary file: a shared video must be readable by others."""
+    mask = os.umask(0o022)
+    try:
+        out = write_frames(_frames(2), tmp_path / name, fps=10)
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == (0o755 if name == "frames" else 0o644)
 
 
 def test_writer_keeps_existing_and_aborts_cleanly(tmp_path):
