@@ -10,6 +10,7 @@ crop). Padding gets disparity 1 so it is never taken for sky.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -133,6 +134,14 @@ def prepare_scene(
         return x[..., t : t + s, l : l + s]
 
     p_lo, p_hi = disparity_percentiles(crop(disp_full))
+    lo, hi = float(p_lo), float(p_hi)
+    if hi - lo <= 1e-5 * max(abs(hi), abs(lo)):
+        warnings.warn(
+            f"the disparity map is flat (its 1st and 97th percentiles are both {hi:.4g}): everything is put at the "
+            "far plane and the flight shows a flat picture; check the depth map or estimator",
+            UserWarning,
+            stacklevel=3,
+        )
     disp_norm_full = normalize_disparity(disp_full, p_lo, p_hi)
     # Sky lies at infinity: give it the smallest disparity so the renderer treats it as far.
     disp_norm_full = torch.where(sky_full > 0.5, torch.full_like(disp_norm_full, 0.01), disp_norm_full)

@@ -153,6 +153,17 @@ def test_prepare_scene_canvas_and_sky_offset():
     assert torch.allclose(c.K[0, 2] - scene.K[0, 2], torch.tensor(float(off)), atol=0.51)
 
 
+def test_flat_disparity_warns_and_a_ramp_does_not(recwarn):
+    img = _photo(48, 96)
+    for value in (0.0, -1.0, 5.0):
+        with pytest.warns(UserWarning, match="the disparity map is flat"):
+            scene = prepare_scene(img, lambda x, v=value: torch.full_like(x[:, :1], v), top_sky, size=RES)
+        assert torch.all(scene.disparity <= 0.011)  # everything at the far plane
+    recwarn.clear()
+    prepare_scene(img, ramp_depth, top_sky, size=RES)
+    assert not [w for w in recwarn if "flat" in str(w.message)]
+
+
 def test_prepare_scene_square_photo_pads_canvas_as_non_sky():
     img = _photo(64, 64)
     scene = prepare_scene(img, ramp_depth, top_sky, size=RES)
