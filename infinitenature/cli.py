@@ -49,7 +49,7 @@ def _fly_parser(sub) -> None:
         help="camera speed per frame for autopilot/straight/pan, in units where the nearest content is ~1.25 away "
         "(default 0.1875, as published)",
     )
-    p.add_argument("--weights", default="default", help="generator weights: 'default', our .safetensors, or the official .tar")
+    p.add_argument("--weights", default="default", help="generator weights: 'default', our .safetensors, a training run or checkpoint folder, or the official .tar")
     p.add_argument("--depth", default="default", help="depth model: 'default', 'hf:<model>', or a disparity .npy/image")
     p.add_argument("--sky", default="default", help="sky model: 'default', 'hf:<model>', or a sky mask image")
     p.add_argument("--fps", type=float, default=30.0, help="frames per second of the video (default 30)")

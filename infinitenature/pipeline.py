@@ -623,7 +623,9 @@ def load_refiner(name_or_path: str | Path = "default") -> tuple[torch.nn.Module,
 
     Args:
         name_or_path: ``"default"`` (shipped weights), one of our ``.safetensors``
-            generator files, or the official checkpoint (``.tar``/``.pth``/``.pt``/``.ckpt``).
+            generator files, a training run folder (its ``export/generator_ema.safetensors``),
+            a training checkpoint folder (its ``G_ema.safetensors``), or the official
+            checkpoint (``.tar``/``.pth``/``.pt``/``.ckpt``).
 
     Returns:
         ``(refiner, config)``: the generator in eval mode on the CPU, and the
@@ -631,9 +633,9 @@ def load_refiner(name_or_path: str | Path = "default") -> tuple[torch.nn.Module,
         safetensors metadata) or, for the official checkpoint, the release's behaviour
         (per-step noise, style dropout, 50,000-sample truncation mean, full refinement).
     """
-    from .weights import load_model, read_metadata, resolve_weights
+    from .weights import generator_file, load_model, read_metadata, resolve_weights
 
-    path = resolve_weights(name_or_path, "generator-default.safetensors")
+    path = generator_file(resolve_weights(name_or_path, "generator-default.safetensors"))
     if path.suffix.lower() in (".tar", ".pth", ".pt", ".ckpt"):
         from .models import load_official_generator
 

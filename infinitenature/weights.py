@@ -28,6 +28,7 @@ __all__ = [
     "read_metadata",
     "shipped_weights_dir",
     "resolve_weights",
+    "generator_file",
 ]
 
 _REGISTRY: dict[str, tuple[type, type]] = {}
@@ -166,3 +167,23 @@ def resolve_weights(name_or_path: str | Path, default_file: str) -> Path:
     if not p.exists():
         raise FileNotFoundError(f"no weights file at {p}")
     return p
+
+
+def generator_file(path: str | Path) -> Path:
+    """The generator file a path names: a training run folder means its exported EMA generator
+    (``export/generator_ema.safetensors``), a checkpoint folder its ``G_ema.safetensors``; any
+    other path is returned as it is.
+
+    Raises:
+        FileNotFoundError: a folder that holds neither.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    for candidate in (path / "export" / "generator_ema.safetensors", path / "G_ema.safetensors"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"{path} is a folder without a generator: pass a .safetensors file, a training run folder "
+        "(its export/generator_ema.safetensors) or a checkpoint folder (its G_ema.safetensors)"
+    )

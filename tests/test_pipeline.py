@@ -124,6 +124,20 @@ def test_weights_carry_pipeline_settings(tmp_path, pipe):
     assert explicit.config.keep_visible is False
 
 
+def test_run_and_checkpoint_folders_name_their_generator(tmp_path, pipe):
+    """A training run folder loads its exported EMA generator; a checkpoint folder its G_ema."""
+    run = tmp_path / "run"
+    (run / "export").mkdir(parents=True)
+    (run / "checkpoints" / "step-0000002").mkdir(parents=True)
+    save_model(pipe.refiner, run / "export" / "generator_ema.safetensors", extra={"pipeline": {"truncation": 0.5}})
+    save_model(pipe.refiner, run / "checkpoints" / "step-0000002" / "G_ema.safetensors")
+    assert FlyThrough.from_pretrained(run, depth=ramp_depth, sky=top_sky).config.truncation == 0.5
+    ckpt = FlyThrough.from_pretrained(run / "checkpoints" / "step-0000002", depth=ramp_depth, sky=top_sky)
+    assert ckpt.config.truncation == FlyThroughConfig().truncation
+    with pytest.raises(FileNotFoundError, match="is a folder without a generator"):
+        FlyThrough.from_pretrained(run / "checkpoints", depth=ramp_depth, sky=top_sky)
+
+
 def test_save_and_from_pretrained(tmp_path, pipe):
     path = save_model(pipe.refiner, tmp_path / "g.safetensors")
     pipe2 = FlyThrough.from_pretrained(path, depth=ramp_depth, sky=top_sky)

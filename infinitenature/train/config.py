@@ -42,8 +42,9 @@ class TrainConfig:
     out_dir: str = _opt("runs/train", "run folder: config.json, stats.jsonl, checkpoints/, samples/, export/")
     resume: str = _opt("", "'' = fresh run; 'latest' = newest checkpoint in out_dir; or a checkpoint folder")
     init_from: str = _opt("", "checkpoint folder whose G, G_ema and D weights start a fresh run (stage 1 -> 2)")
-    init_generator: str = _opt("", "'default' (the shipped generator) or a generator .safetensors (e.g. a run's "
-                               "export/) whose weights start G and G_ema of a fresh run; D starts from scratch")
+    init_generator: str = _opt("", "'default' (the shipped generator), a generator .safetensors, a run folder (its "
+                               "export/) or a checkpoint folder (its G_ema) whose weights start G and G_ema of a "
+                               "fresh run; D starts from scratch")
     steps: int = _opt(20_000, "number of optimizer steps (each = one D step + one G step)")
     seed: int = _opt(0, "seed of weights, data order, masks, paths and noise (rank r adds r for its draws)")
     device: str = _opt("auto", "'auto' (cuda:LOCAL_RANK if available, else cpu), 'cpu' or 'cuda'")

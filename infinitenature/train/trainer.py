@@ -567,10 +567,10 @@ class Trainer:
 
     def load_generator(self, path: str | Path) -> None:
         """Start G and G_ema from an exported generator file or ``"default"`` (D keeps its fresh initialisation)."""
-        from ..weights import resolve_weights
+        from ..weights import generator_file, resolve_weights
 
         try:
-            path = resolve_weights(path, "generator-default.safetensors")
+            path = generator_file(resolve_weights(path, "generator-default.safetensors"))
         except FileNotFoundError as e:
             raise FileNotFoundError(f"--init-generator: {e}") from None
         if not path.is_file():
