@@ -117,8 +117,9 @@ class Preprocess:
 def _missing(model: str, what: str, reason: str, kind: type[Exception] = FileNotFoundError) -> Exception:
     """The one-line error for a hub model that cannot be loaded: ``FileNotFoundError`` when
     its files are not here, ``ImportError`` (``kind``) when transformers is not installed."""
+    install = "pip install 'infinitenature[hf]' and " if kind is ImportError else ""
     return kind(
-        f"cannot load the {what} model 'hf:{model}' ({reason}): pip install 'infinitenature[hf]' and "
+        f"cannot load the {what} model 'hf:{model}' ({reason}): {install}"
         f"download the model once with HF_HUB_OFFLINE unset "
         f"(python -c \"from transformers import AutoModel; AutoModel.from_pretrained('{model}')\"), "
         "or pass a local folder"
