@@ -81,9 +81,10 @@ def test_bad_options(tmp_path, capsys):
     assert code == 2 and "--streak-blur needs the photo anchor" in err and "\n" not in err.strip()
 
 
-def test_subprocess_has_no_traceback(tmp_path):
+@pytest.mark.parametrize("module", ["infinitenature.cli", "infinitenature"])
+def test_subprocess_has_no_traceback(tmp_path, module):
     r = subprocess.run(
-        [sys.executable, "-m", "infinitenature.cli", "fly", str(tmp_path / "missing.png"), "-o", str(tmp_path / "o.mp4")],
+        [sys.executable, "-m", module, "fly", str(tmp_path / "missing.png"), "-o", str(tmp_path / "o.mp4")],
         capture_output=True,
         text=True,
     )
