@@ -689,6 +689,13 @@ def test_cli_dry_run_and_errors(capsys, tmp_path):
         assert main(argv + ["--out-dir", str(tmp_path / "run"), "--no-progress"]) == 2
         err = capsys.readouterr().err
         assert msg in err and err.count("\n") == 1, err
+    (tmp_path / "a-file").write_text("mine")
+    for argv, msg in ((["--out-dir", str(tmp_path / "a-file")], "--out-dir: "),
+                      (["--out-dir", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "a-file")], "--cache-dir: ")):  # fmt: skip
+        assert main(["--data", "x", "--no-progress", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err == f"infinitenature train: error: {msg}{tmp_path / 'a-file'} exists and is not a folder\n"
+    assert (tmp_path / "a-file").read_text() == "mine"
 
 
 def test_ddp_two_ranks_gloo(photo_dir, tmp_path):

@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:  # bad data, run folder or checkpoint: one line (errors inside the loop keep their traceback)
             trainer = Trainer(config)
-        except (ValueError, FileNotFoundError, ImageError) as e:
-            print(f"infinitenature train: error: {e}", file=sys.stderr)
+        except (ValueError, OSError, ImageError) as e:  # OSError: a folder that cannot be made or read, say
+            print(f"infinitenature train: error: {' '.join(str(e).split())}", file=sys.stderr)
             return 2
         trainer.run()
     finally:

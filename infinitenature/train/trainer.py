@@ -255,6 +255,9 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, *, data: TrainingData | None = None, dist_info: DistInfo | None = None) -> None:
         self.config = c = config.validate()
+        for flag, folder in (("--out-dir", c.out_dir), ("--cache-dir", c.cache_dir)):
+            if folder and Path(folder).expanduser().exists() and not Path(folder).expanduser().is_dir():
+                raise ValueError(f"{flag}: {folder} exists and is not a folder")
         self.dist = dist_info if dist_info is not None else init_distributed(c.device)
         self.device = self.dist.device
         self.out_dir = Path(c.out_dir)
