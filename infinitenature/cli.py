@@ -228,7 +228,7 @@ def _fly(args) -> int:
             pipe.config.output = args.frame_size
         check_render_backend(pipe.config.render_backend)
         writer = VideoWriter(out, fps=args.fps, overwrite=args.overwrite)
-    except (FileNotFoundError, FileExistsError, ValueError, ImportError) as e:
+    except (OSError, ValueError, ImportError) as e:  # OSError: missing files, existing outputs, permissions
         raise CLIError(_one_line(e)) from None
     with writer:
         try:

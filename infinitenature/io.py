@@ -241,6 +241,8 @@ class VideoWriter:
         parent = self.path.parent
         if not parent.exists():
             raise FileNotFoundError(f"output folder {parent} does not exist")
+        if not parent.is_dir():
+            raise FileNotFoundError(f"output folder {parent} is a file, not a folder")
         self.fps = float(fps)
         self.overwrite = overwrite
         self.kind = "frames" if not suffix else ("gif" if suffix == ".gif" else "video")

@@ -226,3 +226,20 @@ def test_synthetic_refuses_to_overwrite_with_its_prefix(tmp_path, capsys):
     code, err = _run(["synthetic", str(tmp_path), "--num", "1"], capsys)
     assert code == 2 and err.startswith(f"infinitenature synthetic: error: {tmp_path / 'seed_0000_rgb.png'} exists")
     assert (tmp_path / "seed_0000_rgb.png").read_bytes() == b"mine"
+
+
+@pytest.mark.parametrize("command", ["fly", "eval"])
+def test_output_under_a_file_is_one_line(tmp_path, capsys, command):
+    """An output path whose folder is an existing file: one line, the file kept."""
+    (tmp_path / "photos").mkdir()
+    src = _photo(tmp_path / "photos" / "p.png")
+    (tmp_path / "notes").write_text("mine")
+    if command == "fly":
+        argv = ["fly", str(src), "-o", str(tmp_path / "notes" / "o.gif"), "--frames", "2", "--quiet"]
+        expected = f"infinitenature fly: error: output folder {tmp_path / 'notes'} is a file, not a folder"
+    else:
+        argv = ["eval", str(tmp_path / "photos"), "--out", str(tmp_path / "notes" / "sub" / "r.json"), "--quiet"]
+        expected = f"infinitenature eval: error: --out: {tmp_path / 'notes'} is a file, not a folder"
+    code, err = _run(argv, capsys)
+    assert code == 2 and err.strip() == expected
+    assert (tmp_path / "notes").read_text() == "mine"

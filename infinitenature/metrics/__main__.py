@@ -168,6 +168,9 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise _UsageError(f"{out} already exists (use --overwrite to replace it)")
+    blocking = next((p for p in out.parents if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():  # checked before the flights, not after them
+        raise _UsageError(f"--out: {blocking} is a file, not a folder")
 
     import torch
 
@@ -205,8 +208,11 @@ def _run(args: argparse.Namespace) -> int:
         "runtime_s": time.perf_counter() - t0,
         **result,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2))
+    except OSError as e:
+        raise _UsageError(f"cannot write {out}: {e.strerror or e}") from None
     print(_table(result))
     if not args.quiet:
         print(f"wrote {out}", file=sys.stderr)
