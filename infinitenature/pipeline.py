@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,6 +160,30 @@ class FlyThroughConfig:
     render_backend: str = "torch"
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> "FlyThroughConfig":
+        """Check every field (also after fields were assigned one by one); returns ``self``.
+
+        Raises:
+            ValueError: naming the first field out of range.
+        """
+        for name in ("stochastic", "sky_correction", "keep_visible"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+
+        def number(name: str, ok, what: str) -> None:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not ok(v):
+                raise ValueError(f"{name} must be {what}, got {v!r}")
+
+        number("fov_deg", lambda v: 0 < v < 180, "a number of degrees in (0, 180)")
+        number("truncation", lambda v: True, "a finite number (1 = no truncation)")
+        number("beta", lambda v: v > 0, "a positive number")
+        number("max_sky_fraction", lambda v: 0 < v <= 1, "a fraction in (0, 1]")
+        number("canvas_scale", lambda v: v >= 1, "a number >= 1")
+        if isinstance(self.mean_latent_samples, bool) or not isinstance(self.mean_latent_samples, int) or self.mean_latent_samples < 1:
+            raise ValueError(f"mean_latent_samples must be a whole number >= 1, got {self.mean_latent_samples!r}")
         if isinstance(self.supersample, bool) or not isinstance(self.supersample, int) or not 1 <= self.supersample <= MAX_SUPERSAMPLE:
             raise ValueError(f"supersample must be an integer in 1..{MAX_SUPERSAMPLE}, got {self.supersample!r}")
         if isinstance(self.anchor_scale, bool) or not isinstance(self.anchor_scale, int) or not 0 <= self.anchor_scale <= MAX_ANCHOR_SCALE:
@@ -183,6 +208,7 @@ class FlyThroughConfig:
         if self.render_backend not in RENDER_BACKENDS:
             choices = ", ".join(repr(b) for b in RENDER_BACKENDS)
             raise ValueError(f"render_backend must be one of {choices}, got {self.render_backend!r}")
+        return self
 
 
 @dataclass
@@ -412,7 +438,7 @@ class FlyThrough:
         num_frames = int(num_frames)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise ValueError(f"seed must be a whole number, got {seed!r}")
-        cfg = self.config
+        cfg = self.config.validate()  # fields may have been set one by one since construction
         check_render_backend(cfg.render_backend)  # ValueError / ImportError before any work
         device = self.device
         t0 = time.perf_counter()
@@ -426,11 +452,7 @@ class FlyThrough:
                 f"anchor_scale={cfg.anchor_scale} needs a scene with an anchor (prepare it with FlyThrough.prepare, "
                 "or prepare_scene(anchor_scale=...))"
             )
-        if cfg.detail > 0 and not cfg.anchor_scale:
-            raise ValueError(f"detail={cfg.detail:g} needs anchor_scale >= 1 (or set detail=0 to turn it off)")
-        if cfg.streak_blur > 0 and not cfg.anchor_scale:
-            raise ValueError(f"streak_blur={cfg.streak_blur:g} needs anchor_scale >= 1 (or set streak_blur=0 to turn it off)")
-        detail = prepare_detail(anchor, seed) if cfg.detail > 0 else None  # the check above: an anchor is there
+        detail = prepare_detail(anchor, seed) if cfg.detail > 0 else None  # validate(): detail needs the anchor
         path = make_camera_path(trajectory)
         pose = torch.eye(4, dtype=torch.float64, device=device)
         path.reset(pose.clone())

@@ -222,7 +222,7 @@ def test_the_loop_adds_texture_to_a_wall_it_flies_into(pipe):
 
     # measured: 0.080 with detail, 0.033 without
     assert fine(on[-1]) > 1.5 * fine(off[-1]), (fine(on[-1]), fine(off[-1]))
-    with pytest.raises(ValueError, match="needs anchor_scale"):
+    with pytest.raises(ValueError, match="detail needs the photo anchor"):
         pipe.config = dataclasses.replace(old, anchor_scale=2, detail=2.0)
         pipe.config.anchor_scale = 0
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -165,6 +167,31 @@ def test_prepare_scene_canvas_and_sky_offset():
     off = (c.rgb.shape[-1] - RES) // 2
     assert torch.allclose(c.rgb[..., off : off + RES, off : off + RES], scene.rgb, atol=0.08)
     assert torch.allclose(c.K[0, 2] - scene.K[0, 2], torch.tensor(float(off)), atol=0.51)
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("keep_visible", "yes", "keep_visible must be True or False"),
+        ("sky_correction", 1, "sky_correction must be True or False"),
+        ("fov_deg", 0.0, "fov_deg must be a number of degrees in (0, 180)"),
+        ("truncation", float("nan"), "truncation must be a finite number"),
+        ("beta", -1.0, "beta must be a positive number"),
+        ("max_sky_fraction", 1.5, "max_sky_fraction must be a fraction in (0, 1]"),
+        ("canvas_scale", 0.5, "canvas_scale must be a number >= 1"),
+        ("mean_latent_samples", 0, "mean_latent_samples must be a whole number >= 1"),
+    ],
+)
+def test_config_fields_are_checked_at_construction_and_at_run(pipe, field, value, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        FlyThroughConfig(**{field: value})
+    before = getattr(pipe.config, field)
+    try:
+        setattr(pipe.config, field, value)  # assigned after construction: caught when a run starts
+        with pytest.raises(ValueError, match=re.escape(message)):
+            pipe(_photo(), num_frames=2, progress=False)
+    finally:
+        setattr(pipe.config, field, before)
 
 
 def test_flat_disparity_warns_and_a_ramp_does_not(recwarn):
