@@ -29,6 +29,7 @@ __all__ = [
     "shipped_weights_dir",
     "resolve_weights",
     "generator_file",
+    "read_tensor_file",
 ]
 
 _REGISTRY: dict[str, tuple[type, type]] = {}
@@ -187,3 +188,21 @@ def generator_file(path: str | Path) -> Path:
         f"{path} is a folder without a generator: pass a .safetensors file, a training run folder "
         "(its export/generator_ema.safetensors) or a checkpoint folder (its G_ema.safetensors)"
     )
+
+
+def read_tensor_file(path: str | Path, map_location: str | torch.device = "cpu"):
+    """What a ``.safetensors`` or a PyTorch file (``torch.load``, tensors and plain containers only) holds.
+
+    Raises:
+        ValueError: the file cannot be read as either (junk, truncated, a pickle of objects).
+    """
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path), device=str(map_location))
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch.load raises pickle, zip and runtime errors; safetensors its own
+        kind = "safetensors" if path.suffix == ".safetensors" else "PyTorch checkpoint"
+        raise ValueError(f"{path} is not a readable {kind} file ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None

@@ -287,6 +287,10 @@ class TestFeatureNetworks:
         save_file({k: v.contiguous() for k, v in state.items()}, tmp_path / "broken.safetensors")
         with pytest.raises(ValueError, match="1 missing keys"):
             InceptionV3Features(tmp_path / "broken.safetensors")
+        for name in ("junk.pth", "junk.safetensors"):
+            (tmp_path / name).write_bytes(b"not weights at all")
+            with pytest.raises(ValueError, match=f"{name} is not a readable"):
+                InceptionV3Features(tmp_path / name)
         with pytest.raises(ValueError, match="at least 75x75"):
             net(torch.rand(1, 3, 40, 40))
 

@@ -395,12 +395,9 @@ class InceptionV3Features(nn.Module):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"Inception weights not found: {path}")
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+        from ..weights import read_tensor_file
 
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+        state = read_tensor_file(path)
         if not isinstance(state, dict):
             raise ValueError(f"{path} does not hold a state dict")
         state = {

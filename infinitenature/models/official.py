@@ -30,10 +30,9 @@ def _read_state_dict(path_or_state_dict: str | Path | Mapping[str, torch.Tensor]
         path = Path(path_or_state_dict).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"no checkpoint file at {path}")
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 - torch.load raises pickle, zip and runtime errors alike
-            raise ValueError(f"{path} is not a readable PyTorch checkpoint ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
+        from ..weights import read_tensor_file
+
+        ckpt = read_tensor_file(path)
         if not isinstance(ckpt, Mapping):
             raise ValueError(f"{path} does not hold a dict (got {type(ckpt).__name__})")
         if "netG_ema" in ckpt:

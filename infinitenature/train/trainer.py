@@ -51,7 +51,7 @@ from torch import Tensor, nn
 from ..devices import resolve_device
 from ..geometry import intrinsics_from_fov
 from ..models import CoModGenerator, Discriminator, DiscriminatorConfig, GeneratorConfig
-from ..weights import read_metadata, save_model
+from ..weights import read_metadata, read_tensor_file, save_model
 from .config import TrainConfig
 from .cyclic import fly, sample_cycle, sample_relative_poses, straight_poses
 from .data import PhotoCache, PhotoDataset, StepSampler, TrainingData, list_photos
@@ -610,7 +610,7 @@ class Trainer:
     def load_checkpoint(self, ckpt: Path) -> None:
         """Restore weights, optimizer states, step and this rank's RNG state (exact resume)."""
         self.load_weights(ckpt)
-        state = torch.load(Path(ckpt) / "state.pt", map_location=self.device, weights_only=True)
+        state = read_tensor_file(Path(ckpt) / "state.pt", map_location=self.device)  # ValueError when damaged
         self.g_opt.load_state_dict(state["g_opt"])
         self.d_opt.load_state_dict(state["d_opt"])
         self.step = int(state["step"])
