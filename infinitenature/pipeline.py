@@ -194,14 +194,11 @@ class FlyThroughConfig:
         g = self.hole_context
         if isinstance(g, bool) or not isinstance(g, int) or not 0 <= g <= MAX_HOLE_CONTEXT:
             raise ValueError(f"hole_context must be an integer in 0..{MAX_HOLE_CONTEXT}, got {g!r}")
-        if isinstance(self.detail, bool) or not isinstance(self.detail, (int, float)) or not 0.0 <= self.detail <= MAX_DETAIL:
-            raise ValueError(f"detail must be a number in [0, {MAX_DETAIL:g}], got {self.detail!r}")
+        number("detail", lambda v: 0.0 <= v <= MAX_DETAIL, f"a number in [0, {MAX_DETAIL:g}]")
         if self.detail > 0 and not self.anchor_scale:
             raise ValueError("detail needs the photo anchor: set anchor_scale >= 1 too (detail continues the photo's texture)")
-        b = self.streak_blur
-        if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0.0 <= b <= MAX_STREAK_BLUR:
-            raise ValueError(f"streak_blur must be a number in [0, {MAX_STREAK_BLUR:g}], got {b!r}")
-        if b > 0 and not self.anchor_scale:
+        number("streak_blur", lambda v: 0.0 <= v <= MAX_STREAK_BLUR, f"a number in [0, {MAX_STREAK_BLUR:g}]")
+        if self.streak_blur > 0 and not self.anchor_scale:
             raise ValueError("streak_blur needs the photo anchor: set anchor_scale >= 1 too (it filters the anchor's lookup)")
         if self.output not in ("refiner", "state"):
             raise ValueError(f"output must be 'refiner' or 'state', got {self.output!r}")

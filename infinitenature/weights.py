@@ -118,12 +118,10 @@ def load_model(path: str | Path, *, kind: str | None = None, device: str | torch
     fields = {f.name for f in dataclasses.fields(config_cls)}
     config = config_cls(**{k: v for k, v in meta["config"].items() if k in fields})
     model = cls(config)
-    from safetensors.torch import load_file
-
+    state = read_tensor_file(path, map_location=device)  # ValueError for a truncated file
     try:
-        state = load_file(str(path), device=str(device))
         model.load_state_dict(state, strict=True)
-    except Exception as e:  # noqa: BLE001 - a truncated file (safetensors' errors) or tensors that do not fit the config
+    except RuntimeError as e:  # tensors that do not fit the stored config
         msg = " ".join(str(e).split())
         raise ValueError(f"{path}: its tensors cannot be loaded into the {file_kind} it describes ({msg[:300]})") from None
     return model.to(device).eval()

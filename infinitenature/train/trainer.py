@@ -99,8 +99,8 @@ def init_distributed(device: str = "auto") -> DistInfo:
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     dev = resolve_device(device)
-    if device == "auto" or device == "cuda":  # one GPU per local rank
-        dev = resolve_device(f"cuda:{local}") if dev.type == "cuda" else dev
+    if dev.type == "cuda" and dev.index is None:  # 'auto' or 'cuda': one GPU per local rank
+        dev = resolve_device(f"cuda:{local}")
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():
