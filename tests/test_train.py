@@ -478,6 +478,33 @@ def test_run_folder_checkpoint_and_exact_resume(precision, data, tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a), name
 
 
+def test_max_minutes_stops_with_a_checkpoint_that_resumes_exactly(data, tmp_path):
+    common = dict(stage="mim", steps=3, r1_every=2)
+    full = Trainer(tiny_config(tmp_path / "full", **common), data=data, dist_info=DistInfo())
+    full.run()
+    assert not full.stopped_early and full.step == 3
+
+    cut = Trainer(tiny_config(tmp_path / "cut", **common, max_minutes=1e-9), data=data, dist_info=DistInfo())
+    cut.run()  # out of time after its first step: checkpoint and export as at the end
+    run = Path(cut.config.out_dir)
+    assert cut.stopped_early and cut.step == 1
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-0000001"]
+    assert (run / "export" / EXPORT_NAME).is_file()
+    assert [s["step"] for s in _stats(run) if "g_loss" in s] == [1]
+
+    resumed = Trainer(tiny_config(tmp_path / "cut", **common, resume="latest"), data=data, dist_info=DistInfo())
+    assert resumed.step == 1
+    resumed.run()
+    assert not resumed.stopped_early and resumed.step == 3
+    a, b = _stats(Path(full.config.out_dir)), _stats(run)
+    assert [s["step"] for s in b if "g_loss" in s] == [1, 2, 3]
+    for step in (2, 3):
+        sa = [s for s in a if s["step"] == step and "g_loss" in s][0]
+        sb = [s for s in b if s["step"] == step and "g_loss" in s][0]
+        for key in ("d_loss", "g_loss", "rec", "g_adv"):
+            assert sa[key] == sb[key], (step, key)
+
+
 def test_init_generator_starts_g_and_ema_from_an_exported_file(data, tmp_path):
     src = Trainer(tiny_config(tmp_path / "src", seed=3), data=data, dist_info=DistInfo())
     src.G_ema.G_synthesis.G_4x4.Conv.conv.weight.data.add_(1.0)  # a generator no fresh init can equal
@@ -684,6 +711,8 @@ def test_cli_dry_run_and_errors(capsys, tmp_path):
         (["--data", str(tmp_path)], "no images"),
         (["--data", "x", "--magnify-prob", "1.5"], "--magnify-prob: must be in [0, 1]"),
         (["--data", "x", "--magnify-max", "0.5"], "--magnify-max: must be >= 1"),
+        (["--data", "x", "--max-minutes", "-1"], "--max-minutes: must be a number >= 0"),
+        (["--data", "x", "--max-minutes", "nan"], "--max-minutes: must be a number >= 0"),
         *([] if torch.cuda.is_available() else [(["--data", "x", "--device", "cuda"], "CUDA is not available")]),
     ):
         assert main(argv + ["--out-dir", str(tmp_path / "run"), "--no-progress"]) == 2
@@ -718,3 +747,14 @@ def test_ddp_two_ranks_gloo(photo_dir, tmp_path):
     assert stats[-1] == {"step": 2, "replica_max_diff": 0.0}  # parameters equal on both ranks
     assert [s["kimg"] for s in stats if "g_loss" in s] == [0.002, 0.004]  # global batch = 2 ranks x 1
     assert len(torch.load(run / "checkpoints" / "step-0000002" / "state.pt", weights_only=True)["rng"]) == 2
+
+    # --max-minutes: the ranks agree to stop at the same step, save it in sync and say how to go on
+    more = [*cmd[:cmd.index("--steps")], "--steps", "5", *cmd[cmd.index("--steps") + 2:], "--resume", "latest",
+            "--max-minutes", "1e-9"]
+    proc = subprocess.run(more, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "stopped after --max-minutes 1e-09 at step 3 of 5" in proc.stdout and "--resume latest" in proc.stdout
+    stats = _stats(run)
+    assert [s["step"] for s in stats if "g_loss" in s] == [1, 2, 3]
+    assert stats[-1] == {"step": 3, "replica_max_diff": 0.0}
+    assert (run / "checkpoints" / "step-0000003" / "G_ema.safetensors").is_file()

@@ -116,7 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
     if trainer.dist.is_main:
-        print(f"done: {config.steps} steps; EMA generator at {Path(config.out_dir) / 'export' / 'generator_ema.safetensors'}")
+        export = Path(config.out_dir) / "export" / "generator_ema.safetensors"
+        if trainer.stopped_early:
+            print(f"stopped after --max-minutes {config.max_minutes:g} at step {trainer.step} of {config.steps}; "
+                  f"EMA generator at {export}; continue with: infinitenature train --config "
+                  f"{Path(config.out_dir) / 'config.json'} --resume latest")
+        else:
+            print(f"done: {trainer.step} steps; EMA generator at {export}")
     return 0
 
 

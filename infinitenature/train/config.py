@@ -46,6 +46,8 @@ class TrainConfig:
                                "export/) or a checkpoint folder (its G_ema) whose weights start G and G_ema of a "
                                "fresh run; D starts from scratch")
     steps: int = _opt(20_000, "number of optimizer steps (each = one D step + one G step)")
+    max_minutes: float = _opt(0.0, "stop this invocation after N minutes of wall time, with a checkpoint and export "
+                              "as at the end (0 = no limit); continue with --config OUT/config.json --resume latest")
     seed: int = _opt(0, "seed of weights, data order, masks, paths and noise (rank r adds r for its draws)")
     device: str = _opt("auto", "'auto' (cuda:LOCAL_RANK if available, else cpu), 'cpu' or 'cuda'")
     num_workers: int = _opt(0, "DataLoader worker processes per rank (0 = load in the training process)")
@@ -159,6 +161,8 @@ class TrainConfig:
                      "keep_checkpoints", "cycle_detach_every"):
             if getattr(self, name) < 0:
                 bad(name, "must be >= 0")
+        if not 0.0 <= self.max_minutes < float("inf"):
+            bad("max_minutes", "must be a number >= 0 (0 = no limit)")
         for name in ("g_lr", "d_lr", "ema_halflife_kimg"):
             if not getattr(self, name) > 0:
                 bad(name, "must be > 0")

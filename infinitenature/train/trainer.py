@@ -287,6 +287,7 @@ class Trainer:
         # All randomness of a step (latents, style dropout, masks, paths, noise) comes from here.
         self.rng = torch.Generator().manual_seed(c.seed * 1_000_003 + self.dist.rank)
         self.step = 0  # completed optimizer steps
+        self.stopped_early = False  # set by run() when --max-minutes ended it before config.steps
         self.global_batch = c.batch_size * self.dist.world_size
 
         if c.resume:
@@ -458,8 +459,16 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def run(self) -> dict[str, float]:
-        """Train from ``self.step`` to ``config.steps``; returns the last step's stats (rank-averaged)."""
+        """Train from ``self.step`` to ``config.steps``; returns the last step's stats (rank-averaged).
+
+        With ``config.max_minutes`` > 0 the run also stops once that much wall time has
+        passed since this call (all ranks at the same step), after writing a checkpoint
+        and the export as at the end; ``self.stopped_early`` then says so, and
+        ``--resume latest`` continues exactly from there.
+        """
         c = self.config
+        deadline = time.monotonic() + 60.0 * c.max_minutes if c.max_minutes > 0 else None
+        self.stopped_early = False
         sampler = StepSampler(
             len(self.data), c.batch_size, seed=c.seed, rank=self.dist.rank, world_size=self.dist.world_size,
             start_step=self.step, num_steps=c.steps,
@@ -476,7 +485,9 @@ class Trainer:
         for batch in loader:
             stats = self.train_step(batch)
             bar.update(1)
-            done = self.step == c.steps
+            if deadline is not None and self.step < c.steps:
+                self.stopped_early = self._any_rank(time.monotonic() >= deadline)
+            done = self.step == c.steps or self.stopped_early
             if c.log_every and (self.step % c.log_every == 0 or done):
                 last = self._reduce_stats(stats)
                 now = time.perf_counter()
@@ -489,8 +500,18 @@ class Trainer:
                 self.write_samples()
             if (c.ckpt_every and self.step % c.ckpt_every == 0) or done:
                 self.save_checkpoint()
+            if done:
+                break
         bar.close()
         return last
+
+    def _any_rank(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is true on any rank (so all ranks stop at the same step)."""
+        if not _distributed(self.dist):
+            return flag
+        t = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item() > 0)
 
     def _reduce_stats(self, stats: dict[str, float]) -> dict[str, float]:
         if not _distributed(self.dist):
