@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 import tempfile
 import time
@@ -132,14 +133,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def table(results: dict, methods: tuple[str, ...]) -> str:
     """Markdown: hole-filling L1 (disocclusion, blocks, disocclusion disparity, identity) and PSNR per method."""
-    head = "| candidate | disocclusion RGB L1 | blocks RGB L1 | disocclusion disparity L1 | identity RGB L1 |"
+    head = ("| candidate | disocclusion RGB L1 | blocks RGB L1 | disocclusion disparity L1 | identity RGB L1 "
+            "| texture in holes, disocclusions / blocks |")
     steps = "/".join(sorted(next(iter(results.values()))["fidelity"]["refiner"]["psnr"], key=int)) if results else ""
     head += "".join(f" PSNR {steps}, {'these settings' if m == 'refiner' else 'full refinement'} |" for m in methods)
-    lines = [head, "|---" * (5 + len(methods)) + "|"]
+    lines = [head, "|---" * (6 + len(methods)) + "|"]
     for name, r in results.items():
         h = r["hole_filling"]["hole_filling"]
         cells = [name, f"{h['disocclusion']['rgb_l1']:.4f}", f"{h['blocks']['rgb_l1']:.4f}",
-                 f"{h['disocclusion']['disparity_l1']:.4f}", f"{r['hole_filling']['identity']['rgb_l1']:.4f}"]
+                 f"{h['disocclusion']['disparity_l1']:.4f}", f"{r['hole_filling']['identity']['rgb_l1']:.4f}",
+                 f"{h['disocclusion'].get('detail', math.nan):.3f} / {h['blocks'].get('detail', math.nan):.3f}"]
         for m in methods:
             psnr = r["fidelity"][m]["psnr"]
             cells.append(" / ".join(f"{psnr[s]:.2f}" for s in sorted(psnr, key=int)))

@@ -13,7 +13,9 @@ examples/*.jpg, centre crop + ``--crops`` random crops each, at the generator's
 resolution, disparity and sky from the shipped estimators):
 
 * ``infinitenature.train.hole_filling_l1``: L1 on the hidden pixels of real
-  disocclusion masks and of random block masks (lower is better);
+  disocclusion masks and of random block masks (lower is better), and the texture
+  of the fill (gradient energy inside the holes over the photo's: 0 = smooth,
+  1 = as much fine structure as the photo had there);
 * ``infinitenature.train.identity_l1``: L1 between output and input when nothing
   is hidden (0 = perfect; what makes colours drift under full refinement);
 * ``infinitenature.train.detail_restoration``: frames blurred as if magnified 1.5x,
@@ -104,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = score_refiner(G, *frames[res], seed=a.seed)
             h, detail = results[name]["hole_filling"], results[name]["detail_restoration"]
             print(f"{name}: disocclusion RGB L1 {h['disocclusion']['rgb_l1']:.4f}, blocks {h['blocks']['rgb_l1']:.4f}, "
-                  f"identity {results[name]['identity']['rgb_l1']:.4f}", flush=True)
+                  f"identity {results[name]['identity']['rgb_l1']:.4f}, texture in holes "
+                  f"{h['disocclusion']['detail']:.3f} / {h['blocks']['detail']:.3f}", flush=True)
             for f, v in detail.items():
                 print(f"  magnified {f}x: RGB L1 {v['blurred_l1']:.4f} -> {v['restored_l1']:.4f}, "
                       f"detail {v['blurred_detail']:.3f} -> {v['restored_detail']:.3f}", flush=True)

@@ -296,7 +296,9 @@ def test_checkpoint_benchmark_flies_every_candidate_with_one_loop_setting(tmp_pa
         assert set(r["fidelity"]["refiner"]["psnr"]) == {"1", "2"}
         assert all(np.isfinite(v) for v in r["fidelity"]["refiner"]["psnr"].values())
         assert r["hole_filling"]["frames"] == 3 and r["hole_filling"]["hole_filling"]["blocks"]["rgb_l1"] > 0
+        assert r["hole_filling"]["hole_filling"]["blocks"]["detail"] >= 0
     printed = capsys.readouterr().out
+    assert "texture in holes" in printed
     assert "| runx/step-0000002 |" in printed and "PSNR 1/2, these settings" in printed and "full refinement" in printed
     assert bench_checkpoints.main([str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err

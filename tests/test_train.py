@@ -48,6 +48,7 @@ from infinitenature.train import (
     sample_relative_poses,
 )
 from infinitenature.train.__main__ import main
+from infinitenature.train.evaluate import hole_interior
 from infinitenature.train.trainer import Autocast, DistInfo, EXPORT_NAME
 from infinitenature.weights import load_model
 
@@ -617,14 +618,16 @@ class _Copy(_Oracle):
 def test_hole_filling_l1_scores_hidden_pixels_only():
     H = 32
     y = torch.linspace(0, 1, H).view(1, 1, H, 1).expand(2, 1, H, H)
-    rgb = torch.cat([0.2 + 0.6 * y, 0.5 + 0 * y, 0.8 - 0.6 * y], 1)
+    rgb = torch.cat([0.2 + 0.6 * y, 0.5 + 0 * y, 0.8 - 0.3 * y], 1)
     disp = (0.05 + 0.9 * y).clamp(0.01, 1)
     K = intrinsics_from_fov(H, H, 55.0)
     truth = torch.cat([rgb, disp], 1)
     oracle = hole_filling_l1(_Oracle(truth), rgb, disp, K, seed=0, batch_size=1)
     assert oracle["blocks"].rgb_l1 == 0.0 and oracle["blocks"].disparity_l1 == 0.0
     assert oracle["disocclusion"].rgb_l1 == 0.0 and 0.0 < oracle["disocclusion"].hole_fraction < 1.0
+    assert oracle["blocks"].detail == pytest.approx(1.0)  # the true frame has the true frame's texture
     copy = hole_filling_l1(_Copy(truth), rgb, disp, K, seed=0)
+    assert copy["blocks"].detail == 0.0  # flat black holes
     # black holes: the error is the mean of the true values over the hidden pixels
     _, _, mask = _block_masks_for(seed=0, rgb=rgb, disp=disp, K=K)
     hole = 1 - mask
@@ -644,6 +647,27 @@ def test_hole_filling_l1_scores_hidden_pixels_only():
     grey = identity_l1(_Oracle(torch.full_like(truth, 0.5)), rgb, disp)
     assert grey[0] == pytest.approx(float((rgb - 0.5).abs().mean()), rel=1e-5)
     assert grey[1] == pytest.approx(float((disp - 0.5).abs().mean()), rel=1e-5)
+
+
+def test_hole_detail_measures_texture_in_the_holes_interior():
+    # a textured frame: smooth fills score little of its detail, the truth all of it
+    H = 48
+    yy, xx = torch.meshgrid(torch.arange(H, dtype=torch.float32), torch.arange(H, dtype=torch.float32), indexing="ij")
+    texture = 0.5 + 0.2 * torch.sin(xx * 1.3) * torch.cos(yy * 0.9)
+    rgb = texture.expand(2, 3, H, H).clone()
+    disp = torch.full((2, 1, H, H), 0.5)
+    K = intrinsics_from_fov(H, H, 55.0)
+    truth = torch.cat([rgb, disp], 1)
+    flat = torch.cat([torch.full_like(rgb, 0.5), disp], 1)
+    assert hole_filling_l1(_Oracle(truth), rgb, disp, K)["blocks"].detail == pytest.approx(1.0)
+    assert hole_filling_l1(_Oracle(flat), rgb, disp, K)["blocks"].detail == 0.0
+    doubled = torch.cat([0.5 + 2 * (rgb - 0.5), disp], 1)
+    assert hole_filling_l1(_Oracle(doubled), rgb, disp, K)["blocks"].detail == pytest.approx(4.0)  # energy: squared
+    # the interior leaves out hidden pixels within the margin of a visible one
+    mask = torch.ones(1, 1, 9, 9)
+    mask[..., 1:8, 1:8] = 0
+    inner = hole_interior(mask, margin=2)
+    assert inner[0, 0].nonzero().tolist() == [[r, c] for r in range(3, 6) for c in range(3, 6)]
 
 
 def test_detail_restoration_scores_against_the_sharp_frame():

@@ -11,6 +11,12 @@ measured on the hidden pixels only. Masks, cameras and latents are drawn from
 one seeded generator, so two refiners scored with the same ``seed`` see exactly
 the same holes (this is what the masked-warm-up ablation compares).
 
+Each ``HoleFillingScore`` also says how much texture the fill has: the gradient
+energy of the output inside the holes (pixels at least ``DETAIL_MARGIN`` from any
+visible pixel, so the seam does not count) over the true frame's there. A fill that
+is right on average but smooth scores near 0 however low its L1; 1 is as much fine
+structure as the photo had (not necessarily the same structure).
+
 ``detail_restoration`` scores a third job, the one the published loop gives the
 refiner by refining every pixel of every frame: given a frame blurred as if the camera
 had flown so close that it is magnified beyond the resolution it was seen at
@@ -23,7 +29,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-from kornia.filters import gaussian_blur2d
+import torch.nn.functional as F
+from kornia.filters import gaussian_blur2d, spatial_gradient
 from torch import Tensor
 
 from ..metrics.stability import sharpness
@@ -31,7 +38,7 @@ from .cyclic import sample_relative_poses
 from .data import PhotoCache, PhotoDataset
 from .masks import magnify_blur, random_block_masks, round_trip
 
-__all__ = ["HoleFillingScore", "hole_filling_l1", "identity_l1", "DetailScore", "detail_restoration", "heldout_crops"]
+__all__ = ["HoleFillingScore", "hole_filling_l1", "hole_interior", "identity_l1", "DetailScore", "detail_restoration", "heldout_crops"]
 
 
 @dataclass(frozen=True)
@@ -42,11 +49,37 @@ class HoleFillingScore:
         rgb_l1: L1 of RGB over hidden pixels, averaged over the 3 channels.
         disparity_l1: L1 of normalized disparity over hidden pixels.
         hole_fraction: the fraction of pixels that were hidden.
+        detail: gradient energy of the filled grey image over the true frame's, summed
+            over the holes' interior (``hole_interior``); ``nan`` when no hole has one.
     """
 
     rgb_l1: float
     disparity_l1: float
     hole_fraction: float
+    detail: float = float("nan")
+
+
+#: Hidden pixels closer than this to a visible pixel are left out of ``HoleFillingScore.detail``.
+DETAIL_MARGIN = 2
+
+
+def hole_interior(mask: Tensor, margin: int = DETAIL_MARGIN) -> Tensor:
+    """Hidden pixels at least ``margin`` px (Chebyshev) from any visible one.
+
+    Args:
+        mask: ``(B, 1, H, W)``, 1 = visible, 0 = hidden.
+    Returns:
+        ``(B, 1, H, W)`` float, 1 on the interior of the holes.
+    """
+    near_visible = F.max_pool2d(mask.float(), 2 * margin + 1, stride=1, padding=margin)
+    return 1.0 - near_visible
+
+
+def _gradient_energy(rgb: Tensor) -> Tensor:
+    """Squared Sobel magnitude of the grey image (kornia, normalized kernels): ``(B, 1, H, W)``."""
+    grey = rgb.mean(1, keepdim=True)
+    g = spatial_gradient(grey, mode="sobel", normalized=True)  # (B, 1, 2, H, W)
+    return (g**2).sum(2)
 
 
 def _check_frames(rgb: Tensor, disparity: Tensor) -> None:
@@ -87,7 +120,8 @@ def hole_filling_l1(
 
     Returns:
         ``{"disocclusion": HoleFillingScore, "blocks": HoleFillingScore}``; each L1 is
-        pooled over all hidden pixels of all frames. The refiner sees the round-tripped
+        pooled over all hidden pixels of all frames, ``detail`` over the holes' interiors
+        of all frames. The refiner sees the round-tripped
         frame (with its resampling blur) for disocclusions, the original for blocks, and
         is always compared with the original frame; noise inputs are zero.
     """
@@ -103,7 +137,8 @@ def hole_filling_l1(
     blocks = random_block_masks(N, H, W, ratio=block_ratio, patch=patch, generator=g, device=device)
     z = torch.randn(N, refiner.config.latent_dim, generator=g).to(device)
 
-    sums = {k: [0.0, 0.0, 0.0] for k in ("disocclusion", "blocks")}  # rgb error, disparity error, hidden pixels
+    # rgb error, disparity error, hidden pixels, output and true gradient energy in the holes' interior
+    sums = {k: [0.0, 0.0, 0.0, 0.0, 0.0] for k in ("disocclusion", "blocks")}
     for lo in range(0, N, batch_size):
         sl = slice(lo, lo + batch_size)
         real_rgb, real_disp = rgb[sl], disparity[sl]
@@ -119,10 +154,16 @@ def hole_filling_l1(
             acc[0] += float(((out[:, :3] - real_rgb).abs() * hole).sum()) / 3.0
             acc[1] += float(((out[:, 3:] - real_disp).abs() * hole).sum())
             acc[2] += float(hole.sum())
+            inner = hole_interior(mask)
+            acc[3] += float((_gradient_energy(out[:, :3]) * inner).sum())
+            acc[4] += float((_gradient_energy(real_rgb) * inner).sum())
     total = float(N * H * W)
     return {
-        k: HoleFillingScore(rgb_l1=e_rgb / max(n, 1.0), disparity_l1=e_disp / max(n, 1.0), hole_fraction=n / total)
-        for k, (e_rgb, e_disp, n) in sums.items()
+        k: HoleFillingScore(
+            rgb_l1=e_rgb / max(n, 1.0), disparity_l1=e_disp / max(n, 1.0), hole_fraction=n / total,
+            detail=e_out / e_true if e_true > 0 else float("nan"),
+        )
+        for k, (e_rgb, e_disp, n, e_out, e_true) in sums.items()
     }
 
 
