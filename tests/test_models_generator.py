@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from infinitenature.filters import push_pull_fill
-from infinitenature.models import CoModGenerator, Discriminator, DiscriminatorConfig, GeneratorConfig
+from infinitenature.models import (
+    CoModGenerator,
+    Discriminator,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    PatchDiscriminator,
+    PatchDiscriminatorConfig,
+)
 from infinitenature.models.discriminator import minibatch_stddev
 from infinitenature.weights import load_model, save_model
 
@@ -299,4 +306,37 @@ class TestDiscriminator:
         with torch.no_grad():
             assert torch.equal(loaded(x), d(x))
         with pytest.raises(ValueError, match=r"x must have shape \(B, 3, 16, 16\)"):
+            d(torch.zeros(1, 4, 16, 16))
+
+
+class TestPatchDiscriminator:
+    @pytest.mark.parametrize("levels", [1, 2, 3])
+    def test_logit_map_and_receptive_field(self, levels):
+        cfg = PatchDiscriminatorConfig(resolution=128, levels=levels, f_base=512, f_max=16)
+        d = PatchDiscriminator(cfg)
+        x = torch.zeros(2, 4, 128, 128, requires_grad=True)
+        out = d(x)
+        side = 128 >> levels
+        assert out.shape == (2, 1, side, side)
+        out[0, 0, side // 2, side // 2].backward()  # one logit depends on a receptive_field-wide window only
+        touched = x.grad[0].abs().sum(0).nonzero()
+        assert x.grad[1].abs().sum() == 0  # samples do not interact
+        for axis in (0, 1):
+            assert int(touched[:, axis].max() - touched[:, axis].min() + 1) == cfg.receptive_field
+        assert [PatchDiscriminatorConfig(levels=n).receptive_field for n in (1, 2, 3)] == [12, 30, 66]
+
+    def test_bad_configs_and_round_trip(self, tmp_path):
+        with pytest.raises(ValueError, match="levels must be >= 1"):
+            PatchDiscriminatorConfig(resolution=16, levels=3)
+        with pytest.raises(ValueError, match="power of two"):
+            PatchDiscriminatorConfig(resolution=96)
+        torch.manual_seed(0)
+        d = PatchDiscriminator(PatchDiscriminatorConfig(resolution=32, levels=2, f_base=256, f_max=8))
+        x = torch.rand(2, 4, 32, 32) * 2 - 1
+        d(x).sum().backward()
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in d.parameters())
+        loaded = load_model(save_model(d, tmp_path / "pd.safetensors"), kind="patch_discriminator")
+        with torch.no_grad():
+            assert torch.equal(loaded(x), d(x))
+        with pytest.raises(ValueError, match=r"x must have shape \(B, 4, 32, 32\)"):
             d(torch.zeros(1, 4, 16, 16))

@@ -29,9 +29,11 @@ from infinitenature.train import (
     Trainer,
     TrainingData,
     d_logistic_loss,
+    d_patch_loss,
     d_r1_loss,
     fly,
     g_nonsaturating_loss,
+    g_patch_loss,
     heldout_crops,
     hole_filling_l1,
     detail_restoration,
@@ -364,6 +366,25 @@ class TestLosses:
         with pytest.raises(ValueError, match="RGBD"):
             l1_rgbd(a[:, :3], b[:, :3])
 
+    def test_patch_losses_label_painted_patches_fake(self):
+        zeros = torch.zeros(2, 1, 4, 4)
+        none, every = torch.zeros(2, 1, 16, 16), torch.ones(2, 1, 16, 16)
+        # everything painted: the image-level losses, patch by patch
+        logits = torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(d_patch_loss(zeros, logits, every), d_logistic_loss(zeros, logits))
+        torch.testing.assert_close(g_patch_loss(logits, every), g_nonsaturating_loss(logits))
+        # nothing painted: a generated frame is the photo, so D must call it real
+        torch.testing.assert_close(d_patch_loss(zeros, logits, none), d_logistic_loss(zeros, -logits))
+        # G is judged on painted patches only: the top-left patch here
+        painted = none.clone()
+        painted[:, :, :4, :4] = 1
+        fooled = torch.full((2, 1, 4, 4), -9.0)
+        fooled[:, :, 0, 0] = 9.0
+        assert float(g_patch_loss(fooled, painted)) == pytest.approx(math.log1p(math.exp(-9.0)))
+        assert float(g_patch_loss(zeros, painted)) == pytest.approx(math.log(2))
+        with pytest.raises(ValueError, match="painted must be"):
+            d_patch_loss(zeros, zeros, torch.ones(1, 1, 16, 16))
+
     def test_r1_of_linear_discriminator(self):
         w = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
         x = torch.randn(3, 4, 8, 8).requires_grad_(True)
@@ -379,19 +400,22 @@ def _fixed_rec(trainer: Trainer, real: torch.Tensor) -> float:
     rng = trainer.rng
     trainer.rng = torch.Generator().manual_seed(1234)
     with torch.no_grad():
-        _, rec, _ = trainer.generate(real)
+        _, rec, _, _ = trainer.generate(real)
     trainer.rng = rng
     return float(rec)
 
 
 @pytest.mark.parametrize(
     "stage,keep_visible,precision",
-    [("mim", False, "fp32"), ("cyclic", False, "fp32"), ("cyclic", True, "fp32"), ("mim", False, "bf16"), ("cyclic", False, "bf16")],
+    [("mim", False, "fp32"), ("cyclic", False, "fp32"), ("cyclic", True, "fp32"), ("mim", False, "bf16"),
+     ("cyclic", False, "bf16"), ("mim", False, "patch"), ("cyclic", True, "patch")],
 )
 def test_steps_reduce_loss_on_fixed_batch(stage, keep_visible, precision, data, tmp_path):
+    patch = precision == "patch"  # fp32 with the patch discriminator
     cfg = tiny_config(
         tmp_path, stage=stage, g_lr=0.01, d_lr=0.002, adv_weight=0.01, style_dropout=False, r1_every=4,
-        cycle_keep_visible=keep_visible, precision=precision,
+        cycle_keep_visible=keep_visible, precision="fp32" if patch else precision,
+        discriminator="patch" if patch else "global",
     )  # fmt: skip
     trainer = Trainer(cfg, data=data, dist_info=DistInfo())
     batch = {k: torch.stack([data[i][k] for i in range(2)]) for k in ("rgb", "disparity")}
@@ -736,6 +760,9 @@ def test_cli_dry_run_and_errors(capsys, tmp_path):
         (["--data", "x", "--magnify-prob", "1.5"], "--magnify-prob: must be in [0, 1]"),
         (["--data", "x", "--magnify-max", "0.5"], "--magnify-max: must be >= 1"),
         (["--data", "x", "--max-minutes", "-1"], "--max-minutes: must be a number >= 0"),
+        (["--data", "x", "--discriminator", "local"], "--discriminator: must be one of global, patch"),
+        (["--data", "x", "--discriminator", "patch", "--resolution", "64", "--d-patch-levels", "5"],
+         "--d-patch-levels: must be >= 1 and leave a logit map of at least 4 x 4"),
         (["--data", "x", "--max-minutes", "nan"], "--max-minutes: must be a number >= 0"),
         *([] if torch.cuda.is_available() else [(["--data", "x", "--device", "cuda"], "CUDA is not available")]),
     ):

@@ -18,12 +18,15 @@ from .layers import (
     make_kernel,
 )
 from .official import load_official_generator, official_config
+from .patch_discriminator import PatchDiscriminator, PatchDiscriminatorConfig
 
 __all__ = [
     "GeneratorConfig",
     "CoModGenerator",
     "DiscriminatorConfig",
     "Discriminator",
+    "PatchDiscriminatorConfig",
+    "PatchDiscriminator",
     "load_official_generator",
     "official_config",
     "stage_channels",

@@ -8,7 +8,15 @@ from .config import STAGES, TrainConfig
 from .cyclic import CycleResult, fly, render_refine, sample_cycle, sample_relative_poses, straight_poses
 from .data import PhotoCache, PhotoDataset, StepSampler, TrainingData, list_photos, random_crop
 from .evaluate import DetailScore, HoleFillingScore, detail_restoration, heldout_crops, hole_filling_l1, identity_l1
-from .losses import d_logistic_loss, d_r1_loss, g_nonsaturating_loss, l1_rgbd, laplacian_pyramid_l1
+from .losses import (
+    d_logistic_loss,
+    d_patch_loss,
+    d_r1_loss,
+    g_nonsaturating_loss,
+    g_patch_loss,
+    l1_rgbd,
+    laplacian_pyramid_l1,
+)
 from .masks import RoundTrip, magnify_blur, mim_inputs, random_block_masks, round_trip
 from .trainer import DistInfo, Trainer, build_data, build_models, find_checkpoint, init_distributed
 
@@ -49,4 +57,6 @@ __all__ = [
     "d_logistic_loss",
     "g_nonsaturating_loss",
     "d_r1_loss",
+    "d_patch_loss",
+    "g_patch_loss",
 ]

@@ -16,11 +16,14 @@ from typing import Any
 
 from ..models.generator import HOLE_FILLS
 
-__all__ = ["TrainConfig", "STAGES", "PRECISIONS"]
+__all__ = ["TrainConfig", "STAGES", "PRECISIONS", "DISCRIMINATORS"]
 
 #: "mim": masked image modeling (fill random blocks and real disocclusion holes).
 #: "cyclic": fly out along a sampled path and back; the returned frame must equal the photo.
 STAGES = ("mim", "cyclic")
+
+#: Discriminators of ``TrainConfig.discriminator``: image-level (published) or per patch.
+DISCRIMINATORS = ("global", "patch")
 
 #: Compute precisions of ``TrainConfig.precision`` ("bf16" = bfloat16 autocast).
 PRECISIONS = ("fp32", "bf16")
@@ -82,6 +85,11 @@ class TrainConfig:
     )
     d_f_max: int = _opt(512, "discriminator channel cap")
     d_f_base: int = _opt(8192, "discriminator width base")
+    discriminator: str = _opt(
+        "global", "'global' (published: StyleGAN2's image-level discriminator) or 'patch' (one logit per patch; "
+        "painted patches are the fakes, see infinitenature.models.patch_discriminator)"
+    )
+    d_patch_levels: int = _opt(2, "patch discriminator: downsampling blocks (2 = 30-px patches, 3 = 66-px)")
     fov_deg: float = _opt(55.0, "horizontal field of view of the training camera")
     # --- optimisation --------------------------------------------------------------------
     batch_size: int = _opt(8, "photos per step PER RANK (global batch = batch_size * world size)")
@@ -146,6 +154,10 @@ class TrainConfig:
             bad("stage", f"must be one of {', '.join(STAGES)}")
         if self.precision not in PRECISIONS:
             bad("precision", f"must be one of {', '.join(PRECISIONS)}")
+        if self.discriminator not in DISCRIMINATORS:
+            bad("discriminator", f"must be one of {', '.join(DISCRIMINATORS)}")
+        if self.discriminator == "patch" and not (self.d_patch_levels >= 1 and self.resolution >> self.d_patch_levels >= 4):
+            bad("d_patch_levels", "must be >= 1 and leave a logit map of at least 4 x 4")
         if self.hole_fill not in HOLE_FILLS:
             bad("hole_fill", f"must be one of {', '.join(HOLE_FILLS)}")
         if self.resolution not in (64, 128, 256):

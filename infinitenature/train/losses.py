@@ -16,6 +16,9 @@ __all__ = [
     "d_logistic_loss",
     "g_nonsaturating_loss",
     "d_r1_loss",
+    "d_patch_loss",
+    "g_patch_loss",
+    "patch_weights",
 ]
 
 
@@ -80,6 +83,39 @@ def d_logistic_loss(real_pred: Tensor, fake_pred: Tensor) -> Tensor:
 def g_nonsaturating_loss(fake_pred: Tensor) -> Tensor:
     """Non-saturating generator loss ``softplus(-D(fake))``, batch mean."""
     return F.softplus(-fake_pred).mean()
+
+
+def patch_weights(fake_pred: Tensor, painted: Tensor) -> Tensor:
+    """``painted`` ``(N, 1, H, W)`` area-averaged to the logit map of ``fake_pred`` ``(N, 1, h, w)``:
+    the painted share of each patch, in ``[0, 1]``."""
+    if painted.shape[0] != fake_pred.shape[0] or painted.shape[1] != 1 or painted.dim() != 4:
+        raise ValueError(f"painted must be (N, 1, H, W) for logits {tuple(fake_pred.shape)}, got {tuple(painted.shape)}")
+    return F.adaptive_avg_pool2d(painted.to(fake_pred.dtype), fake_pred.shape[-2:])
+
+
+def d_patch_loss(real_pred: Tensor, fake_pred: Tensor, painted: Tensor) -> Tensor:
+    """Patch discriminator loss with the painted share of each patch as its fake label.
+
+    A patch of a generated frame counts as fake in proportion to the share of its
+    pixels the generator painted, and as real for the rest (it shows the photo's own
+    pixels); every patch of a real photo is real (LaMa's masked patch loss).
+
+    Args:
+        real_pred: ``(N, 1, h, w)`` logits of real photos.
+        fake_pred: ``(N, 1, h, w)`` logits of generated frames.
+        painted: ``(N, 1, H, W)`` in ``[0, 1]``: 1 where the generator painted the pixel.
+    Returns:
+        scalar, patch means.
+    """
+    w = patch_weights(fake_pred, painted)
+    fake = w * F.softplus(fake_pred) + (1.0 - w) * F.softplus(-fake_pred)
+    return F.softplus(-real_pred).mean() + fake.mean()
+
+
+def g_patch_loss(fake_pred: Tensor, painted: Tensor) -> Tensor:
+    """Non-saturating generator loss on the painted patches only (weighted by their painted share)."""
+    w = patch_weights(fake_pred, painted)
+    return (w * F.softplus(-fake_pred)).sum() / w.sum().clamp(min=1e-6)
 
 
 def d_r1_loss(real_pred: Tensor, real_input: Tensor) -> Tensor:

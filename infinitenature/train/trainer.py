@@ -50,12 +50,28 @@ from torch import Tensor, nn
 
 from ..devices import resolve_device
 from ..geometry import intrinsics_from_fov
-from ..models import CoModGenerator, Discriminator, DiscriminatorConfig, GeneratorConfig
+from ..models import (
+    CoModGenerator,
+    Discriminator,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    PatchDiscriminator,
+    PatchDiscriminatorConfig,
+)
 from ..weights import read_metadata, read_tensor_file, save_model
 from .config import TrainConfig
 from .cyclic import fly, sample_cycle, sample_relative_poses, straight_poses
 from .data import PhotoCache, PhotoDataset, StepSampler, TrainingData, list_photos
-from .losses import d_logistic_loss, d_r1_loss, g_nonsaturating_loss, l1_rgbd, laplacian_pyramid_l1
+from .losses import (
+    d_logistic_loss,
+    d_patch_loss,
+    d_r1_loss,
+    g_nonsaturating_loss,
+    g_patch_loss,
+    l1_rgbd,
+    laplacian_pyramid_l1,
+    patch_weights,
+)
 from .masks import mim_inputs
 
 __all__ = [
@@ -126,11 +142,13 @@ def generator_config(c: TrainConfig) -> GeneratorConfig:
     )
 
 
-def discriminator_config(c: TrainConfig) -> DiscriminatorConfig:
+def discriminator_config(c: TrainConfig) -> DiscriminatorConfig | PatchDiscriminatorConfig:
+    if c.discriminator == "patch":
+        return PatchDiscriminatorConfig(resolution=c.resolution, levels=c.d_patch_levels, f_base=c.d_f_base, f_max=c.d_f_max)
     return DiscriminatorConfig(resolution=c.resolution, f_base=c.d_f_base, f_max=c.d_f_max)
 
 
-def build_models(c: TrainConfig) -> tuple[CoModGenerator, CoModGenerator, Discriminator]:
+def build_models(c: TrainConfig) -> tuple[CoModGenerator, CoModGenerator, Discriminator | PatchDiscriminator]:
     """``(G, G_ema, D)`` initialised from ``c.seed`` alone (identical on every rank).
 
     Module initialisers draw from torch's global RNG; it is forked and seeded
@@ -139,7 +157,8 @@ def build_models(c: TrainConfig) -> tuple[CoModGenerator, CoModGenerator, Discri
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(c.seed)
         G = CoModGenerator(generator_config(c))
-        D = Discriminator(discriminator_config(c))
+        d_config = discriminator_config(c)
+        D = PatchDiscriminator(d_config) if c.discriminator == "patch" else Discriminator(d_config)
     G_ema = CoModGenerator(generator_config(c))
     G_ema.load_state_dict(G.state_dict())
     return G, G_ema.eval().requires_grad_(False), D
@@ -341,13 +360,16 @@ class Trainer:
             total = total + c.pyramid_weight * terms["pyramid"]
         return total, terms
 
-    def generate(self, real: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    def generate(self, real: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor], Tensor]:
         """Generated frames for one batch of real RGBD ``(B, 4, H, W)`` in ``[0, 1]``.
 
         Returns:
-            ``(fakes, rec_loss, terms)``: ``(N, 4, H, W)`` frames in ``[0, 1]`` for D
-            (``N = B`` for "mim", ``2 * cycle_steps * B`` for "cyclic"), the weighted
-            reconstruction loss against ``real`` and its named terms.
+            ``(fakes, rec_loss, terms, painted)``: ``(N, 4, H, W)`` frames in ``[0, 1]``
+            for D (``N = B`` for "mim", ``2 * cycle_steps * B`` for "cyclic"), the
+            weighted reconstruction loss against ``real``, its named terms, and
+            ``(N, 1, H, W)``: 1 where the generator painted the pixel (the holes in
+            "mim" and in cycles flown with ``cycle_keep_visible``, every pixel in
+            published cycles; the patch discriminator's fake labels).
         """
         c = self.config
         B = real.shape[0]
@@ -369,7 +391,7 @@ class Trainer:
             out = G.refine(rgb_in, disp_in, mask, code, z, noise="random", generator=self.rng)
             rec, terms = self._reconstruction(out, real)
             terms["hole_fraction"] = 1.0 - mask.mean()
-            return out, rec, terms
+            return out, rec, terms, 1.0 - mask
         poses = sample_cycle(B, c.cycle_steps, **self._pose_kwargs())
         cycle = fly(
             G, real[:, :3], real[:, 3:], poses, self.K, code, z,
@@ -378,7 +400,8 @@ class Trainer:
         )
         rec, terms = self._reconstruction(cycle.last, real)
         terms["hole_fraction"] = 1.0 - cycle.masks.mean()
-        return cycle.frames.flatten(0, 1), rec, terms
+        painted = 1.0 - cycle.masks if c.cycle_keep_visible else torch.ones_like(cycle.masks)
+        return cycle.frames.flatten(0, 1), rec, terms, painted.flatten(0, 1)
 
     def _sync_and_step(self, module: nn.Module, opt: torch.optim.Optimizer) -> Tensor:
         """Average gradients over ranks (one flat all_reduce), clean them, clip, step. Returns the grad norm."""
@@ -422,17 +445,23 @@ class Trainer:
 
         # 1. generate (the graph is kept for the G step)
         requires_grad(self.G, True)
-        fakes, rec, terms = self.generate(real)
+        fakes, rec, terms, painted = self.generate(real)
+        patch = c.discriminator == "patch"
 
-        # 2. D step: real photos vs generated frames
+        # 2. D step: real photos vs generated frames (patch D: the painted patches are the fakes)
         requires_grad(self.D, True)
         real_pred = self._D_compute(real * 2 - 1)
         fake_pred = self._D_compute(fakes.detach() * 2 - 1)
-        d_loss = d_logistic_loss(real_pred, fake_pred)
+        d_loss = d_patch_loss(real_pred, fake_pred, painted) if patch else d_logistic_loss(real_pred, fake_pred)
         self.D.zero_grad(set_to_none=True)
         d_loss.backward()
         self._sync_and_step(self.D, self.d_opt)
-        stats = {"d_loss": d_loss, "d_real": real_pred.mean(), "d_fake": fake_pred.mean()}
+        if patch:  # D's mean verdict on the painted patches
+            w = patch_weights(fake_pred, painted)
+            d_fake = (w * fake_pred).sum() / w.sum().clamp(min=1e-6)
+        else:
+            d_fake = fake_pred.mean()
+        stats = {"d_loss": d_loss, "d_real": real_pred.mean(), "d_fake": d_fake}
 
         # 3. lazy R1 on real photos
         if c.r1_every and c.r1_gamma > 0 and self.step % c.r1_every == 0:
@@ -445,7 +474,8 @@ class Trainer:
 
         # 4. G step: reconstruction + adversarial through the updated D
         requires_grad(self.D, False)
-        adv = g_nonsaturating_loss(self._D_compute(fakes * 2 - 1))
+        fake_pred = self._D_compute(fakes * 2 - 1)
+        adv = g_patch_loss(fake_pred, painted) if patch else g_nonsaturating_loss(fake_pred)
         g_loss = rec + c.adv_weight * adv
         self.G.zero_grad(set_to_none=True)
         g_loss.backward()
