@@ -15,7 +15,8 @@ Each ``HoleFillingScore`` also says how much texture the fill has: the gradient
 energy of the output inside the holes (pixels at least ``DETAIL_MARGIN`` from any
 visible pixel, so the seam does not count) over the true frame's there. A fill that
 is right on average but smooth scores near 0 however low its L1; 1 is as much fine
-structure as the photo had (not necessarily the same structure).
+structure as the photo had (not necessarily the same structure: blotches and
+artefacts count as much as grass does, so read it next to the L1 and look at the fills).
 
 ``detail_restoration`` scores a third job, the one the published loop gives the
 refiner by refining every pixel of every frame: given a frame blurred as if the camera
