@@ -34,6 +34,7 @@ __all__ = [
     "sky_fraction",
     "StepMotion",
     "per_step_motion",
+    "gradient_energy",
     "stability_report",
 ]
 
@@ -45,12 +46,24 @@ class _FrameMeasures:
     mean_lab: Tensor  # (T, 3)
 
 
+def gradient_energy(rgb: Tensor) -> Tensor:
+    """Per-pixel gradient energy: squared Sobel magnitude of the grey image.
+
+    Args:
+        rgb: ``(B, 3, H, W)`` in ``[0, 1]``.
+    Returns:
+        ``(B, 1, H, W)``, ``>= 0``. Normalized kernels (kornia ``spatial_gradient``,
+        borders replicated): a ramp rising by ``a`` per pixel has energy ``a**2``.
+    """
+    grad = spatial_gradient(rgb_to_grayscale(rgb), mode="sobel", order=1, normalized=True)  # (B, 1, 2, H, W)
+    return grad.pow(2).sum(dim=2)
+
+
 def _measure(frames: FrameSource, batch_size: int) -> _FrameMeasures:
     """One pass over the frames: gradient energy and mean colours."""
     sharp, rgb, lab = [], [], []
     for x in iter_frame_batches(frames, batch_size):
-        grad = spatial_gradient(rgb_to_grayscale(x), mode="sobel", order=1, normalized=True)  # (b, 1, 2, H, W)
-        sharp.append(grad.pow(2).sum(dim=2).mean(dim=(1, 2, 3)))
+        sharp.append(gradient_energy(x).mean(dim=(1, 2, 3)))
         rgb.append(x.mean(dim=(2, 3)))
         lab.append(rgb_to_lab(x).mean(dim=(2, 3)))
     if not sharp:

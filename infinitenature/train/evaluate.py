@@ -31,10 +31,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from kornia.filters import gaussian_blur2d, spatial_gradient
+from kornia.filters import gaussian_blur2d
 from torch import Tensor
 
-from ..metrics.stability import sharpness
+from ..metrics.stability import gradient_energy, sharpness
 from .cyclic import sample_relative_poses
 from .data import PhotoCache, PhotoDataset
 from .masks import magnify_blur, random_block_masks, round_trip
@@ -75,12 +75,6 @@ def hole_interior(mask: Tensor, margin: int = DETAIL_MARGIN) -> Tensor:
     near_visible = F.max_pool2d(mask.float(), 2 * margin + 1, stride=1, padding=margin)
     return 1.0 - near_visible
 
-
-def _gradient_energy(rgb: Tensor) -> Tensor:
-    """Squared Sobel magnitude of the grey image (kornia, normalized kernels): ``(B, 1, H, W)``."""
-    grey = rgb.mean(1, keepdim=True)
-    g = spatial_gradient(grey, mode="sobel", normalized=True)  # (B, 1, 2, H, W)
-    return (g**2).sum(2)
 
 
 def _check_frames(rgb: Tensor, disparity: Tensor) -> None:
@@ -156,8 +150,8 @@ def hole_filling_l1(
             acc[1] += float(((out[:, 3:] - real_disp).abs() * hole).sum())
             acc[2] += float(hole.sum())
             inner = hole_interior(mask)
-            acc[3] += float((_gradient_energy(out[:, :3]) * inner).sum())
-            acc[4] += float((_gradient_energy(real_rgb) * inner).sum())
+            acc[3] += float((gradient_energy(out[:, :3]) * inner).sum())
+            acc[4] += float((gradient_energy(real_rgb) * inner).sum())
     total = float(N * H * W)
     return {
         k: HoleFillingScore(
