@@ -12,7 +12,7 @@ from ..weights import register_model
 from .generator import stage_channels
 from .layers import ConvLayer, EqualLinear
 
-__all__ = ["DiscriminatorConfig", "Discriminator", "ResBlock"]
+__all__ = ["DiscriminatorConfig", "Discriminator", "ResBlock", "residual_trunk", "check_resolution", "check_image"]
 
 
 @dataclasses.dataclass
@@ -31,14 +31,36 @@ class DiscriminatorConfig:
     """Largest group size of the minibatch standard-deviation feature."""
 
     def __post_init__(self) -> None:
-        r = self.resolution
-        if not isinstance(r, int) or r < 8 or r & (r - 1):
-            raise ValueError(f"resolution must be a power of two >= 8, got {r!r}")
+        check_resolution(self.resolution)
         if self.in_channels < 1 or self.stddev_group < 1:
             raise ValueError(f"in_channels and stddev_group must be >= 1, got {self.in_channels}, {self.stddev_group}")
 
     def channels(self, stage: int) -> int:
         return stage_channels(stage, f_base=self.f_base, f_max=self.f_max)
+
+
+def check_resolution(r: object) -> None:
+    """A discriminator's input size must be a power of two >= 8 (``ValueError`` otherwise)."""
+    if not isinstance(r, int) or r < 8 or r & (r - 1):
+        raise ValueError(f"resolution must be a power of two >= 8, got {r!r}")
+
+
+def check_image(x: torch.Tensor, in_channels: int, resolution: int) -> None:
+    """``x`` must be ``(B, in_channels, resolution, resolution)`` (``ValueError`` otherwise)."""
+    if x.ndim != 4 or x.shape[1] != in_channels or x.shape[-2:] != (resolution, resolution):
+        raise ValueError(f"x must have shape (B, {in_channels}, {resolution}, {resolution}), got {tuple(x.shape)}")
+
+
+def residual_trunk(in_channels: int, channels, resolution: int, blocks: int) -> list[nn.Module]:
+    """FromRGB (1x1 ConvLayer to ``channels(log2(resolution) - 1)``) and ``blocks`` ``ResBlock``s, each halving.
+
+    ``channels(stage)`` gives the width of a stage (``DiscriminatorConfig.channels``).
+    """
+    log2 = int(math.log2(resolution))
+    layers: list[nn.Module] = [ConvLayer(in_channels, channels(log2 - 1), 1)]
+    for r in range(log2, log2 - blocks, -1):
+        layers.append(ResBlock(channels(r - 1), channels(r - 2)))
+    return layers
 
 
 class ResBlock(nn.Module):
@@ -90,11 +112,8 @@ class Discriminator(nn.Module):
             raise TypeError(f"config must be a DiscriminatorConfig, got {type(config).__name__}")
         self.config = config
         c = config.channels
-        log2 = int(math.log2(config.resolution))
-        layers: list[nn.Module] = [ConvLayer(config.in_channels, c(log2 - 1), 1)]
-        for r in range(log2, 2, -1):
-            layers.append(ResBlock(c(r - 1), c(r - 2)))
-        self.convs = nn.Sequential(*layers)
+        blocks = int(math.log2(config.resolution)) - 2  # down to 4 x 4
+        self.convs = nn.Sequential(*residual_trunk(config.in_channels, c, config.resolution, blocks))
         self.final_conv = ConvLayer(c(1) + 1, c(1), 3)
         self.final_linear = nn.Sequential(
             EqualLinear(c(1) * 16, c(1), activation=True),
@@ -104,9 +123,7 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Args: x (B, in_channels, R, R) in [-1, 1]. Returns (B, 1) real/fake logits."""
         cfg = self.config
-        r = cfg.resolution
-        if x.ndim != 4 or x.shape[1] != cfg.in_channels or x.shape[-2:] != (r, r):
-            raise ValueError(f"x must have shape (B, {cfg.in_channels}, {r}, {r}), got {tuple(x.shape)}")
+        check_image(x, cfg.in_channels, cfg.resolution)
         out = self.convs(x)
         out = self.final_conv(minibatch_stddev(out, cfg.stddev_group))
         return self.final_linear(out.flatten(1))

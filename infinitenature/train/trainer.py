@@ -45,7 +45,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from ..devices import resolve_device
@@ -617,7 +616,7 @@ class Trainer:
             saved = read_metadata(path)["config"]
             if saved != dataclasses.asdict(module.config):
                 raise ValueError(f"{path} was trained with {saved}, this run builds {dataclasses.asdict(module.config)}")
-            module.load_state_dict(load_file(str(path), device=str(self.device)))
+            module.load_state_dict(read_tensor_file(path, map_location=self.device))  # ValueError when damaged
 
     def load_generator(self, path: str | Path) -> None:
         """Start G and G_ema from an exported generator file or ``"default"`` (D keeps its fresh initialisation)."""
@@ -652,7 +651,7 @@ class Trainer:
                     f"--init-generator: {path.name} was trained with {flag} {theirs[key]}, this run uses "
                     f"{flag} {mine[key]}: the generator starts on a convention it has not learned", stacklevel=2,
                 )
-        state = load_file(str(path), device=str(self.device))
+        state = read_tensor_file(path, map_location=self.device)  # ValueError when damaged
         for module in (self.G, self.G_ema):
             module.load_state_dict(state)
             if mine["residual"] and not theirs["residual"]:
