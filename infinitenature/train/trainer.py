@@ -119,6 +119,13 @@ def init_distributed(device: str = "auto") -> DistInfo:
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():
+        # torch.distributed.nn.functional binds the default group as its functions' default
+        # argument when first imported, and torch.optim imports it (through torch._dynamo) on
+        # first use. Imported after init, it would keep the group alive past
+        # destroy_process_group, and its gloo worker threads could then release tensors during
+        # interpreter shutdown (a SIGABRT at exit). Importing it first binds None instead.
+        import torch.distributed.nn  # noqa: F401
+
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     return DistInfo(rank=rank, world_size=world, device=dev)
 
