@@ -16,6 +16,8 @@ from .losses import (
     g_patch_loss,
     l1_rgbd,
     laplacian_pyramid_l1,
+    texture_filters,
+    texture_gram_loss,
 )
 from .masks import RoundTrip, magnify_blur, mim_inputs, random_block_masks, round_trip
 from .trainer import DistInfo, Trainer, build_data, build_models, find_checkpoint, init_distributed
@@ -54,6 +56,8 @@ __all__ = [
     "heldout_crops",
     "l1_rgbd",
     "laplacian_pyramid_l1",
+    "texture_filters",
+    "texture_gram_loss",
     "d_logistic_loss",
     "g_nonsaturating_loss",
     "d_r1_loss",

@@ -70,6 +70,8 @@ from .losses import (
     l1_rgbd,
     laplacian_pyramid_l1,
     patch_weights,
+    texture_filters,
+    texture_gram_loss,
 )
 from .masks import mim_inputs
 
@@ -309,6 +311,7 @@ class Trainer:
             self.D.parameters(), lr=c.d_lr * ratio, betas=(c.betas[0] ** ratio, c.betas[1] ** ratio)
         )
         self.K = intrinsics_from_fov(c.resolution, c.resolution, c.fov_deg, device=self.device)
+        self.texture_filters = texture_filters().to(self.device)
         # All randomness of a step (latents, style dropout, masks, paths, noise) comes from here.
         self.rng = torch.Generator().manual_seed(c.seed * 1_000_003 + self.dist.rank)
         self.step = 0  # completed optimizer steps
@@ -356,7 +359,8 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ one step
-    def _reconstruction(self, out: Tensor, real: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def _reconstruction(self, out: Tensor, real: Tensor, painted: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The weighted reconstruction loss of ``out`` against ``real`` and its terms (texture: inside ``painted``)."""
         c = self.config
         rgb_l1, disp_l1 = l1_rgbd(out, real)
         total = c.rgb_weight * rgb_l1 + c.disparity_weight * disp_l1
@@ -364,6 +368,9 @@ class Trainer:
         if c.pyramid_weight > 0:
             terms["pyramid"] = laplacian_pyramid_l1(out[:, :3], real[:, :3])
             total = total + c.pyramid_weight * terms["pyramid"]
+        if c.texture_weight > 0:
+            terms["texture"] = texture_gram_loss(out.float(), real, painted, self.texture_filters)
+            total = total + c.texture_weight * terms["texture"]
         return total, terms
 
     def generate(self, real: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor], Tensor]:
@@ -395,7 +402,7 @@ class Trainer:
                 magnify=magnify,
             )
             out = G.refine(rgb_in, disp_in, mask, code, z, noise="random", generator=self.rng)
-            rec, terms = self._reconstruction(out, real)
+            rec, terms = self._reconstruction(out, real, 1.0 - mask)
             terms["hole_fraction"] = 1.0 - mask.mean()
             return out, rec, terms, 1.0 - mask
         poses = sample_cycle(B, c.cycle_steps, **self._pose_kwargs())
@@ -404,7 +411,7 @@ class Trainer:
             beta=c.render_beta, detach_every=c.cycle_detach_every, keep_visible=c.cycle_keep_visible,
             noise="random", generator=self.rng,
         )
-        rec, terms = self._reconstruction(cycle.last, real)
+        rec, terms = self._reconstruction(cycle.last, real, torch.ones_like(real[:, :1]))
         terms["hole_fraction"] = 1.0 - cycle.masks.mean()
         painted = 1.0 - cycle.masks if c.cycle_keep_visible else torch.ones_like(cycle.masks)
         return cycle.frames.flatten(0, 1), rec, terms, painted.flatten(0, 1)
