@@ -5,8 +5,9 @@ Usage::
     python benchmarks/bench_checkpoints.py CANDIDATE [CANDIDATE ...] [--settings default]
         [--full-refinement] [--threads 1] [--out benchmarks/results/checkpoints.json]
 
-A candidate is ``default`` (the shipped generator), a generator ``.safetensors`` file, or a
-training checkpoint folder (``runs/x/checkpoints/step-0001500``: its ``G_ema.safetensors``).
+A candidate is ``default`` (the shipped generator), a generator ``.safetensors`` file, a
+training checkpoint folder (``runs/x/checkpoints/step-0001500``: its ``G_ema.safetensors``) or a
+run folder (its exported EMA generator).
 Every candidate is flown with the same loop settings: those stored with ``--settings``
 (default: the shipped weights'), whatever its own file says, so that only the weights differ.
 Checkpoint files hold no loop settings, and without this they would fly the published loop.
@@ -49,18 +50,17 @@ from infinitenature.estimators import load_depth, load_sky  # noqa: E402
 from infinitenature.metrics.protocol import build_pipeline, machine_info, method_pipelines  # noqa: E402
 from infinitenature.pipeline import load_refiner as load_with_settings  # noqa: E402
 from infinitenature.train import PhotoCache, heldout_crops  # noqa: E402
-from infinitenature.weights import load_model  # noqa: E402
+from infinitenature.weights import generator_file, load_model  # noqa: E402
 
 
 def candidate_file(spec: str) -> Path | str:
-    """``default``, a generator file, or a checkpoint folder's ``G_ema.safetensors``."""
+    """``default``, or the generator file a path names (``weights.generator_file``: a run folder's
+    export, a checkpoint folder's ``G_ema.safetensors``, or the file itself)."""
     if spec == "default":
         return spec
-    path = Path(spec)
-    if path.is_dir():
-        path = path / "G_ema.safetensors"
+    path = generator_file(spec)  # FileNotFoundError for a folder without a generator
     if not path.is_file():
-        raise FileNotFoundError(f"{spec}: not a generator file or a checkpoint folder with G_ema.safetensors")
+        raise FileNotFoundError(f"{spec}: not a generator file, run folder or checkpoint folder")
     return path
 
 

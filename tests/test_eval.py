@@ -7,6 +7,7 @@ import math
 import sys
 from pathlib import Path
 
+import imageio.v3
 import numpy as np
 import pytest
 import torch
@@ -302,7 +303,35 @@ def test_checkpoint_benchmark_flies_every_candidate_with_one_loop_setting(tmp_pa
     assert "| runx/step-0000002 |" in printed and "PSNR 1/2, these settings" in printed and "full refinement" in printed
     assert bench_checkpoints.main([str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err
-    assert "not a generator file or a checkpoint folder" in err and err.count("\n") == 1
+    assert "not a generator file, run folder or checkpoint folder" in err and err.count("\n") == 1
+    assert bench_checkpoints.main([str(tmp_path)]) == 2  # a folder without a generator
+    err = capsys.readouterr().err
+    assert "is a folder without a generator" in err and err.count("\n") == 1
+
+
+def test_hole_panels_show_each_candidate_on_the_same_holes(tmp_path, capsys):
+    import hole_panels
+
+    from infinitenature.models import CoModGenerator, GeneratorConfig
+
+    tiny = dict(resolution=RES, latent_dim=16, mapping_layers=1, f_base=128, f_base_style=64, f_max=8)
+    ckpt = tmp_path / "runx" / "checkpoints" / "step-0000002"
+    ckpt.mkdir(parents=True)
+    save_model(CoModGenerator(GeneratorConfig(**tiny, hole_fill="push_pull")), ckpt / "G_ema.safetensors")
+    out = tmp_path / "panel.png"
+    argv = [str(out), str(ckpt), "inpaint", "--crops", "0", "--frames", "0", "2", "--threads", "1"]
+    assert hole_panels.main(argv) == 0
+    img = imageio.v3.imread(out)
+    assert img.shape == (2 * RES + 4, 4 * RES + 3 * 4, 3)  # 2 crops; photo, input, 2 candidates
+    left, right = img[:RES, :RES].astype(int), img[:RES, RES + 4: 2 * RES + 4].astype(int)
+    hidden = (right == 128).all(axis=-1)  # the input shows hidden pixels grey
+    assert 0.3 < hidden.mean() < 0.95 and np.abs(left[~hidden] - right[~hidden]).max() <= 1
+    assert "columns = photo, input" in capsys.readouterr().out
+    for bad, msg in (([str(out), "inpaint"], "exists"), ([str(tmp_path / "b.png"), str(tmp_path / "none")], "none"),
+                     ([str(tmp_path / "c.png"), "inpaint", "--crops", "0", "--frames", "7"], "out of range")):
+        assert hole_panels.main(bad) == 2
+        err = capsys.readouterr().err
+        assert msg in err and err.count("\n") == 1, err
 
 
 def test_settings_benchmark_turns_off_one_departure_at_a_time(tmp_path, capsys):

@@ -7,7 +7,16 @@
 from .config import STAGES, TrainConfig
 from .cyclic import CycleResult, fly, render_refine, sample_cycle, sample_relative_poses, straight_poses
 from .data import PhotoCache, PhotoDataset, StepSampler, TrainingData, list_photos, random_crop
-from .evaluate import DetailScore, HoleFillingScore, detail_restoration, heldout_crops, hole_filling_l1, identity_l1
+from .evaluate import (
+    DetailScore,
+    HoleFillingScore,
+    HoleTask,
+    detail_restoration,
+    heldout_crops,
+    hole_filling_l1,
+    hole_tasks,
+    identity_l1,
+)
 from .losses import (
     d_logistic_loss,
     d_patch_loss,
@@ -50,6 +59,8 @@ __all__ = [
     "CycleResult",
     "HoleFillingScore",
     "hole_filling_l1",
+    "hole_tasks",
+    "HoleTask",
     "identity_l1",
     "DetailScore",
     "detail_restoration",

@@ -39,7 +39,7 @@ from .cyclic import sample_relative_poses
 from .data import PhotoCache, PhotoDataset
 from .masks import magnify_blur, random_block_masks, round_trip
 
-__all__ = ["HoleFillingScore", "hole_filling_l1", "hole_interior", "identity_l1", "DetailScore", "detail_restoration", "heldout_crops"]
+__all__ = ["HoleFillingScore", "HoleTask", "hole_tasks", "hole_filling_l1", "hole_interior", "identity_l1", "DetailScore", "detail_restoration", "heldout_crops"]
 
 
 @dataclass(frozen=True)
@@ -82,14 +82,29 @@ def _check_frames(rgb: Tensor, disparity: Tensor) -> None:
         raise ValueError(f"rgb must be (N, 3, H, W) and disparity (N, 1, H, W), got {tuple(rgb.shape)}, {tuple(disparity.shape)}")
 
 
+@dataclass(frozen=True)
+class HoleTask:
+    """One kind of hole over a batch of frames: what the refiner is shown.
+
+    Attributes:
+        rgb: ``(N, 3, H, W)`` in ``[0, 1]`` (for disocclusions: the round-tripped frame).
+        disparity: ``(N, 1, H, W)`` in ``(0, 1]``.
+        mask: ``(N, 1, H, W)``: 1 visible, 0 hidden.
+    """
+
+    rgb: Tensor
+    disparity: Tensor
+    mask: Tensor
+
+
 @torch.no_grad()
-def hole_filling_l1(
-    refiner,
+def hole_tasks(
     rgb: Tensor,
     disparity: Tensor,
     K: Tensor,
     *,
     seed: int = 0,
+    latent_dim: int = 0,
     block_ratio: tuple[float, float] = (0.4, 0.9),
     patch: int = 8,
     forward: tuple[float, float] = (0.05, 0.3),
@@ -97,8 +112,41 @@ def hole_filling_l1(
     yaw_max_deg: float = 8.0,
     pitch_max_deg: float = 4.0,
     beta: float = 4.0,
-    batch_size: int = 16,
-) -> dict[str, HoleFillingScore]:
+) -> tuple[dict[str, HoleTask], Tensor]:
+    """The held-out holes of ``hole_filling_l1``: disocclusions and random blocks, drawn from ``seed``.
+
+    Args:
+        rgb: ``(N, 3, H, W)`` held-out frames in ``[0, 1]``.
+        disparity: ``(N, 1, H, W)`` normalized disparity in ``(0, 1]``.
+        K: ``(3, 3)`` intrinsics of the frames.
+        seed: seeds cameras, block masks and latents (same seed, same holes).
+        latent_dim: size of the latents drawn after the masks (the refiner's ``config.latent_dim``).
+        block_ratio, patch: the random block masks (as in stage 1).
+        forward, lateral_max, yaw_max_deg, pitch_max_deg, beta: the nearby cameras of the
+            disocclusion masks (as ``sample_relative_poses`` / ``round_trip``).
+
+    Returns:
+        ``({"disocclusion": HoleTask, "blocks": HoleTask}, z)`` with ``z`` ``(N, latent_dim)``.
+    """
+    _check_frames(rgb, disparity)
+    N, _, H, W = rgb.shape
+    device = rgb.device
+    g = torch.Generator().manual_seed(seed)
+    poses = sample_relative_poses(
+        N, forward=forward, lateral_max=lateral_max, yaw_max_deg=yaw_max_deg, pitch_max_deg=pitch_max_deg,
+        generator=g, device=device,
+    )
+    blocks = random_block_masks(N, H, W, ratio=block_ratio, patch=patch, generator=g, device=device)
+    z = torch.randn(N, latent_dim, generator=g).to(device)
+    rt = round_trip(rgb, disparity, poses, K.to(device), beta=beta)
+    return {
+        "disocclusion": HoleTask(rt.rgb, rt.disparity, rt.mask),
+        "blocks": HoleTask(rgb, disparity, blocks),
+    }, z
+
+
+@torch.no_grad()
+def hole_filling_l1(refiner, rgb: Tensor, disparity: Tensor, K: Tensor, *, seed: int = 0, batch_size: int = 16, **holes) -> dict[str, HoleFillingScore]:
     """Score ``refiner`` on filling disocclusion holes and random block holes.
 
     Args:
@@ -108,10 +156,8 @@ def hole_filling_l1(
         disparity: ``(N, 1, H, W)`` normalized disparity in ``(0, 1]``.
         K: ``(3, 3)`` intrinsics of the frames.
         seed: seeds cameras, block masks and latents (same seed, same holes).
-        block_ratio, patch: the random block masks (as in stage 1).
-        forward, lateral_max, yaw_max_deg, pitch_max_deg, beta: the nearby cameras of the
-            disocclusion masks (as ``sample_relative_poses`` / ``round_trip``).
         batch_size: frames per refiner call.
+        **holes: passed to ``hole_tasks`` (mask ratios, camera ranges).
 
     Returns:
         ``{"disocclusion": HoleFillingScore, "blocks": HoleFillingScore}``; each L1 is
@@ -124,26 +170,17 @@ def hole_filling_l1(
     N, _, H, W = rgb.shape
     device = next(refiner.parameters()).device
     rgb, disparity, K = rgb.to(device), disparity.to(device), K.to(device)
-    g = torch.Generator().manual_seed(seed)
-    poses = sample_relative_poses(
-        N, forward=forward, lateral_max=lateral_max, yaw_max_deg=yaw_max_deg, pitch_max_deg=pitch_max_deg,
-        generator=g, device=device,
-    )
-    blocks = random_block_masks(N, H, W, ratio=block_ratio, patch=patch, generator=g, device=device)
-    z = torch.randn(N, refiner.config.latent_dim, generator=g).to(device)
+    tasks, z = hole_tasks(rgb, disparity, K, seed=seed, latent_dim=refiner.config.latent_dim, **holes)
 
     # rgb error, disparity error, hidden pixels, output and true gradient energy in the holes' interior
-    sums = {k: [0.0, 0.0, 0.0, 0.0, 0.0] for k in ("disocclusion", "blocks")}
+    sums = {k: [0.0, 0.0, 0.0, 0.0, 0.0] for k in tasks}
     for lo in range(0, N, batch_size):
         sl = slice(lo, lo + batch_size)
         real_rgb, real_disp = rgb[sl], disparity[sl]
         code = refiner.encode_style(torch.cat([real_rgb, real_disp], 1) * 2 - 1)
-        rt = round_trip(real_rgb, real_disp, poses[sl], K, beta=beta)
-        for kind, (rgb_in, disp_in, mask) in {
-            "disocclusion": (rt.rgb, rt.disparity, rt.mask),
-            "blocks": (real_rgb, real_disp, blocks[sl]),
-        }.items():
-            out = refiner.refine(rgb_in, disp_in, mask, code, z[sl], noise="zero")
+        for kind, task in tasks.items():
+            mask = task.mask[sl]
+            out = refiner.refine(task.rgb[sl], task.disparity[sl], mask, code, z[sl], noise="zero")
             hole = 1.0 - mask
             acc = sums[kind]
             acc[0] += float(((out[:, :3] - real_rgb).abs() * hole).sum()) / 3.0
