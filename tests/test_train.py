@@ -418,6 +418,11 @@ class TestLosses:
         pred = flat.clone().requires_grad_(True)
         texture_gram_loss(pred, img, mask, w, scales=1).backward()
         assert float(pred.grad[..., 20:44, 20:44].abs().sum()) > 0 and float(pred.grad[..., :8, :].abs().sum()) == 0
+        # colour counts with RGB filters (the default); luminance filters see only brightness
+        assert w.shape == (8, 3, 5, 5) and texture_filters(8, 5, colour=False).shape == (8, 1, 5, 5)
+        chroma = torch.cat([0.5 + 0.03 * tex, torch.full_like(tex, 0.5), 0.5 - 0.03 * tex * 0.299 / 0.114], dim=1)
+        assert float(texture_gram_loss(flat, chroma, full, w)) == pytest.approx(1.0)
+        assert float(texture_gram_loss(flat, chroma, full, texture_filters(8, 5, colour=False))) < 1e-3
         with pytest.raises(ValueError, match="mask must be"):
             texture_gram_loss(img, img, full[..., :8], w)
         with pytest.raises(ValueError, match="odd size"):

@@ -111,8 +111,8 @@ class TrainConfig:
     disparity_weight: float = _opt(1.0, "L1 reconstruction weight on disparity")
     pyramid_weight: float = _opt(1.0, "Laplacian-pyramid L1 weight on RGB (cheap perceptual-ish term, 0 = off)")
     adv_weight: float = _opt(0.1, "non-saturating adversarial weight for G")
-    texture_weight: float = _opt(0.0, "weight of the texture (Gram) loss on fixed random filters of the "
-                                 "luminance: painted pixels against the photo's (stage 2: the returning frame); 0 = off")
+    texture_weight: float = _opt(0.0, "weight of the texture (Gram) loss on fixed random RGB filters: "
+                                 "painted pixels against the photo's (stage 2: the returning frame); 0 = off")
     style_dropout: bool = _opt(True, "dropout in the style encoder while training (released behaviour)")
     # --- stage 1: masks ------------------------------------------------------------------
     mask_ratio_min: float = _opt(0.4, "random block masks hide between this ...")

@@ -81,27 +81,37 @@ def laplacian_pyramid_l1(pred: Tensor, target: Tensor, *, levels: int = 4) -> Te
 _LUMA = (0.299, 0.587, 0.114)
 
 
-def texture_filters(channels: int = 32, size: int = 5, *, seed: int = 0) -> Tensor:
-    """Fixed random filters for ``texture_gram_loss``: zero-mean (blind to flat brightness), unit norm.
+def texture_filters(channels: int = 32, size: int = 5, *, colour: bool = True, seed: int = 0) -> Tensor:
+    """Fixed random filters for ``texture_gram_loss``: zero-mean (blind to flat colour), unit norm.
 
     Random, untrained filters capture much of a texture's statistics (Ustyuzhaninov
     et al., "What does it take to generate natural textures?", ICLR 2017); no
     pretrained network can be downloaded here.
 
+    Args:
+        channels: number of filters.
+        size: odd side of each filter.
+        colour: filters over RGB (so colour in the texture counts: blotches of a hue
+            the photo does not have there cost), or over the luminance alone.
+        seed: the same seed, the same filters.
+
     Returns:
-        ``(channels, 1, size, size)`` float32, the same for the same arguments.
+        ``(channels, 3 or 1, size, size)`` float32; each filter sums to 0 over space in every
+        input channel.
     """
     if channels < 1 or size < 3 or size % 2 == 0:
         raise ValueError(f"need channels >= 1 and an odd size >= 3, got {channels} and {size}")
     g = torch.Generator().manual_seed(int(seed))
-    w = torch.randn(channels, 1, size, size, generator=g)
+    w = torch.randn(channels, 3 if colour else 1, size, size, generator=g)
     w = w - w.mean(dim=(2, 3), keepdim=True)
     return w / w.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
 
 
 def _masked_grams(img: Tensor, mask: Tensor, filters: Tensor, scales: int) -> list[Tensor]:
-    luma = img.new_tensor(_LUMA).view(1, 3, 1, 1)
-    x = (img[:, :3] * luma).sum(dim=1, keepdim=True)
+    if filters.shape[1] == 3:
+        x = img[:, :3]
+    else:
+        x = (img[:, :3] * img.new_tensor(_LUMA).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
     m = mask.to(x.dtype)
     pad = filters.shape[-1] // 2
     grams = []
@@ -117,8 +127,8 @@ def _masked_grams(img: Tensor, mask: Tensor, filters: Tensor, scales: int) -> li
 def texture_gram_loss(pred: Tensor, target: Tensor, mask: Tensor, filters: Tensor, *, scales: int = 3) -> Tensor:
     """Texture (style) loss: how far ``pred``'s fine structure statistics inside ``mask`` are from ``target``'s.
 
-    The luminance of each image goes through fixed random filters
-    (``texture_filters``) and a ReLU at ``scales`` scales (2x apart); per
+    Each image (its RGB, or its luminance for one-channel filters) goes through fixed
+    random filters (``texture_filters``) and a ReLU at ``scales`` scales (2x apart); per
     sample and scale, the Gram matrix of the responses is averaged over the
     pixels ``mask`` weights. The loss is the L1 distance of ``pred``'s Gram
     matrices from ``target``'s relative to the L1 size of ``target``'s, averaged
@@ -131,7 +141,7 @@ def texture_gram_loss(pred: Tensor, target: Tensor, mask: Tensor, filters: Tenso
     Args:
         pred, target: ``(B, C>=3, H, W)`` images in ``[0, 1]`` (the first three channels are RGB).
         mask: ``(B, 1, H, W)`` in ``[0, 1]``: where to compare (e.g. the painted pixels).
-        filters: ``(F, 1, k, k)`` from ``texture_filters``.
+        filters: ``(F, 3, k, k)`` or ``(F, 1, k, k)`` from ``texture_filters``.
         scales: how many scales (>= 1).
 
     Returns:
