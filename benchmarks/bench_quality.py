@@ -81,6 +81,7 @@ class QualityOptions:
     hole_context: int | None = None  # FlyThroughConfig.hole_context; None = the setting stored with the weights
     detail: float | None = None  # FlyThroughConfig.detail; None = the setting stored with the weights
     streak_blur: float | None = None  # FlyThroughConfig.streak_blur; None = the setting stored with the weights
+    aerial_perspective: float | None = None  # FlyThroughConfig.aerial_perspective; None = the setting stored with the weights
     depth: str = "default"  # depth estimator for the photos (estimators.load_depth spec)
     sky: str = "default"  # sky estimator for the photos (estimators.load_sky spec)
     seeds: tuple[int, ...] = tuple(range(1000, 1008))  # held-out procedural scenes (training uses < 1000)
@@ -208,7 +209,7 @@ def run_quality(opts: QualityOptions, *, progress: bool = True, command: str = "
     # config=None: the loop settings stored with the weights
     pipe = build_pipeline(opts.weights, depth=None, sky=None, resolution=opts.resolution, config=None)
     # all overrides at once: the config checks them together (detail and streak_blur need the anchor)
-    names = ("supersample", "anchor_scale", "disparity_median", "hole_context", "detail", "streak_blur")
+    names = ("supersample", "anchor_scale", "disparity_median", "hole_context", "detail", "streak_blur", "aerial_perspective")
     overrides = {k: getattr(opts, k) for k in names if getattr(opts, k) is not None}
     pipe.config = dataclasses.replace(pipe.config, **overrides)
     size = pipe.resolution
@@ -347,6 +348,8 @@ def parse_args(argv: list[str] | None = None) -> QualityOptions:
                     help="surface detail strength, 0 = off (default: the weights' setting)")
     ap.add_argument("--streak-blur", type=float, default=None,
                     help="blur across the anchor's magnification streaks, 0 = off (default: the weights' setting)")
+    ap.add_argument("--aerial-perspective", type=float, default=None,
+                    help="re-haze the anchor's colours for each surface's new distance, 0 = off (default: the weights' setting)")
     ap.add_argument("--depth", default=d.depth, help="depth estimator for the photos")
     ap.add_argument("--sky", default=d.sky, help="sky estimator for the photos")
     ap.add_argument("--seeds", type=int_list, default=d.seeds, help="held-out scene seeds, e.g. 1000-1007")
@@ -370,7 +373,7 @@ def parse_args(argv: list[str] | None = None) -> QualityOptions:
     a = ap.parse_args(argv)
     return QualityOptions(
         weights=a.weights, resolution=a.resolution, supersample=a.supersample, anchor_scale=a.anchor_scale,
-        disparity_median=a.disparity_median, hole_context=a.hole_context, detail=a.detail, streak_blur=a.streak_blur, depth=a.depth, sky=a.sky, seeds=a.seeds, steps=a.steps, speed=a.speed,
+        disparity_median=a.disparity_median, hole_context=a.hole_context, detail=a.detail, streak_blur=a.streak_blur, aerial_perspective=a.aerial_perspective, depth=a.depth, sky=a.sky, seeds=a.seeds, steps=a.steps, speed=a.speed,
         terrain_resolution=a.terrain_resolution, stability_scenes=a.stability_scenes, photos=tuple(a.photo),
         photo_dir=a.photo_dir, max_photos=a.max_photos, long_frames=a.long_frames, baseline_frames=a.baseline_frames,
         report_steps=a.report_steps, fid_window=a.fid_window, kid_subsets=a.kid_subsets, seed=a.seed, threads=a.threads, out=a.out,

@@ -12,8 +12,8 @@ for one change:
 - ``shipped``: the settings as stored;
 - one row per departure from the published loop, turned off alone
   (``keep_visible=False``, ``supersample=1``, ``anchor_scale=0``, which also turns
-  off ``detail`` and ``streak_blur``, which need it, then ``detail=0``,
-  ``streak_blur=0``, ``disparity_median=0``, ``hole_context=0``);
+  off ``detail``, ``streak_blur`` and ``aerial_perspective``, which need it, then ``detail=0``,
+  ``streak_blur=0``, ``aerial_perspective=0``, ``disparity_median=0``, ``hole_context=0``);
 - ``published``: all of them off (the published loop with these weights);
 - the two baselines in the shipped loop (``inpaint``: push-pull hole filling,
   ``warp``: holes left black; both without ``hole_context``).
@@ -43,7 +43,9 @@ from infinitenature.metrics.protocol import build_pipeline, method_pipelines  # 
 OUT = ROOT / "benchmarks" / "results" / "settings.json"
 
 #: The published loop: every departure off.
-PUBLISHED = dict(keep_visible=False, supersample=1, anchor_scale=0, detail=0.0, streak_blur=0.0, disparity_median=0, hole_context=0)
+PUBLISHED = dict(
+    keep_visible=False, supersample=1, anchor_scale=0, detail=0.0, streak_blur=0.0, aerial_perspective=0.0, disparity_median=0, hole_context=0
+)
 
 
 def variants(config) -> dict[str, dict]:
@@ -52,9 +54,10 @@ def variants(config) -> dict[str, dict]:
     off = {
         "keep_visible": dict(keep_visible=False),
         "supersample": dict(supersample=1),
-        "anchor_scale": dict(anchor_scale=0, detail=0.0, streak_blur=0.0),
+        "anchor_scale": dict(anchor_scale=0, detail=0.0, streak_blur=0.0, aerial_perspective=0.0),
         "detail": dict(detail=0.0),
         "streak_blur": dict(streak_blur=0.0),
+        "aerial_perspective": dict(aerial_perspective=0.0),
         "disparity_median": dict(disparity_median=0),
         "hole_context": dict(hole_context=0),
     }

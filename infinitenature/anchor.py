@@ -17,6 +17,11 @@ the pixel takes the anchor's colour: one resampling of the photo instead of
 the loop does not use it, because mixing it in speckled the weights and opened holes.) Elsewhere (disocclusions the refiner painted, what lies
 outside the photo, sky) the warped frame stays as it was.
 
+With the photo's haze (``haze.estimate_haze``) the anchor also keeps its
+transmission, and ``sample_anchor(aerial_perspective=...)`` changes each re-sampled
+colour for the change of its surface's distance from the camera
+(``haze.rehaze``): far ground seen from nearby sheds its haze.
+
 This is an inference option of ours (``FlyThroughConfig.anchor_scale``), not
 part of the published method.
 """
@@ -31,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .geometry import pixel_grid
+from .haze import Haze, haze_density, rehaze
 
 __all__ = [
     "PhotoAnchor",
@@ -57,15 +63,18 @@ class PhotoAnchor:
 
     Attributes:
         levels: ``levels[l]`` is ``(1, 4, S / 2**l, S / 2**l)``: RGB in [0, 1] and
-            normalized disparity in [0.01, 1] of the first view, ``levels[0]`` the finest.
+            normalized disparity in [0.01, 1] of the first view, ``levels[0]`` the finest;
+            ``(1, 5, ...)`` with the haze's transmission (``haze.Haze``) as a fifth channel.
         K: ``(3, 3)`` intrinsics of ``levels[0]`` (the first camera; its pose is the identity).
         sky_offset: disparity at or below which the anchor is sky (never re-sampled;
             0 = the photo has no sky).
+        airlight: ``(3,)`` the haze's colour, or ``None`` when the anchor has no haze.
     """
 
     levels: list[Tensor]
     K: Tensor
     sky_offset: float = 0.0
+    airlight: Tensor | None = None
 
     @property
     def size(self) -> int:
@@ -73,7 +82,13 @@ class PhotoAnchor:
         return int(self.levels[0].shape[-1])
 
     def to(self, device: torch.device | str) -> "PhotoAnchor":
-        return PhotoAnchor(levels=[x.to(device) for x in self.levels], K=self.K.to(device), sky_offset=self.sky_offset)
+        airlight = None if self.airlight is None else self.airlight.to(device)
+        return PhotoAnchor(levels=[x.to(device) for x in self.levels], K=self.K.to(device), sky_offset=self.sky_offset, airlight=airlight)
+
+    @property
+    def has_haze(self) -> bool:
+        """Whether the anchor carries the photo's haze (``sample_anchor``'s ``aerial_perspective`` needs it)."""
+        return self.airlight is not None and self.levels[0].shape[1] == 5
 
 
 @dataclass
@@ -90,6 +105,8 @@ class AnchorSample:
         magnification: ``(B, 1, H, W)`` the smaller singular value of the lookup's
             Jacobian (``detail.magnification`` of ``uv``) where ``sample_anchor`` already
             computed it for its ``streak_blur``; ``None`` otherwise.
+        haze_density: ``(B, 1, H, W)`` the photo's haze density along the ray of the
+            surface looked up (``haze.haze_density``) where the anchor has haze; ``None`` otherwise.
     """
 
     rgb: Tensor
@@ -97,6 +114,7 @@ class AnchorSample:
     weight: Tensor
     uv: Tensor
     magnification: Tensor | None = None
+    haze_density: Tensor | None = None
 
 
 def anchor_side(state_side: int, photo_side: int, scale: int) -> int:
@@ -122,7 +140,9 @@ def _num_levels(side: int, state_side: int) -> int:
     return max(2, math.ceil(math.log2(max(side / state_side, 1.0))) + 2)
 
 
-def build_anchor(rgb: Tensor, disparity: Tensor, K: Tensor, *, state_side: int, sky_offset: float = 0.0) -> PhotoAnchor:
+def build_anchor(
+    rgb: Tensor, disparity: Tensor, K: Tensor, *, state_side: int, sky_offset: float = 0.0, haze: Haze | None = None
+) -> PhotoAnchor:
     """Build the pyramid of a first view.
 
     Args:
@@ -131,16 +151,27 @@ def build_anchor(rgb: Tensor, disparity: Tensor, K: Tensor, *, state_side: int, 
         K: ``(3, 3)`` intrinsics of that view.
         state_side: side of the loop's state (sets how many levels are built).
         sky_offset: the scene's sky offset (``PreparedScene.sky_offset``).
+        haze: the view's haze (``haze.estimate_haze`` of ``rgb``; its transmission is
+            resized to ``S`` if needed), for ``sample_anchor``'s ``aerial_perspective``.
     """
     if rgb.dim() != 4 or rgb.shape[:2] != (1, 3) or disparity.shape != (1, 1, *rgb.shape[-2:]) or rgb.shape[-1] != rgb.shape[-2]:
         raise ValueError(f"rgb must be (1, 3, S, S) and disparity (1, 1, S, S), got {tuple(rgb.shape)} and {tuple(disparity.shape)}")
     n = _num_levels(rgb.shape[-1], state_side)
     if rgb.shape[-1] % (2 ** (n - 1)):
         raise ValueError(f"the anchor side {rgb.shape[-1]} must be a multiple of {2 ** (n - 1)} (see anchor_side)")
-    levels = [torch.cat([rgb, disparity], dim=1).float()]
+    channels = [rgb, disparity]
+    if haze is not None:
+        t = haze.transmission.to(device=rgb.device, dtype=torch.float32)
+        if t.dim() != 4 or t.shape[:2] != (1, 1) or haze.airlight.shape != (3,):
+            raise ValueError(f"haze must have a (1, 1, H, W) transmission and a (3,) airlight, got {tuple(t.shape)} and {tuple(haze.airlight.shape)}")
+        if t.shape[-2:] != rgb.shape[-2:]:
+            t = F.interpolate(t, size=rgb.shape[-2:], mode="bilinear", align_corners=False)
+        channels.append(t)
+    levels = [torch.cat([c.float() for c in channels], dim=1)]
     for _ in range(n - 1):
         levels.append(F.avg_pool2d(levels[-1], 2))
-    return PhotoAnchor(levels=levels, K=K.float(), sky_offset=float(sky_offset))
+    airlight = None if haze is None else haze.airlight.to(device=rgb.device, dtype=torch.float32)
+    return PhotoAnchor(levels=levels, K=K.float(), sky_offset=float(sky_offset), airlight=airlight)
 
 
 def lookup_jacobian(uv: Tensor) -> tuple[Tensor, Tensor]:
@@ -306,6 +337,7 @@ def sample_anchor(
     tolerance: float = 0.05,
     smooth: int = 5,
     streak_blur: float = 0.0,
+    aerial_perspective: float = 0.0,
 ) -> AnchorSample:
     """Look up every pixel of a view in the anchor.
 
@@ -346,6 +378,11 @@ def sample_anchor(
             finer octaves as texture. Disparity and weight are not filtered, and the
             taps are not tested for occlusion: where the line crosses a depth edge or a
             skyline in the photo, it mixes in a little of the other side.
+        aerial_perspective: change each colour for the change of its surface's distance
+            from the camera, by the photo's haze (``haze.rehaze`` with the anchor's
+            transmission and airlight; the depth ratio is ``d_p / d``, the first camera's
+            disparity of the point over the view's): 0 = off, 1 = the haze estimate as it
+            is (in [0, 1]; needs an anchor built with ``haze``).
 
     Returns:
         ``AnchorSample`` at the view's size.
@@ -358,6 +395,10 @@ def sample_anchor(
         raise ValueError(f"smooth must be an odd integer >= 1, got {smooth}")
     if isinstance(streak_blur, bool) or not 0.0 <= float(streak_blur) <= MAX_STREAK_BLUR:
         raise ValueError(f"streak_blur must be in [0, {MAX_STREAK_BLUR:g}], got {streak_blur!r}")
+    if isinstance(aerial_perspective, bool) or not 0.0 <= float(aerial_perspective) <= 1.0:
+        raise ValueError(f"aerial_perspective must be in [0, 1], got {aerial_perspective!r}")
+    if aerial_perspective > 0 and not anchor.has_haze:
+        raise ValueError("aerial_perspective needs an anchor built with the photo's haze (build_anchor(haze=...))")
     B, _, H, W = disparity.shape
     dev = disparity.device
     d = disparity.float().clamp_min(1e-4)
@@ -385,6 +426,9 @@ def sample_anchor(
     if float(streak_blur) > 0 and H >= 2 and W >= 2:
         use = inside if anchor.sky_offset <= 0 else inside & (d_a[:, 0] > anchor.sky_offset + 1e-6)
         rgb, s_min = _blur_streaks(anchor, rgb, torch.stack([ua, va], dim=1), use, float(streak_blur))
+    if float(aerial_perspective) > 0:
+        ratio = d_pred / d  # the view's distance of the point over the first camera's
+        rgb = rehaze(rgb, sampled[:, 4:5], ratio, anchor.airlight, float(aerial_perspective))
     err = (d_a - d_pred).abs() / d_pred.clamp_min(1e-4)
     if smooth > 1:  # the same surface agrees over a neighbourhood; noise in the view's disparity does not flip pixels
         err = F.avg_pool2d(F.pad(err, [int(smooth) // 2] * 4, mode="replicate"), int(smooth), stride=1)
@@ -404,5 +448,6 @@ def sample_anchor(
         weight=weight.to(dt),
         uv=torch.stack([ua, va], dim=1),
         magnification=s_min,
+        haze_density=haze_density(sampled[:, 4:5], d_a).to(dt) if anchor.has_haze else None,
     )
 

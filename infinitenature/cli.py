@@ -112,6 +112,16 @@ def _fly_parser(sub) -> None:
         "default: what the weights recommend; --anchor-scale 0 turns it off too)",
     )
     p.add_argument(
+        "--aerial-perspective",
+        type=float,
+        default=None,
+        metavar="X",
+        help="change the colour of the ground the camera nears for its new distance, by the photo's haze "
+        "(dark channel prior), so far ground sheds its haze instead of the flight taking on the horizon's "
+        "colour; X = 0-1 of the estimate (needs the anchor; 0 = off, as published; default: what the weights "
+        "recommend; --anchor-scale 0 turns it off too)",
+    )
+    p.add_argument(
         "--frame-size",
         choices=("refiner", "state"),
         default=None,
@@ -171,6 +181,11 @@ def _fly(args) -> int:
             raise CLIError(f"--streak-blur must be a number from 0 to {MAX_STREAK_BLUR:g}, got {args.streak_blur:g}")
         if args.streak_blur > 0 and args.anchor_scale == 0:
             raise CLIError("--streak-blur needs the photo anchor: it cannot be combined with --anchor-scale 0")
+    if args.aerial_perspective is not None:
+        if not 0.0 <= args.aerial_perspective <= 1.0:
+            raise CLIError(f"--aerial-perspective must be a number from 0 to 1, got {args.aerial_perspective:g}")
+        if args.aerial_perspective > 0 and args.anchor_scale == 0:
+            raise CLIError("--aerial-perspective needs the photo anchor: it cannot be combined with --anchor-scale 0")
     if args.render_backend is not None:
         try:
             check_render_backend(args.render_backend)
@@ -216,10 +231,13 @@ def _fly(args) -> int:
             if args.anchor_scale == 0:
                 pipe.config.detail = 0.0  # the detail continues the anchor's texture
                 pipe.config.streak_blur = 0.0  # and the streak blur filters its lookup
+                pipe.config.aerial_perspective = 0.0  # and the haze changes its colours
         if args.detail is not None:
             pipe.config.detail = args.detail
         if args.streak_blur is not None:
             pipe.config.streak_blur = args.streak_blur
+        if args.aerial_perspective is not None:
+            pipe.config.aerial_perspective = args.aerial_perspective
         if args.disparity_median is not None:
             pipe.config.disparity_median = args.disparity_median
         if args.hole_context is not None:

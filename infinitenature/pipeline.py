@@ -28,7 +28,9 @@ from .anchor import MAX_STREAK_BLUR, sample_anchor
 from .devices import resolve_device
 from .detail import MAX_DETAIL, anchor_texture, limit_texture, painted_texture, prepare_detail, surface_detail
 from .autopilot import make_camera_path
+from .filters import push_pull_fill
 from .geometry import intrinsics_from_fov, relative_pose
+from .haze import rehaze_moved
 from .io import VideoWriter, load_image, to_uint8
 from .render import RENDER_BACKENDS, check_render_backend, hole_context_mask, render_step, soft_keep_mask
 from .scene import PreparedScene, prepare_scene
@@ -135,6 +137,13 @@ class FlyThroughConfig:
             published loop has no anchor); at most ``anchor.MAX_STREAK_BLUR``; needs
             ``anchor_scale >= 1``. Not part of the published method; see the README for
             what it does to the benchmarks.
+        aerial_perspective: change the colour of every pixel the photo anchor re-samples
+            for the change of its surface's distance, by the photo's haze
+            (``haze.estimate_haze``, the dark channel prior; ``haze.rehaze``): far
+            ground that the camera nears sheds the haze it had in the photo, instead
+            of keeping the colour of the horizon. 0 = off (the published loop has no
+            anchor), 1 = the haze estimate as it is; in [0, 1]; needs
+            ``anchor_scale >= 1``. Not part of the published method; see the README.
         render_backend: how frames are warped: ``"torch"`` (``render.forward_splat``,
             pure PyTorch, the default) or ``"pytorch3d"`` (pytorch3d's point
             rasterizer, ``render_pytorch3d.forward_splat_pytorch3d``; needs
@@ -157,6 +166,7 @@ class FlyThroughConfig:
     hole_context: int = 0
     detail: float = 0.0
     streak_blur: float = 0.0
+    aerial_perspective: float = 0.0
     render_backend: str = "torch"
 
     def __post_init__(self) -> None:
@@ -200,6 +210,9 @@ class FlyThroughConfig:
         number("streak_blur", lambda v: 0.0 <= v <= MAX_STREAK_BLUR, f"a number in [0, {MAX_STREAK_BLUR:g}]")
         if self.streak_blur > 0 and not self.anchor_scale:
             raise ValueError("streak_blur needs the photo anchor: set anchor_scale >= 1 too (it filters the anchor's lookup)")
+        number("aerial_perspective", lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
+        if self.aerial_perspective > 0 and not self.anchor_scale:
+            raise ValueError("aerial_perspective needs the photo anchor: set anchor_scale >= 1 too (it changes the anchor's colours)")
         if self.output not in ("refiner", "state"):
             raise ValueError(f"output must be 'refiner' or 'state', got {self.output!r}")
         if self.render_backend not in RENDER_BACKENDS:
@@ -481,10 +494,15 @@ class FlyThrough:
         # With detail: per state pixel, log2 of the finest wavelength its content resolves (world
         # units) and its contrast, warped along with the state (see detail.py).
         texture = None
-        if detail is not None:
+        # With aerial_perspective: per state pixel, the haze's density along its ray (haze.py), warped too.
+        haze = None
+        if detail is not None or cfg.aerial_perspective > 0:
             a0 = sample_anchor(anchor, disp, K_state, pose)
+        if detail is not None:
             painted0 = painted_texture(disp, K_state, detail, pixels=ss)
             texture = limit_texture(a0.weight * anchor_texture(a0, detail, K_state) + (1 - a0.weight) * painted0, disp, K_state)
+        if cfg.aerial_perspective > 0:
+            haze = a0.weight * a0.haze_density
 
         bar = None
         if progress:
@@ -502,13 +520,24 @@ class FlyThrough:
                 t_auto = time.perf_counter()
                 R, tr = relative_pose(pose, next_pose)
                 # Edge alpha per refiner-resolution pixel: a disparity ramp spans ss x the state's pixels.
+                carried = [x for x in (texture, haze, None if haze is None else disp) if x is not None]
                 r = render_step(
-                    rgb, disp, R.float()[None], tr.float()[None], K_state, beta=cfg.beta * ss, backend=cfg.render_backend, features=texture
+                    rgb, disp, R.float()[None], tr.float()[None], K_state, beta=cfg.beta * ss, backend=cfg.render_backend,
+                    features=torch.cat(carried, dim=1) if carried else None,
                 )
+                if haze is not None:  # every warped surface's colour at its new distance (haze.rehaze_moved)
+                    n = 0 if texture is None else texture.shape[1]
+                    haze, moved_from = r.features[:, n : n + 1], r.features[:, n + 1 : n + 2]
+                    rehazed = rehaze_moved(r.rgb, haze, moved_from, r.disparity, anchor.airlight, cfg.aerial_perspective)
+                    r = dataclasses.replace(r, rgb=r.mask * rehazed + (1 - r.mask) * r.rgb, features=r.features[:, :n] if n else None)
                 if anchor is not None:
-                    a = sample_anchor(anchor, r.disparity, K_state, next_pose, streak_blur=cfg.streak_blur)
+                    a = sample_anchor(
+                        anchor, r.disparity, K_state, next_pose, streak_blur=cfg.streak_blur, aerial_perspective=cfg.aerial_perspective
+                    )
                     w = a.weight * r.mask
                     r = dataclasses.replace(r, rgb=w * a.rgb + (1 - w) * r.rgb)
+                    if haze is not None:
+                        haze = w * a.haze_density + (1 - w) * haze
                     if texture is not None:  # holes get theirs once the refiner has painted them (below)
                         texture = w * anchor_texture(a, detail, K_state) + (1 - w) * r.features
                 t_render = time.perf_counter()
@@ -519,6 +548,8 @@ class FlyThrough:
                     rgb, disp = r.rgb, r.disparity
                 else:
                     rgb, disp, keep = self._paint(r, in_mask, global_code, z, truncation_mean, gen, sky_level)
+                    if haze is not None:  # what the refiner painted: the density of the surfaces around it
+                        haze = push_pull_fill(haze, r.mask)
                 t_refine = time.perf_counter()
                 if texture is not None and whole:
                     texture = limit_texture(texture, disp, K_state)

@@ -79,6 +79,11 @@ def test_bad_options(tmp_path, capsys):
         assert code == 2 and "--streak-blur must be a number from 0 to 4" in err and "\n" not in err.strip()
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--streak-blur", "1", "--anchor-scale", "0"], capsys)
     assert code == 2 and "--streak-blur needs the photo anchor" in err and "\n" not in err.strip()
+    for bad in ("1.5", "-0.1", "nan"):
+        code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--aerial-perspective", bad], capsys)
+        assert code == 2 and "--aerial-perspective must be a number from 0 to 1" in err and "\n" not in err.strip()
+    code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--aerial-perspective", "1", "--anchor-scale", "0"], capsys)
+    assert code == 2 and "--aerial-perspective needs the photo anchor" in err and "\n" not in err.strip()
 
 
 @pytest.mark.parametrize("module", ["infinitenature.cli", "infinitenature"])
@@ -133,6 +138,23 @@ def test_anchor_off_on_the_default_weights_turns_detail_off(tmp_path, capsys):
     code, err = _run(["fly", str(src), "-o", str(out), "--frames", "2", "--anchor-scale", "0", "--quiet"], capsys)
     assert code == 0, err
     assert out.stat().st_size > 0
+
+
+def test_aerial_perspective_reaches_the_loop(tmp_path, capsys, monkeypatch):
+    import infinitenature.pipeline as pipeline_module
+
+    seen = []
+    real = pipeline_module.sample_anchor
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("aerial_perspective", 0.0))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "sample_anchor", spy)
+    src = _photo(tmp_path / "p.png")
+    code, err = _run(["fly", str(src), "-o", str(tmp_path / "a.gif"), "--frames", "3", "--aerial-perspective", "0.5", "--quiet"], capsys)
+    assert code == 0, err
+    assert seen[1:] == [0.5, 0.5]  # frame 0's lookup (for the detail and the haze) does not change colours
 
 
 def test_summary_line_names_the_stages_that_ran(tmp_path, capsys):

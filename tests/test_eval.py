@@ -340,7 +340,7 @@ def test_settings_benchmark_turns_off_one_departure_at_a_time(tmp_path, capsys):
     from infinitenature.models import CoModGenerator, GeneratorConfig
 
     shipped = {"keep_visible": True, "supersample": 2, "anchor_scale": 2, "detail": 1.5, "streak_blur": 1.0,
-               "disparity_median": 3, "hole_context": 3, "mean_latent_samples": 64}  # fmt: skip
+               "aerial_perspective": 1.0, "disparity_median": 3, "hole_context": 3, "mean_latent_samples": 64}  # fmt: skip
     tiny = dict(resolution=RES, latent_dim=16, mapping_layers=1, f_base=128, f_base_style=64, f_max=8)
     path = save_model(CoModGenerator(GeneratorConfig(**tiny)), tmp_path / "g.safetensors", extra={"pipeline": shipped})
     out = tmp_path / "settings.json"
@@ -348,8 +348,8 @@ def test_settings_benchmark_turns_off_one_departure_at_a_time(tmp_path, capsys):
     assert bench_settings.main(argv) == 0
     runs = {r["setting"]: r for r in json.loads(out.read_text())["runs"]}
     assert list(runs) == ["shipped", "keep_visible off", "supersample off", "anchor_scale off", "detail off",
-                          "streak_blur off", "disparity_median off", "hole_context off", "published", "inpaint", "warp"]  # fmt: skip
-    assert runs["anchor_scale off"]["changes"] == {"anchor_scale": 0, "detail": 0.0, "streak_blur": 0.0}
+                          "streak_blur off", "aerial_perspective off", "disparity_median off", "hole_context off", "published", "inpaint", "warp"]  # fmt: skip
+    assert runs["anchor_scale off"]["changes"] == {"anchor_scale": 0, "detail": 0.0, "streak_blur": 0.0, "aerial_perspective": 0.0}
     assert runs["published"]["changes"] == bench_settings.PUBLISHED
     for r in runs.values():
         assert set(r["fidelity"]["psnr"]) == {"1", "2"} and all(np.isfinite(v) for v in r["fidelity"]["psnr"].values())
@@ -364,14 +364,14 @@ def test_quality_benchmark_overrides_are_checked_together(tmp_path):
     from infinitenature.models import CoModGenerator, GeneratorConfig
 
     tiny = dict(resolution=RES, latent_dim=16, mapping_layers=1, f_base=128, f_base_style=64, f_max=8)
-    stored = {"anchor_scale": 2, "detail": 1.5, "streak_blur": 1.0, "mean_latent_samples": 64}
+    stored = {"anchor_scale": 2, "detail": 1.5, "streak_blur": 1.0, "aerial_perspective": 1.0, "mean_latent_samples": 64}
     path = save_model(CoModGenerator(GeneratorConfig(**tiny)), tmp_path / "g.safetensors", extra={"pipeline": stored})
     opts = bench_quality.QualityOptions(
-        weights=str(path), anchor_scale=0, detail=0.0, streak_blur=0.0, seeds=(1000,), steps=(1,), terrain_resolution=32,
+        weights=str(path), anchor_scale=0, detail=0.0, streak_blur=0.0, aerial_perspective=0.0, seeds=(1000,), steps=(1,), terrain_resolution=32,
         stability_scenes=0, max_photos=-1, methods=("refiner",), out=str(tmp_path / "q.json"),
     )  # fmt: skip
     loop = bench_quality.run_quality(opts, progress=False)["loop"]
-    assert (loop["anchor_scale"], loop["detail"], loop["streak_blur"]) == (0, 0.0, 0.0)
+    assert (loop["anchor_scale"], loop["detail"], loop["streak_blur"], loop["aerial_perspective"]) == (0, 0.0, 0.0, 0.0)
 
 
 def test_make_report_renders_tables(tmp_path):

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from ..anchor import anchor_side, build_anchor
+from ..haze import estimate_haze
 from ..estimators.normalize import NEAR_VALUE, compute_sky_offset, depth_to_disparity
 from ..geometry import intrinsics_from_fov, shift_principal_point
 from ..pipeline import FlyThrough, FlyThroughConfig, downsample
@@ -283,7 +284,9 @@ def synthetic_truth(
         sky = view["sky"].float()
         disp = (depth_to_disparity(view["depth"].float()) * scale).clamp(0.01, 1.0)
         disp = torch.where(sky > 0.5, torch.full_like(disp, 0.01), disp)
-        anchor = build_anchor(view["rgb"].float().clamp(0, 1), disp, intrinsics_from_fov(a, a, fov_deg), state_side=big, sky_offset=scene.sky_offset)
+        rgb = view["rgb"].float().clamp(0, 1)
+        haze = estimate_haze(rgb, sky.clamp(0, 1))  # estimated from the image, as prepare_scene does for a photo
+        anchor = build_anchor(rgb, disp, intrinsics_from_fov(a, a, fov_deg), state_side=big, sky_offset=scene.sky_offset, haze=haze)
         scene = dataclasses.replace(scene, anchor=anchor)
     g = supersample * f  # samples per output pixel, per axis
     later = _area_average(land.render(world[steps].float(), intrinsics_from_fov(size * g, size * g, fov_deg), size * g, size * g), g)
