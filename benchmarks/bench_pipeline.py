@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_pipeline.py [--weights default] [--frames 100] [--long 1000] [--threads 2] [--supersample N] [--detail X] [--streak-blur X] [--hole-context N]
+    python benchmarks/bench_pipeline.py [--weights default] [--frames 100] [--long 1000] [--threads 2] [--supersample N] [--detail X] [--streak-blur X] [--aerial-perspective X] [--hole-context N]
 
 Writes ``benchmarks/results/pipeline_speed.json`` and prints a table. The loop's own
 overhead is everything but the refiner (autopilot + render + sky) as a fraction of
@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--supersample", type=int, default=None, help="state supersampling (default: the weights' setting)")
     ap.add_argument("--detail", type=float, default=None, help="surface detail strength, 0 = off (default: the weights' setting)")
     ap.add_argument("--streak-blur", type=float, default=None, help="FlyThroughConfig.streak_blur, 0 = off (default: the weights' setting)")
+    ap.add_argument("--aerial-perspective", type=float, default=None,
+                    help="FlyThroughConfig.aerial_perspective, 0 = off (default: the weights' setting)")
     ap.add_argument("--hole-context", type=int, default=None, help="FlyThroughConfig.hole_context, 0 = off (default: the weights' setting)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pipeline_speed.json"))
     args = ap.parse_args(argv)
@@ -67,6 +69,8 @@ def main(argv: list[str] | None = None) -> None:
         pipe.config.detail = args.detail
     if args.streak_blur is not None:
         pipe.config.streak_blur = args.streak_blur
+    if args.aerial_perspective is not None:
+        pipe.config.aerial_perspective = args.aerial_perspective
     if args.hole_context is not None:
         pipe.config.hole_context = args.hole_context
     scene = pipe.prepare(args.image)
@@ -92,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         "supersample": pipe.config.supersample,
         "detail": pipe.config.detail,
         "streak_blur": pipe.config.streak_blur,
+        "aerial_perspective": pipe.config.aerial_perspective,
         "hole_context": pipe.config.hole_context,
         "threads": args.threads,
         "frames": args.frames,

@@ -117,7 +117,7 @@ def _quality(data: dict, script: str) -> list[str]:
         lines.append(f"- loop settings of `refiner`: keep_visible={loop.get('keep_visible')}, supersample={loop.get('supersample', 1)}, "
                      f"anchor_scale={loop.get('anchor_scale', 0)}, disparity_median={loop.get('disparity_median', 0)}, "
                      f"hole_context={loop.get('hole_context', 0)}, detail={loop.get('detail', 0):g}, "
-                     f"streak_blur={loop.get('streak_blur', 0):g}")
+                     f"streak_blur={loop.get('streak_blur', 0):g}, aerial_perspective={loop.get('aerial_perspective', 0):g}")
     rt = data.get("runtime_s", {})
     if rt:
         lines.append("- runtime: " + ", ".join(f"{k} {v:.0f} s" for k, v in rt.items()))

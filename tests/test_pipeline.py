@@ -235,11 +235,12 @@ def test_shipped_default_runs_on_an_example_photo(tmp_path):
 
     pipe = FlyThrough.from_pretrained("default")
     # the settings stored with the shipped weights: keep warped pixels, a 2x state, state-sized frames, the photo
-    # anchor, surface detail, the anchor's streak blur; since stop 19 no median of the painted disparity and no
+    # anchor, surface detail, the anchor's streak blur, aerial perspective; since stop 19 no median of the painted disparity and no
     # hole context (the residual refiner paints no speckles or blotches for them to stop)
     assert pipe.config.keep_visible is True and pipe.config.supersample == 2 and pipe.config.output == "state"
     assert pipe.config.anchor_scale == 4 and pipe.config.disparity_median == 0 and pipe.config.detail == 1.5
     assert pipe.config.hole_context == 0 and pipe.config.streak_blur == 1.0
+    assert pipe.config.aerial_perspective == 0.5  # since stop 23: far ground sheds the photo's haze as it nears
     # the generator sees push-pull fills in its holes and outputs a correction of its input
     assert pipe.refiner.config.hole_fill == "push_pull" and pipe.refiner.config.residual is True
     photo = Path(__file__).resolve().parents[1] / "examples" / "hills.jpg"
