@@ -462,6 +462,11 @@ class FlyThrough:
                 f"anchor_scale={cfg.anchor_scale} needs a scene with an anchor (prepare it with FlyThrough.prepare, "
                 "or prepare_scene(anchor_scale=...))"
             )
+        if cfg.aerial_perspective > 0 and not anchor.has_haze:
+            raise ValueError(
+                "aerial_perspective needs a scene whose anchor carries the photo's haze (prepare it with FlyThrough.prepare, "
+                "or build_anchor(haze=haze.estimate_haze(...)))"
+            )
         detail = prepare_detail(anchor, seed) if cfg.detail > 0 else None  # validate(): detail needs the anchor
         path = make_camera_path(trajectory)
         pose = torch.eye(4, dtype=torch.float64, device=device)

@@ -183,6 +183,13 @@ def test_config_checks_and_the_loop_end_to_end(pipe):
         FlyThroughConfig(aerial_perspective=1.0)
     scene = prepare_scene(_photo(), ramp_depth, top_sky, size=2 * RES, anchor_scale=2)
     assert scene.anchor.has_haze
+    K, _, rgb, disp, _ = _hazy_wall(RES, 0.5)
+    no_haze = PreparedScene(
+        rgb=rgb, disparity=disp, sky=torch.zeros_like(disp), K=K, sky_offset=0.0,
+        canvas=SkyCanvas(rgb=rgb, disparity=disp, K=K, sky_offset=0.0), anchor=build_anchor(rgb, disp, K, state_side=RES),
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="anchor carries the photo's haze"):
+        _fly(pipe, no_haze, aerial_perspective=1.0)
     old = pipe.config
     try:  # supersampled state, refiner painting holes, detail, sky: the whole loop runs and stays in range
         pipe.config = dataclasses.replace(old, supersample=2, anchor_scale=2, keep_visible=True, detail=1.5, aerial_perspective=1.0)
