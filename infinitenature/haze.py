@@ -148,7 +148,7 @@ def estimate_haze(rgb: Tensor, sky: Tensor | None = None, *, omega: float = OMEG
     grey = x.mean(dim=1, keepdim=True)
     k = 2 * patch + 1
     if min(h, w) > k:  # He's fast guided filter (4x subsampled) where the image allows: 2 ms instead of 60 at 256 px
-        t = guided_blur(grey, t, k, 1e-3, subsample=4 if min(h, w) >= 16 * 4 else 1)
+        t = guided_blur(grey, t, k, 1e-3, subsample=4 if min(h, w) >= 64 else 1)
     t = t.clamp(MIN_TRANSMISSION, 1.0)
     if (h, w) != (H, W):
         t = F.interpolate(t, size=(H, W), mode="bilinear", align_corners=False).clamp(MIN_TRANSMISSION, 1.0)

@@ -181,5 +181,6 @@ def prepare_scene(
         a_rgb = _resize(image[:, top : top + side, left : left + side].unsqueeze(0).float(), (a, a)).clamp(0, 1)
         a_disp = _resize(crop(disp_norm_full), (a, a)).clamp(0.01, 1.0)
         K_a = intrinsics_from_fov(a, a, fov_deg, device=image.device)
-        anchor = build_anchor(a_rgb, a_disp, K_a, state_side=size, sky_offset=sky_offset, haze=estimate_haze(a_rgb, _resize(crop(sky_full), (a, a)).clamp(0, 1)))
+        haze = estimate_haze(a_rgb, _resize(crop(sky_full), (a, a)).clamp(0, 1))  # for FlyThroughConfig.aerial_perspective
+        anchor = build_anchor(a_rgb, a_disp, K_a, state_side=size, sky_offset=sky_offset, haze=haze)
     return PreparedScene(rgb=rgb, disparity=disparity, sky=sky_mask, K=K, sky_offset=sky_offset, canvas=canvas, anchor=anchor)
