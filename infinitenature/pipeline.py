@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from kornia.filters import median_blur
 from torch import Tensor
 
-from .anchor import MAX_STREAK_BLUR, sample_anchor
+from .anchor import MAX_STREAK_BLUR, ground_coloured_sky, sample_anchor
 from .devices import resolve_device
 from .detail import MAX_DETAIL, anchor_texture, limit_texture, painted_texture, prepare_detail, surface_detail
 from .autopilot import make_camera_path
@@ -32,6 +32,7 @@ from .filters import push_pull_fill
 from .geometry import intrinsics_from_fov, relative_pose
 from .haze import rehaze_moved
 from .io import VideoWriter, load_image, to_uint8
+from .layers import ground_beside_sky, layered, layered_blend
 from .render import RENDER_BACKENDS, check_render_backend, hole_context_mask, render_step, soft_keep_mask
 from .scene import PreparedScene, prepare_scene
 from .sky import sky_blend
@@ -144,6 +145,17 @@ class FlyThroughConfig:
             of keeping the colour of the horizon. 0 = off (the published loop has no
             anchor), 1 = the haze estimate as it is; in [0, 1]; needs
             ``anchor_scale >= 1``. Not part of the published method; see the README.
+        sky_layers: keep the sky's colour out of the ground (``layers.py``): the render
+            splats sky and ground as two layers, the refiner's input and output are
+            resampled per layer and blended into the warped frame per layer, the photo
+            anchor's sky carries the ground's colour (``anchor.ground_coloured_sky``),
+            and ground the refiner painted beside the sky takes the colour of the warped
+            ground around it. Without it, every resampling tints the ground at the
+            skyline toward the sky, and a long flight at a hill's crest, which stretches
+            that ground over the frame, takes on the sky's colour
+            (``benchmarks/bench_sky_leak.py``). Not part of the published method; off in
+            the shipped weights' settings until the quality benchmarks are measured with
+            it (see the README).
         render_backend: how frames are warped: ``"torch"`` (``render.forward_splat``,
             pure PyTorch, the default) or ``"pytorch3d"`` (pytorch3d's point
             rasterizer, ``render_pytorch3d.forward_splat_pytorch3d``; needs
@@ -167,6 +179,7 @@ class FlyThroughConfig:
     detail: float = 0.0
     streak_blur: float = 0.0
     aerial_perspective: float = 0.0
+    sky_layers: bool = False
     render_backend: str = "torch"
 
     def __post_init__(self) -> None:
@@ -178,7 +191,7 @@ class FlyThroughConfig:
         Raises:
             ValueError: naming the first field out of range.
         """
-        for name in ("stochastic", "sky_correction", "keep_visible"):
+        for name in ("stochastic", "sky_correction", "keep_visible", "sky_layers"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
@@ -388,7 +401,12 @@ class FlyThrough:
         ``(rgb, disparity)`` and the ``keep`` weights of its warped pixels (``None`` = the
         refiner's output everywhere). ``in_mask`` is ``r.mask`` at the refiner's resolution."""
         cfg, ss = self.config, self.config.supersample
-        in_rgb, in_disp = (r.rgb, r.disparity) if ss == 1 else (downsample(r.rgb, ss), downsample(r.disparity, ss))
+        layers = cfg.sky_layers and sky_level > 0
+
+        def resample(op, x: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
+            return layered(op, x, d, sky_level) if layers else (op(x), op(d))
+
+        in_rgb, in_disp = (r.rgb, r.disparity) if ss == 1 else resample(lambda x: downsample(x, ss), r.rgb, r.disparity)
         refiner_mask = in_mask
         if cfg.hole_context:
             refiner_mask = hole_context_mask(in_mask, in_disp, grow=cfg.hole_context, sky_level=sky_level)
@@ -406,12 +424,23 @@ class FlyThrough:
         out_disp = out[:, 3:4]
         if cfg.disparity_median > 1:
             out_disp = median_blur(out_disp, cfg.disparity_median)
-        rgb, disp = upsample(out[:, :3], ss), upsample(out_disp, ss).clamp(0.01, 1.0)
+        rgb, disp = resample(lambda x: upsample(x, ss), out[:, :3], out_disp)
+        disp = disp.clamp(0.01, 1.0)
+        if layers:
+            # Ground painted beside the sky: the refiner was shown a fill of sky and ground
+            # there and paints their mixture; it takes the colour of the warped ground around it.
+            hole = upsample_nearest(in_mask, ss) < 1
+            trusted = ((r.disparity > sky_level) & ~hole).to(rgb.dtype)
+            redo = hole & (disp > sky_level) & ground_beside_sky(r.disparity, sky_level, 3 * ss // 2)
+            if bool(redo.any()) and bool(trusted.any()):
+                rgb = torch.where(redo, push_pull_fill(r.rgb, trusted), rgb)
         keep = soft_keep_mask(r.mask, scale=ss) if cfg.keep_visible else None
         if cfg.hole_context:  # what the refiner was not shown stays as warped (also in keep_visible's seam)
             hidden = upsample_nearest(in_mask - refiner_mask, ss)
             keep = hidden if keep is None else torch.maximum(keep, hidden)
-        if keep is not None:
+        if keep is not None and layers:
+            rgb, disp = layered_blend(keep, r.rgb, r.disparity, rgb, disp, sky_level)
+        elif keep is not None:
             rgb = keep * r.rgb + (1 - keep) * rgb
             disp = keep * r.disparity + (1 - keep) * disp
         return rgb, disp, keep
@@ -467,6 +496,8 @@ class FlyThrough:
                 "aerial_perspective needs a scene whose anchor carries the photo's haze (prepare it with FlyThrough.prepare, "
                 "or build_anchor(haze=haze.estimate_haze(...)))"
             )
+        if anchor is not None and cfg.sky_layers:
+            anchor = ground_coloured_sky(anchor)
         detail = prepare_detail(anchor, seed) if cfg.detail > 0 else None  # validate(): detail needs the anchor
         path = make_camera_path(trajectory)
         pose = torch.eye(4, dtype=torch.float64, device=device)
@@ -529,6 +560,7 @@ class FlyThrough:
                 r = render_step(
                     rgb, disp, R.float()[None], tr.float()[None], K_state, beta=cfg.beta * ss, backend=cfg.render_backend,
                     features=torch.cat(carried, dim=1) if carried else None,
+                    sky_level=sky_level if cfg.sky_layers and state.sky_offset > 0 else None,
                 )
                 if haze is not None:  # every warped surface's colour at its new distance (haze.rehaze_moved)
                     n = 0 if texture is None else texture.shape[1]

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from .filters import max_filter, min_filter
 from .geometry import pixel_grid
+from .layers import pick_layer
 
 __all__ = [
     "forward_splat",
@@ -440,6 +441,12 @@ class RenderResult:
     features: Tensor | None = None
 
 
+def _new_view_disparity(disparity: Tensor, rotation: Tensor, translation: Tensor, K: Tensor) -> Tensor:
+    """``(B, 1, H, W)``: every source pixel's disparity ``1 / z_t`` in the target camera."""
+    d, R, t, Ks, Kd = _splat_inputs(disparity, disparity, rotation, translation, K, None, 0.0)[1:]
+    return _warp_pixels(d, R, t, Ks, Kd)[2].reshape(disparity.shape)
+
+
 def render_step(
     rgb: Tensor,
     disparity: Tensor,
@@ -450,11 +457,18 @@ def render_step(
     beta: float = 4.0,
     backend: str = "torch",
     features: Tensor | None = None,
+    sky_level: float | None = None,
 ) -> RenderResult:
     """The render stage of one step: edge alpha, splat RGBA + disparity, valid mask.
 
     The edge alpha is computed from the detached disparity (the reference does
     the same); the warp itself is differentiable.
+
+    With ``sky_level``, the sky (disparity at or below it) and the ground are splatted
+    as two layers that never mix (``layers.py``): each target pixel is the
+    softmax-weighted mean of the layer that brought the larger share of its splatting
+    weight, colour, disparity and features alike. The edge alpha, which only decides
+    the mask, stays the mixture of both.
 
     Args:
         rgb: ``(B, 3, H, W)`` current frame in ``[0, 1]``.
@@ -468,6 +482,8 @@ def render_step(
             pytorch3d, else ``ImportError``). Other values raise ``ValueError``.
         features: optional ``(B, F, H, W)`` extra per-pixel values (any range) that
             move with the pixels (splatted with the same weights as the colour).
+        sky_level: splat sky and ground as two layers (above); ``None`` = one layer, as
+            in the reference (training uses that).
 
     Returns:
         ``RenderResult`` for the next camera.
@@ -483,8 +499,19 @@ def render_step(
         splat = forward_splat
     alpha = edge_alpha(disparity.detach(), beta)
     parts = [rgb, alpha.to(rgb.dtype)] + ([] if features is None else [features.to(rgb.dtype)])
-    rgba, disp, coverage = splat(torch.cat(parts, dim=1), disparity, rotation, translation, K)
-    warped_alpha = rgba[:, 3:4]
+    moved = torch.cat(parts, dim=1)
+    c = moved.shape[1]
+    if sky_level is not None:
+        # The ground's indicator, its features and its new-view disparity, splatted with the
+        # same weights as everything else (so that any backend can do it).
+        ground = (disparity.detach() > sky_level).to(moved.dtype)
+        new_disp = _new_view_disparity(disparity.detach(), rotation, translation, K).to(moved.dtype)
+        moved = torch.cat([moved, ground, ground * moved, ground * new_disp], dim=1)
+    rgba, disp, coverage = splat(moved, disparity, rotation, translation, K)
+    warped_alpha = rgba[:, 3:4]  # with layers too the mixture of both: it only decides the mask
+    if sky_level is not None:
+        picked = pick_layer(torch.cat([rgba[:, :c], disp], dim=1), rgba[:, c : c + 1], rgba[:, c + 1 :])
+        rgba, disp = picked[:, :c], picked[:, c:]
     return RenderResult(
         rgb=rgba[:, :3],
         disparity=disp.clamp(0.01, 1.0),
