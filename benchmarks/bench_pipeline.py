@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_pipeline.py [--weights default] [--frames 100] [--long 1000] [--threads 2] [--supersample N] [--detail X] [--streak-blur X] [--aerial-perspective X] [--hole-context N]
+    python benchmarks/bench_pipeline.py [--weights default] [--frames 100] [--long 1000] [--threads 2] [--supersample N] [--detail X] [--streak-blur X] [--aerial-perspective X] [--hole-context N] [--sky-layers 0|1]
 
 Writes ``benchmarks/results/pipeline_speed.json`` and prints a table. The loop's own
 overhead is everything but the refiner (autopilot + render + sky) as a fraction of
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--aerial-perspective", type=float, default=None,
                     help="FlyThroughConfig.aerial_perspective, 0 = off (default: the weights' setting)")
     ap.add_argument("--hole-context", type=int, default=None, help="FlyThroughConfig.hole_context, 0 = off (default: the weights' setting)")
+    ap.add_argument("--sky-layers", type=int, choices=(0, 1), default=None, help="FlyThroughConfig.sky_layers (default: the weights' setting)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pipeline_speed.json"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
         pipe.config.aerial_perspective = args.aerial_perspective
     if args.hole_context is not None:
         pipe.config.hole_context = args.hole_context
+    if args.sky_layers is not None:
+        pipe.config.sky_layers = bool(args.sky_layers)
     scene = pipe.prepare(args.image)
     pipe.mean_latent()
     # warm-up
@@ -98,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         "streak_blur": pipe.config.streak_blur,
         "aerial_perspective": pipe.config.aerial_perspective,
         "hole_context": pipe.config.hole_context,
+        "sky_layers": pipe.config.sky_layers,
         "threads": args.threads,
         "frames": args.frames,
         "frame_ms": frame_ms,

@@ -35,7 +35,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .filters import push_pull_fill
 from .geometry import pixel_grid
 from .haze import Haze, haze_density, rehaze
 
@@ -43,7 +42,6 @@ __all__ = [
     "PhotoAnchor",
     "AnchorSample",
     "build_anchor",
-    "ground_coloured_sky",
     "anchor_side",
     "sample_anchor",
     "lookup_jacobian",
@@ -174,27 +172,6 @@ def build_anchor(
         levels.append(F.avg_pool2d(levels[-1], 2))
     airlight = None if haze is None else haze.airlight.to(device=rgb.device, dtype=torch.float32)
     return PhotoAnchor(levels=levels, K=K.float(), sky_offset=float(sky_offset), airlight=airlight)
-
-
-def ground_coloured_sky(anchor: PhotoAnchor) -> PhotoAnchor:
-    """A copy of ``anchor`` whose sky has the ground's colour, carried into it.
-
-    The anchor's sky is never shown (``sample_anchor`` gives it weight 0), but a ground
-    pixel looked up at the skyline reads some of it: bilinearly, at a coarser level, or
-    through the streak blur's taps. With the sky's RGB replaced by the ground's colour
-    carried on (``filters.push_pull_fill`` from the finest level, the pyramid rebuilt),
-    those lookups read no sky colour (``FlyThroughConfig.sky_layers``). Disparity and
-    haze are unchanged; an anchor without sky or without ground is returned as it is.
-    """
-    finest = anchor.levels[0]
-    ground = finest[:, 3:4] > anchor.sky_offset + 1e-6
-    if anchor.sky_offset <= 0 or not bool(ground.any()) or bool(ground.all()):
-        return anchor
-    filled = torch.cat([push_pull_fill(finest[:, :3], ground), finest[:, 3:]], dim=1)
-    levels = [filled]
-    for _ in range(len(anchor.levels) - 1):
-        levels.append(F.avg_pool2d(levels[-1], 2))
-    return PhotoAnchor(levels=levels, K=anchor.K, sky_offset=anchor.sky_offset, airlight=anchor.airlight)
 
 
 def lookup_jacobian(uv: Tensor) -> tuple[Tensor, Tensor]:

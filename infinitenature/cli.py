@@ -122,6 +122,13 @@ def _fly_parser(sub) -> None:
         "recommend; --anchor-scale 0 turns it off too)",
     )
     p.add_argument(
+        "--sky-layers",
+        choices=("on", "off"),
+        default=None,
+        help="keep sky and ground apart in every resampling and refiner pass, so long flights do not take on "
+        "the sky's colour (off = as published; default: what the weights recommend)",
+    )
+    p.add_argument(
         "--frame-size",
         choices=("refiner", "state"),
         default=None,
@@ -238,6 +245,8 @@ def _fly(args) -> int:
             pipe.config.streak_blur = args.streak_blur
         if args.aerial_perspective is not None:
             pipe.config.aerial_perspective = args.aerial_perspective
+        if args.sky_layers is not None:
+            pipe.config.sky_layers = args.sky_layers == "on"
         if args.disparity_median is not None:
             pipe.config.disparity_median = args.disparity_median
         if args.hole_context is not None:

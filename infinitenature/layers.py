@@ -14,18 +14,31 @@ ground when ``s = op(g) > 0.5`` and is then ``op(g x) / s``, the weighted mean o
 ground alone; otherwise it is ``op((1 - g) x) / (1 - s)``, the sky's. Pixels that
 only one layer reaches are what ``op`` gives; the layer boundary stays where the
 majority of the weight puts it, so it neither grows nor shrinks on average.
+
+Resampling is not the only way in: the refiner paints a hole at the skyline from
+what it sees on both sides, so its new ground carries part of the sky's colour
+(about a fifth of it on the hills photo), and in a forward flight that thin strip of
+farthest ground is what the render stretches over the frame next. Measured with the
+dye test (``benchmarks/bench_sky_leak.py``), two-layer resampling alone only
+delayed the leak; what stops it is ``refill``: the refiner is shown the ground's
+colour carried into the sky, and its own sky is replaced by the warped sky carried
+into it, so neither layer's colour reaches the other through the network.
+``soften_skyline`` anti-aliases the hard edge that leaves, on the frame shown only.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
 from torch import Tensor
 
-from .filters import max_filter
+from kornia.filters import gaussian_blur2d
 
-__all__ = ["pick_layer", "layered", "layered_blend", "ground_beside_sky"]
+from .filters import push_pull_fill
+
+__all__ = ["pick_layer", "layered", "layered_blend", "refill", "soften_skyline"]
 
 
 def pick_layer(mixed: Tensor, share: Tensor, ground: Tensor) -> Tensor:
@@ -91,8 +104,59 @@ def layered_blend(
     return picked[:, :c], picked[:, c:]
 
 
-def ground_beside_sky(disparity: Tensor, sky_level: float, radius: int) -> Tensor:
-    """``(B, 1, H, W)`` bool: ground pixels (disparity above ``sky_level``) within ``radius``
-    pixels of the sky (a square neighbourhood)."""
-    sky = (disparity <= sky_level).to(disparity.dtype)
-    return (disparity > sky_level) & (max_filter(sky, int(radius)) > 0)
+def refill(values: Tensor, where: Tensor, source: Tensor, source_values: Tensor | None = None) -> Tensor:
+    """``values`` with the pixels ``where`` replaced by the push-pull fill of the pixels ``source``.
+
+    With ``where`` the sky and ``source`` the ground (or the other way round) each layer
+    is rebuilt from the other's colours alone: the refiner is shown the ground carried
+    into the sky, and its sky is replaced by the warped sky carried into it, so neither
+    layer's colour reaches the other through the network (``FlyThroughConfig.sky_layers``).
+
+    Args:
+        values: ``(B, C, H, W)`` e.g. RGB in [0, 1].
+        where: ``(B, 1, H, W)`` bool, the pixels to replace.
+        source: ``(B, 1, H, W)`` bool, the pixels the fill is made of (``filters.push_pull_fill``).
+        source_values: ``(B, C, H, W)`` the values the fill is made of (default: ``values``).
+
+    Returns:
+        ``(B, C, H, W)``; ``values`` itself where nothing is to be replaced or no pixel is a source.
+    """
+    if where.dtype != torch.bool or source.dtype != torch.bool:
+        raise ValueError(f"where and source must be bool masks, got {where.dtype} and {source.dtype}")
+    source_values = values if source_values is None else source_values
+    if source_values.shape != values.shape:
+        raise ValueError(f"source_values {tuple(source_values.shape)} must be shaped like values {tuple(values.shape)}")
+    if not bool(where.any()) or not bool(source.any()):
+        return values
+    return torch.where(where, push_pull_fill(source_values, source.to(values.dtype)), values)
+
+
+def soften_skyline(rgb: Tensor, disparity: Tensor, sky_level: float, sigma: float = 1.0) -> Tensor:
+    """A frame's skyline anti-aliased for display: the two layers composited with a soft matte.
+
+    Two-layer resampling keeps the state's skyline a hard edge, pixel-stepped, and a
+    forward flight magnifies those steps (an area-sampled photo's skyline mixes both
+    colours over a pixel). Here each layer is carried across the skyline
+    (``refill``), and the frame is ``a * ground + (1 - a) * sky`` with the matte
+    ``a`` the ground indicator blurred by a Gaussian of ``sigma`` pixels: pixels within
+    about ``2 sigma`` of the skyline show a mixture, the rest are unchanged. Only the
+    frame handed out is softened; the state keeps its layers apart.
+
+    Args:
+        rgb: ``(B, 3, H, W)`` in [0, 1].
+        disparity: ``(B, 1, H, W)`` in (0, 1]; at or below ``sky_level`` is sky.
+        sky_level: the disparity of the sky (> 0).
+        sigma: the matte's blur in pixels (> 0).
+
+    Returns:
+        ``(B, 3, H, W)`` in [0, 1], ``rgb`` itself without a skyline.
+    """
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}")
+    ground = disparity > sky_level
+    if bool(ground.all()) or not bool(ground.any()):
+        return rgb
+    k = 2 * math.ceil(2 * sigma) + 1
+    a = gaussian_blur2d(ground.to(rgb.dtype), (k, k), (sigma, sigma), border_type="replicate")
+    a = torch.where((a > 1e-3) & (a < 1 - 1e-3), a, ground.to(rgb.dtype))  # exactly the frame away from the skyline
+    return a * refill(rgb, ~ground, ground) + (1 - a) * refill(rgb, ground, ~ground)

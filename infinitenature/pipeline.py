@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from kornia.filters import median_blur
 from torch import Tensor
 
-from .anchor import MAX_STREAK_BLUR, ground_coloured_sky, sample_anchor
+from .anchor import MAX_STREAK_BLUR, sample_anchor
 from .devices import resolve_device
 from .detail import MAX_DETAIL, anchor_texture, limit_texture, painted_texture, prepare_detail, surface_detail
 from .autopilot import make_camera_path
@@ -32,7 +32,7 @@ from .filters import push_pull_fill
 from .geometry import intrinsics_from_fov, relative_pose
 from .haze import rehaze_moved
 from .io import VideoWriter, load_image, to_uint8
-from .layers import ground_beside_sky, layered, layered_blend
+from .layers import layered, layered_blend, refill, soften_skyline, soften_skyline
 from .render import RENDER_BACKENDS, check_render_backend, hole_context_mask, render_step, soft_keep_mask
 from .scene import PreparedScene, prepare_scene
 from .sky import sky_blend
@@ -147,15 +147,15 @@ class FlyThroughConfig:
             ``anchor_scale >= 1``. Not part of the published method; see the README.
         sky_layers: keep the sky's colour out of the ground (``layers.py``): the render
             splats sky and ground as two layers, the refiner's input and output are
-            resampled per layer and blended into the warped frame per layer, the photo
-            anchor's sky carries the ground's colour (``anchor.ground_coloured_sky``),
-            and ground the refiner painted beside the sky takes the colour of the warped
-            ground around it. Without it, every resampling tints the ground at the
-            skyline toward the sky, and a long flight at a hill's crest, which stretches
-            that ground over the frame, takes on the sky's colour
-            (``benchmarks/bench_sky_leak.py``). Not part of the published method; off in
-            the shipped weights' settings until the quality benchmarks are measured with
-            it (see the README).
+            resampled per layer and blended into the warped frame per layer, the refiner
+            is shown the ground's colour carried into the sky (never the sky's colour)
+            and its painted sky is replaced by the warped sky carried into it, and the
+            frame handed out has its hard two-layer skyline anti-aliased
+            (``layers.soften_skyline``, display only). Without it, every resampling and
+            every refiner pass tints the ground at the skyline toward the sky, and a long
+            forward flight, which stretches that farthest ground over the frame, takes
+            on the sky's colour (``benchmarks/bench_sky_leak.py``). Not part of the
+            published method; see the README.
         render_backend: how frames are warped: ``"torch"`` (``render.forward_splat``,
             pure PyTorch, the default) or ``"pytorch3d"`` (pytorch3d's point
             rasterizer, ``render_pytorch3d.forward_splat_pytorch3d``; needs
@@ -410,6 +410,8 @@ class FlyThrough:
         refiner_mask = in_mask
         if cfg.hole_context:
             refiner_mask = hole_context_mask(in_mask, in_disp, grow=cfg.hole_context, sky_level=sky_level)
+        if layers:  # the refiner sees no sky colour: the sky it is shown is the ground carried on
+            in_rgb = refill(in_rgb, (in_disp <= sky_level) & (in_mask > 0), (in_disp > sky_level) & (in_mask >= 1))
         out = self.refiner.refine(
             in_rgb,
             in_disp,
@@ -426,14 +428,8 @@ class FlyThrough:
             out_disp = median_blur(out_disp, cfg.disparity_median)
         rgb, disp = resample(lambda x: upsample(x, ss), out[:, :3], out_disp)
         disp = disp.clamp(0.01, 1.0)
-        if layers:
-            # Ground painted beside the sky: the refiner was shown a fill of sky and ground
-            # there and paints their mixture; it takes the colour of the warped ground around it.
-            hole = upsample_nearest(in_mask, ss) < 1
-            trusted = ((r.disparity > sky_level) & ~hole).to(rgb.dtype)
-            redo = hole & (disp > sky_level) & ground_beside_sky(r.disparity, sky_level, 3 * ss // 2)
-            if bool(redo.any()) and bool(trusted.any()):
-                rgb = torch.where(redo, push_pull_fill(r.rgb, trusted), rgb)
+        if layers:  # and its sky is replaced by the warped sky carried on
+            rgb = refill(rgb, disp <= sky_level, (r.disparity <= sky_level) & (r.mask >= 1), r.rgb)
         keep = soft_keep_mask(r.mask, scale=ss) if cfg.keep_visible else None
         if cfg.hole_context:  # what the refiner was not shown stays as warped (also in keep_visible's seam)
             hidden = upsample_nearest(in_mask - refiner_mask, ss)
@@ -496,8 +492,6 @@ class FlyThrough:
                 "aerial_perspective needs a scene whose anchor carries the photo's haze (prepare it with FlyThrough.prepare, "
                 "or build_anchor(haze=haze.estimate_haze(...)))"
             )
-        if anchor is not None and cfg.sky_layers:
-            anchor = ground_coloured_sky(anchor)
         detail = prepare_detail(anchor, seed) if cfg.detail > 0 else None  # validate(): detail needs the anchor
         path = make_camera_path(trajectory)
         pose = torch.eye(4, dtype=torch.float64, device=device)
@@ -514,6 +508,8 @@ class FlyThrough:
                 delta = surface_detail(texture, disp, pose, K_state, detail, strength=cfg.detail, seed=seed, weight=ground)
                 rgb = (rgb * (1 + delta)).clamp(0, 1)
                 self.timings.detail += time.perf_counter() - t
+            if index > 0 and cfg.sky_layers and sky_level > 0:  # the state's skyline is a hard edge: shown anti-aliased
+                rgb = soften_skyline(rgb, disp, sky_level)
             if cfg.output == "state":
                 return self._frame(index, rgb, disp, pose, fraction, holes), view_disp
             return self._frame(index, downsample(rgb, ss), view_disp, pose, fraction, holes), view_disp

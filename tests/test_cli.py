@@ -230,6 +230,7 @@ def test_uncached_hub_model_is_one_line(tmp_path, capsys, monkeypatch):
         (["eval", "photos", "--frames", "x"], "infinitenature eval: error: argument --frames: invalid int value: 'x'"),
         (["train", "--batch-size", "zero"], "infinitenature train: error: argument --batch-size: invalid int value: 'zero'"),
         (["synthetic", "out", "--style", "moon"], "infinitenature synthetic: error: argument --style: invalid choice: 'moon'"),
+        (["fly", "p.jpg", "-o", "o.gif", "--sky-layers", "yes"], "infinitenature fly: error: argument --sky-layers: invalid choice: 'yes'"),
         (["synthetic", "out", "--num", "0"], "infinitenature synthetic: error: --num must be >= 1, got 0"),
     ],
 )
@@ -265,3 +266,21 @@ def test_output_under_a_file_is_one_line(tmp_path, capsys, command):
     code, err = _run(argv, capsys)
     assert code == 2 and err.strip() == expected
     assert (tmp_path / "notes").read_text() == "mine"
+
+
+@pytest.mark.parametrize("value, expected", [("on", True), ("off", False)])
+def test_sky_layers_reaches_the_loop(tmp_path, capsys, monkeypatch, value, expected):
+    import infinitenature.pipeline as pipeline_module
+
+    seen = []
+    real = pipeline_module.render_step
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("sky_level") is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "render_step", spy)
+    src = _photo(tmp_path / "p.png")
+    code, err = _run(["fly", str(src), "-o", str(tmp_path / "a.gif"), "--frames", "3", "--sky-layers", value, "--quiet"], capsys)
+    assert code == 0, err
+    assert seen == [expected, expected]

@@ -1,5 +1,5 @@
 """Sky and ground as two layers: resampling that never mixes them (``layers.py``,
-``render_step(sky_level=...)``, ``anchor.ground_coloured_sky``, ``FlyThroughConfig.sky_layers``)."""
+``render_step(sky_level=...)``, ``FlyThroughConfig.sky_layers``)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ import torch
 import torch.nn.functional as F
 
 from infinitenature import FlyThrough, FlyThroughConfig
-from infinitenature.anchor import build_anchor, ground_coloured_sky
 from infinitenature.geometry import intrinsics_from_fov
-from infinitenature.layers import ground_beside_sky, layered, layered_blend, pick_layer
+from infinitenature.layers import layered, layered_blend, pick_layer, refill, soften_skyline
 from infinitenature.models import CoModGenerator, GeneratorConfig
-from infinitenature.render import render_step
+from infinitenature.render import RenderResult, render_step
 
 SKY = 0.02  # sky level: sky at disparity 0.01, ground above
 RED, GREEN = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0])
@@ -76,10 +75,37 @@ def test_layered_blend_is_the_plain_blend_within_a_layer_and_a_choice_across():
     assert torch.allclose(d.flatten(), torch.tensor([0.01, 0.5]))
 
 
-def test_ground_beside_sky():
-    _, disp = _skyline(8, 8, row=4)
-    near = ground_beside_sky(disp, SKY, 1)
-    assert near[0, 0, 4].all() and not near[0, 0, 5].any() and not near[0, 0, :4].any()
+def test_refill_replaces_only_where_from_the_source():
+    rgb, disp = _skyline(8, 8, row=4)
+    sky, ground = disp <= SKY, disp > SKY
+    out = refill(rgb, sky, ground)
+    assert torch.equal(out[..., 4:, :], rgb[..., 4:, :])  # the ground is untouched
+    assert torch.allclose(out[..., :4, :], GREEN.view(1, 3, 1, 1).expand(1, 3, 4, 8))  # the sky is the ground carried on
+    assert refill(rgb, sky & False, ground) is rgb  # nothing to replace
+    assert refill(rgb, sky, ground & False) is rgb  # nothing to take it from
+    with pytest.raises(ValueError, match="bool masks"):
+        refill(rgb, sky.float(), ground)
+    blue = torch.zeros_like(rgb)
+    blue[:, 2] = 1.0
+    other = refill(rgb, sky, ground, blue)  # the fill made of other values
+    assert torch.equal(other[..., 4:, :], rgb[..., 4:, :]) and torch.allclose(other[:, 2, :4], torch.ones(1, 4, 8))
+    with pytest.raises(ValueError, match="shaped like"):
+        refill(rgb, sky, ground, blue[:, :2])
+
+
+def test_soften_skyline_mattes_only_the_pixels_near_the_skyline():
+    rgb, disp = _skyline(16, 16, row=8)
+    disp[..., -1, -1] = 0.05
+    out = soften_skyline(rgb, disp, SKY, sigma=1.0)  # a 5 x 5 Gaussian: two rows on either side
+    changed = (out != rgb).any(dim=1)[0]
+    assert changed[6:10].all()
+    assert not changed[:6].any() and not changed[10:].any()
+    assert _mixed(out[..., 6:10, :]) == 64  # shown as a mixture of both colours
+    assert torch.allclose(out.sum(dim=1), rgb.sum(dim=1))  # a convex blend of red and green
+    assert bool((out[:, 1, 7] < out[:, 1, 8]).all())  # more ground below the skyline than above
+    assert soften_skyline(rgb, torch.full_like(disp, 0.5), SKY) is rgb  # no skyline: the frame as it is
+    with pytest.raises(ValueError, match="sigma must be > 0"):
+        soften_skyline(rgb, disp, SKY, sigma=0)
 
 
 @pytest.mark.parametrize("ty", [-0.2, -0.37, -0.5])
@@ -108,22 +134,6 @@ def test_two_layer_render_carries_features_by_layer():
     ground = r.disparity > SKY
     assert torch.allclose(r.features[ground], torch.full_like(r.features[ground], 2.0), atol=1e-5)
     assert float(r.features[~ground].abs().max()) < 1e-5
-
-
-def test_ground_coloured_sky_fills_only_the_sky():
-    rgb, disp = _skyline(64, 64, row=24)
-    disp[..., -1, -1] = 0.05
-    K = intrinsics_from_fov(64, 64, 55.0)
-    anchor = build_anchor(rgb, disp, K, state_side=32, sky_offset=SKY)
-    filled = ground_coloured_sky(anchor)
-    ground = disp > SKY
-    assert torch.equal(filled.levels[0][:, :3] * ground, anchor.levels[0][:, :3] * ground)
-    assert torch.allclose(filled.levels[0][:, :3], GREEN.view(1, 3, 1, 1).expand(1, 3, 64, 64))  # the sky is now green
-    assert torch.equal(filled.levels[0][:, 3:], anchor.levels[0][:, 3:])
-    assert len(filled.levels) == len(anchor.levels)
-    assert float(filled.levels[-1][:, 0].max()) == 0.0  # no red reaches the coarsest level either
-    no_sky = build_anchor(rgb, disp, K, state_side=32)
-    assert ground_coloured_sky(no_sky) is no_sky
 
 
 def _pipe(**config):
@@ -162,3 +172,38 @@ def test_sky_layers_flight_runs_and_is_seeded():
     with pytest.raises(ValueError, match="sky_layers must be True or False"):
         FlyThroughConfig(sky_layers=1)
     assert dataclasses.replace(on.config, sky_layers=False).sky_layers is False
+
+
+def test_sky_layers_refiner_pass_never_sees_the_sky_colour():
+    """The leak path: the refiner paints ground at the skyline from both sides. With sky_layers, two
+    warped frames that differ only in the sky's colour get exactly the same painted ground."""
+    pipe = _pipe(sky_layers=True, keep_visible=True, supersample=2, truncation=1.0)
+    paint = pipe.refiner.refine
+
+    def refine(rgb, disparity, *args, **kwargs):  # the random refiner's colours, the skyline where it was
+        return torch.cat([paint(rgb, disparity, *args, **kwargs)[:, :3], disparity], dim=1)
+
+    pipe.refiner.refine = refine
+    rgb, disp = _skyline(64, 64, row=24)
+    disp[..., -1, -1] = 0.05
+    mask = torch.ones(1, 1, 64, 64)
+    mask[..., 20:32, 24:40] = 0  # a hole across the skyline
+    blue = rgb.clone()
+    blue[:, :, :24] = torch.tensor([0.0, 0.0, 1.0]).view(1, 3, 1, 1)
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(1, pipe.refiner.config.latent_dim, generator=gen)
+    code = pipe.refiner.encode_style(torch.rand(1, 4, 32, 32) * 2 - 1)
+    outs = []
+    for colour in (rgb, blue):
+        r = RenderResult(rgb=colour * mask, disparity=disp, mask=mask, coverage=mask, alpha=mask, features=None)
+        with torch.no_grad():
+            outs.append(pipe._paint(r, -F.max_pool2d(-mask, 2), code, z, None, gen, SKY + 1e-6))
+    (a, da, _), (b, db, _) = outs
+    assert torch.equal(da, db)
+    ground = da > SKY
+    assert bool(ground[..., 20:32, 24:40].any()) and bool((~ground)[..., 20:32, 24:40].any())  # painted both layers
+    assert torch.equal(a * ground, b * ground)
+    # the painted sky is the warped sky carried on: red in one, blue in the other, never ground-coloured
+    sky = ~ground[:, 0]
+    assert torch.allclose(a.permute(0, 2, 3, 1)[sky], RED.expand(int(sky.sum()), 3), atol=1e-5)
+    assert torch.allclose(b.permute(0, 2, 3, 1)[sky], torch.tensor([0.0, 0.0, 1.0]).expand(int(sky.sum()), 3), atol=1e-5)
