@@ -13,7 +13,8 @@ for one change:
 - one row per departure from the published loop, turned off alone
   (``keep_visible=False``, ``supersample=1``, ``anchor_scale=0``, which also turns
   off ``detail``, ``streak_blur`` and ``aerial_perspective``, which need it, then ``detail=0``,
-  ``streak_blur=0``, ``aerial_perspective=0``, ``disparity_median=0``, ``hole_context=0``);
+  ``streak_blur=0``, ``aerial_perspective=0``, ``disparity_median=0``, ``hole_context=0``,
+  ``sky_layers=False``);
 - ``published``: all of them off (the published loop with these weights);
 - the two baselines in the shipped loop (``inpaint``: push-pull hole filling,
   ``warp``: holes left black; both without ``hole_context``).
@@ -44,7 +45,8 @@ OUT = ROOT / "benchmarks" / "results" / "settings.json"
 
 #: The published loop: every departure off.
 PUBLISHED = dict(
-    keep_visible=False, supersample=1, anchor_scale=0, detail=0.0, streak_blur=0.0, aerial_perspective=0.0, disparity_median=0, hole_context=0
+    keep_visible=False, supersample=1, anchor_scale=0, detail=0.0, streak_blur=0.0, aerial_perspective=0.0, disparity_median=0, hole_context=0,
+    sky_layers=False,
 )
 
 
@@ -60,6 +62,7 @@ def variants(config) -> dict[str, dict]:
         "aerial_perspective": dict(aerial_perspective=0.0),
         "disparity_median": dict(disparity_median=0),
         "hole_context": dict(hole_context=0),
+        "sky_layers": dict(sky_layers=False),
     }
     for name, changes in off.items():
         if getattr(config, name) != PUBLISHED[name]:
