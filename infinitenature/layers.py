@@ -24,6 +24,19 @@ delayed the leak; what stops it is ``refill``: the refiner is shown the ground's
 colour carried into the sky, and its own sky is replaced by the warped sky carried
 into it, so neither layer's colour reaches the other through the network.
 ``soften_skyline`` anti-aliases the hard edge that leaves, on the frame shown only.
+
+A hard layer boundary must also stay where it is, and three things moved it, each
+by a fraction of a pixel per step, always toward the sky: over a long flight the
+ground grew up into the sky in blocks (stepped skylines, peaks flattened into
+plateaus, a column of ground rising from the image's edge into the sky). The render
+gave a pixel to the layer with the larger share of its near-wins softmax weight,
+so to the ground wherever a ground pixel's footprint touched it; it now goes to the
+layer that covers it (``render.bilinear_coverage``). The edge alpha opened holes
+along the skyline, which the refiner repainted at its coarser resolution and a
+little above the sky's disparity; the skyline is now no depth edge
+(``render.render_step``). And the painted seam around a hole, and the strip that
+turning brings in at the image's edge, came back as ground where they were sky
+(``paint_layers``).
 """
 
 from __future__ import annotations
@@ -38,7 +51,7 @@ from kornia.filters import gaussian_blur2d
 
 from .filters import push_pull_fill
 
-__all__ = ["pick_layer", "layered", "layered_blend", "refill", "soften_skyline"]
+__all__ = ["pick_layer", "layered", "layered_blend", "refill", "paint_layers", "soften_skyline"]
 
 
 def pick_layer(mixed: Tensor, share: Tensor, ground: Tensor) -> Tensor:
@@ -129,6 +142,57 @@ def refill(values: Tensor, where: Tensor, source: Tensor, source_values: Tensor 
     if not bool(where.any()) or not bool(source.any()):
         return values
     return torch.where(where, push_pull_fill(source_values, source.to(values.dtype)), values)
+
+
+def paint_layers(disparity: Tensor, warped_disparity: Tensor, valid: Tensor, sky_level: float, *, border: int = 8) -> Tensor:
+    """The refiner's painted disparity put in the layers of the warped frame.
+
+    The refiner paints disparity from what it sees on both sides, so the feathered seam
+    around a hole, and the strip that turning the camera brings in at the image's
+    edge, come back a little above the sky's disparity where they are sky: ground,
+    which the next steps carry on as a dark column rising from the image's edge into
+    the sky. Here a valid pixel keeps its own layer, and a hole within ``border``
+    pixels of the image's edge takes the layer of the majority of the valid pixels
+    around it (the push-pull fill of the sky indicator, ``filters.push_pull_fill``,
+    above or below 0.5); other holes keep the layer the refiner painted (the majority
+    is no guide there: a hole uncovered behind a crest is ground even with the sky all
+    around it). Where the painted disparity puts a pixel in the other layer it gets its
+    layer's warped disparity carried in (``refill``).
+
+    Args:
+        disparity: ``(B, 1, H, W)`` the refiner's disparity in (0, 1], at the warped frame's size.
+        warped_disparity: ``(B, 1, H, W)`` the render's disparity (``RenderResult.disparity``).
+        valid: ``(B, 1, H, W)`` bool, the render's valid pixels (``RenderResult.mask >= 1``).
+        sky_level: the disparity of the sky (> 0): at or below it is sky.
+        border: width in pixels of the edge band whose holes follow the majority (>= 0).
+
+    Returns:
+        ``(B, 1, H, W)``: ``disparity`` where it is in the right layer, else its layer's warped disparity.
+    """
+    if valid.dtype != torch.bool:
+        raise ValueError(f"valid must be a bool mask, got {valid.dtype}")
+    if border < 0:
+        raise ValueError(f"border must be >= 0, got {border}")
+    if not bool(valid.any()):
+        return disparity
+    sky = (warped_disparity <= sky_level) & valid
+    want_sky, want_ground = sky, valid & ~sky
+    H, W = disparity.shape[-2:]
+    band = torch.ones(H, W, dtype=torch.bool, device=disparity.device)
+    band[border : H - border, border : W - border] = False
+    edge_holes = ~valid & band
+    if border > 0 and bool(edge_holes.any()):
+        majority = push_pull_fill(sky.to(disparity.dtype), valid.to(disparity.dtype)) > 0.5
+        want_sky = want_sky | (edge_holes & majority)
+        want_ground = want_ground | (edge_holes & ~majority)
+    out = disparity
+    to_sky = want_sky & (disparity > sky_level)
+    if bool(to_sky.any()):
+        out = refill(out, to_sky, sky, warped_disparity)
+    to_ground = want_ground & (disparity <= sky_level)
+    if bool(to_ground.any()):
+        out = refill(out, to_ground, valid & ~sky, warped_disparity)
+    return out
 
 
 def soften_skyline(rgb: Tensor, disparity: Tensor, sky_level: float, sigma: float = 1.0) -> Tensor:

@@ -32,7 +32,7 @@ from .filters import push_pull_fill
 from .geometry import intrinsics_from_fov, relative_pose
 from .haze import rehaze_moved
 from .io import VideoWriter, load_image, to_uint8
-from .layers import layered, layered_blend, refill, soften_skyline, soften_skyline
+from .layers import layered, layered_blend, paint_layers, refill, soften_skyline
 from .render import RENDER_BACKENDS, check_render_backend, hole_context_mask, render_step, soft_keep_mask
 from .scene import PreparedScene, prepare_scene
 from .sky import sky_blend
@@ -410,8 +410,8 @@ class FlyThrough:
         refiner_mask = in_mask
         if cfg.hole_context:
             refiner_mask = hole_context_mask(in_mask, in_disp, grow=cfg.hole_context, sky_level=sky_level)
-        if layers:  # the refiner sees no sky colour: the sky it is shown is the ground carried on
-            in_rgb = refill(in_rgb, (in_disp <= sky_level) & (in_mask > 0), (in_disp > sky_level) & (in_mask >= 1))
+        if layers:  # the refiner sees no sky colour (in its holes neither): the sky it is shown is the ground carried on
+            in_rgb = refill(in_rgb, in_disp <= sky_level, (in_disp > sky_level) & (in_mask >= 1))
         out = self.refiner.refine(
             in_rgb,
             in_disp,
@@ -428,7 +428,10 @@ class FlyThrough:
             out_disp = median_blur(out_disp, cfg.disparity_median)
         rgb, disp = resample(lambda x: upsample(x, ss), out[:, :3], out_disp)
         disp = disp.clamp(0.01, 1.0)
-        if layers:  # and its sky is replaced by the warped sky carried on
+        if layers:  # warped pixels and edge holes keep their layer (paint_layers); each layer's colour is its warped one carried on
+            painted_sky = disp <= sky_level
+            disp = paint_layers(disp, r.disparity, r.mask >= 1, sky_level, border=4 * ss)
+            rgb = refill(rgb, painted_sky & (disp > sky_level), (r.disparity > sky_level) & (r.mask >= 1), r.rgb)
             rgb = refill(rgb, disp <= sky_level, (r.disparity <= sky_level) & (r.mask >= 1), r.rgb)
         keep = soft_keep_mask(r.mask, scale=ss) if cfg.keep_visible else None
         if cfg.hole_context:  # what the refiner was not shown stays as warped (also in keep_visible's seam)

@@ -29,10 +29,11 @@ from torch import Tensor
 
 from .filters import max_filter, min_filter
 from .geometry import pixel_grid
-from .layers import pick_layer
+from .layers import refill
 
 __all__ = [
     "forward_splat",
+    "bilinear_coverage",
     "edge_alpha",
     "valid_mask",
     "render_step",
@@ -192,6 +193,84 @@ def check_render_backend(backend: str) -> str:
     return backend
 
 
+def _bilinear_corners(x: Tensor, y: Tensor, valid: Tensor, H: int, W: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The four target pixels around each landing spot ``(x, y)`` (``(B, 1, N)``).
+
+    Returns ``(corner_w, inside, index)``, each ``(B, 4, N)``: bilinear weights, whether
+    the corner is in the image and the point ``valid``, and the flat target index
+    (batch offset included; clamped where not ``inside``, so a scatter needs no
+    compaction as long as those corners get weight 0).
+    """
+    B, _, N = x.shape
+    x0 = x.detach().floor()
+    y0 = y.detach().floor()
+    fx = x - x0
+    fy = y - y0
+    corner_w = torch.cat([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], dim=1)
+    cx = torch.cat([x0, x0 + 1, x0, x0 + 1], dim=1)
+    cy = torch.cat([y0, y0, y0 + 1, y0 + 1], dim=1)
+    inside = (cx >= 0) & (cx <= W - 1) & (cy >= 0) & (cy <= H - 1) & valid
+    base = torch.arange(B, device=x.device).reshape(B, 1, 1) * N
+    index = (cy.clamp(0, H - 1) * W + cx.clamp(0, W - 1)).long() + base
+    return corner_w, inside, index
+
+
+def _landing_area(x: Tensor, y: Tensor, H: int, W: int) -> Tensor:
+    """``(B, 1, N)``: the area, in target pixels, that each source pixel covers where it lands.
+
+    The Jacobian determinant of the warp from finite differences of the landing spots
+    ``x``, ``y`` (``(B, 1, H * W)``) along rows and columns. Each axis takes the smaller of
+    the backward and forward differences, so a pixel at a depth edge is measured on its
+    own surface, not across the jump to its neighbour.
+    """
+    B = x.shape[0]
+    p = torch.cat([x, y], dim=1).reshape(B, 2, H, W)
+
+    def smaller(d: Tensor, dim: int) -> Tensor:  # per pixel, the smaller of the two one-sided differences
+        n = d.shape[dim]
+        back = torch.cat([d.narrow(dim, 0, 1), d], dim=dim)
+        fwd = torch.cat([d, d.narrow(dim, n - 1, 1)], dim=dim)
+        return torch.where(back.norm(dim=1, keepdim=True) <= fwd.norm(dim=1, keepdim=True), back, fwd)
+
+    du = smaller(p[..., 1:] - p[..., :-1], 3) if W > 1 else torch.zeros_like(p).index_fill(1, torch.tensor([0], device=p.device), 1.0)
+    dv = smaller(p[..., 1:, :] - p[..., :-1, :], 2) if H > 1 else torch.zeros_like(p).index_fill(1, torch.tensor([1], device=p.device), 1.0)
+    area = (du[:, 0] * dv[:, 1] - du[:, 1] * dv[:, 0]).abs()
+    return area.reshape(B, 1, H * W)
+
+
+def bilinear_coverage(
+    values: Tensor, disparity: Tensor, rotation: Tensor, translation: Tensor, K_src: Tensor, K_dst: Tensor | None = None
+) -> Tensor:
+    """The share of each target pixel that the moved source pixels cover, per channel of ``values``.
+
+    Every source pixel lands where ``forward_splat`` puts it and adds ``value x
+    area`` times its bilinear weight to the four target pixels around the spot, with
+    ``area`` the target area it covers there (the warp's Jacobian determinant): plain
+    sums, no near-wins weighting and no normalisation. With ``values`` the indicator of
+    a set of pixels, a target pixel well inside the moved set gets about 1 however
+    much the move magnifies or shrinks it, one at its edge about the fraction of it
+    that the set covers, one outside 0.
+
+    Args:
+        values: ``(B, C, H, W)`` per source pixel (e.g. 0/1 layer indicators).
+        disparity, rotation, translation, K_src, K_dst: as in ``forward_splat``.
+
+    Returns:
+        ``(B, C, H, W)`` sums, in ``values``' dtype (no gradient).
+    """
+    with torch.no_grad():
+        values, disparity, R, t, Ks, Kd = _splat_inputs(values, disparity, rotation, translation, K_src, K_dst, 0.0)
+        B, C, H, W = values.shape
+        x, y, _, valid = _warp_pixels(disparity, R, t, Ks, Kd)
+        area = _landing_area(x, y, H, W)
+        valid = valid & (x > -1) & (x < W) & (y > -1) & (y < H)
+        corner_w, inside, index = _bilinear_corners(x, y, valid, H, W)
+        weight = torch.where(inside, corner_w * area, torch.zeros_like(corner_w))
+        contrib = (values.reshape(B, C, 1, H * W).transpose(0, 1) * weight.unsqueeze(0)).reshape(C, -1)
+        acc = contrib.new_zeros(C, B * H * W).index_add(1, index.reshape(-1), contrib)
+        return acc.reshape(C, B, H, W).transpose(0, 1)
+
+
 def forward_splat(
     rgba: Tensor,
     disparity: Tensor,
@@ -260,20 +339,8 @@ def forward_splat(
     x, y, new_disp, valid = _warp_pixels(disparity, R, t, Ks, Kd)
     valid = valid & (x > -1) & (x < W) & (y > -1) & (y < H)  # also drops NaN / inf positions
     importance = _softmax_importance(new_disp, valid, weight_range)
-
-    # Bilinear corners. Invalid corners keep weight 0 and a clamped index, so the
-    # scatter needs no compaction.
-    x0 = x.detach().floor()
-    y0 = y.detach().floor()
-    fx = x - x0
-    fy = y - y0
-    corner_w = torch.cat([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], dim=1)  # (B, 4, N)
-    cx = torch.cat([x0, x0 + 1, x0, x0 + 1], dim=1)
-    cy = torch.cat([y0, y0, y0 + 1, y0 + 1], dim=1)
-    inside = (cx >= 0) & (cx <= W - 1) & (cy >= 0) & (cy <= H - 1) & valid
+    corner_w, inside, index = _bilinear_corners(x, y, valid, H, W)
     weight = torch.where(inside, corner_w * importance, torch.zeros_like(corner_w))  # (B, 4, N)
-    base = torch.arange(B, device=rgba.device).reshape(B, 1, 1) * N
-    index = (cy.clamp(0, H - 1) * W + cx.clamp(0, W - 1)).long() + base  # (B, 4, N)
 
     feats = torch.cat([rgba.reshape(B, C, N), new_disp, torch.ones_like(new_disp)], dim=1)  # (B, C+2, N)
     feats = torch.where(valid, feats, torch.zeros_like(feats))
@@ -447,6 +514,31 @@ def _new_view_disparity(disparity: Tensor, rotation: Tensor, translation: Tensor
     return _warp_pixels(d, R, t, Ks, Kd)[2].reshape(disparity.shape)
 
 
+def _pick_splatted_layer(
+    splatted: Tensor, c: int, ground: Tensor, disparity: Tensor, rotation: Tensor, translation: Tensor, K: Tensor, sky_level: float
+) -> tuple[Tensor, Tensor]:
+    """``render_step``'s two layers: per target pixel the layer that covers it, as ``(values, disparity)``.
+
+    ``splatted`` holds the ``c`` mixed channels, then for the ground and for the sky the
+    layer's share of the softmax weight, its ``c`` weighted values and its weighted
+    new-view disparity. The ground takes a pixel where the moved ground covers at least
+    half of it, or more of it than the moved sky does (``bilinear_coverage``): where the
+    ground moved over the sky it covers about all of it; at the edge the boundary sits
+    where the bilinear footprints put it. (Deciding by the share of the near-wins softmax
+    weight instead gave every pixel that a ground pixel's footprint touched to the
+    ground: the skyline rose by a fraction of a pixel at every step.)
+    """
+    cover = bilinear_coverage(torch.cat([ground, 1 - ground], dim=1), disparity.detach(), rotation, translation, K)
+    front = (cover[:, :1] >= 0.5) | (cover[:, :1] > cover[:, 1:])
+    g, s = splatted[:, c : 2 * c + 2], splatted[:, 2 * c + 2 :]
+    picked = torch.where(front, g[:, 1:] / g[:, :1].clamp_min(1e-30), s[:, 1:] / s[:, :1].clamp_min(1e-30))
+    # A turn changes the sky's planar disparity (1 / z of a point off the optical axis) by up
+    # to a few tenths of a percent, which lifts sky pixels just above the sky's level: the sky
+    # stays below it (by a hair, so that rounding in later blends cannot lift it either).
+    disp = torch.where(front, picked[:, c:], picked[:, c:].clamp_max(sky_level * (1 - 1e-4)))
+    return picked[:, :c], disp
+
+
 def render_step(
     rgb: Tensor,
     disparity: Tensor,
@@ -465,10 +557,13 @@ def render_step(
     the same); the warp itself is differentiable.
 
     With ``sky_level``, the sky (disparity at or below it) and the ground are splatted
-    as two layers that never mix (``layers.py``): each target pixel is the
-    softmax-weighted mean of the layer that brought the larger share of its splatting
-    weight, colour, disparity and features alike. The edge alpha, which only decides
-    the mask, stays the mixture of both.
+    as two layers that never mix (``layers.py``): each target pixel takes the layer
+    that covers it (``_pick_splatted_layer``, by ``bilinear_coverage``) and is the
+    softmax-weighted mean of that layer alone, colour, disparity and features alike.
+    The edge alpha (which only decides the mask) is computed with the sky's disparity
+    refilled from the ground's (``layers.refill``): the skyline is where two layers
+    meet, not a depth edge, so it opens no holes (it did, and the refiner repainted
+    them a little above the sky's disparity, as ground: ``layers.py``).
 
     Args:
         rgb: ``(B, 3, H, W)`` current frame in ``[0, 1]``.
@@ -497,21 +592,24 @@ def render_step(
         from .render_pytorch3d import forward_splat_pytorch3d as splat
     else:
         splat = forward_splat
-    alpha = edge_alpha(disparity.detach(), beta)
+    edges = disparity.detach()
+    if sky_level is not None:  # the skyline is no depth edge between layers (docstring)
+        edges = refill(edges, edges <= sky_level, edges > sky_level)
+    alpha = edge_alpha(edges, beta)
     parts = [rgb, alpha.to(rgb.dtype)] + ([] if features is None else [features.to(rgb.dtype)])
     moved = torch.cat(parts, dim=1)
     c = moved.shape[1]
     if sky_level is not None:
-        # The ground's indicator, its features and its new-view disparity, splatted with the
+        # Each layer's indicator, its values and its new-view disparity, splatted with the
         # same weights as everything else (so that any backend can do it).
         ground = (disparity.detach() > sky_level).to(moved.dtype)
         new_disp = _new_view_disparity(disparity.detach(), rotation, translation, K).to(moved.dtype)
-        moved = torch.cat([moved, ground, ground * moved, ground * new_disp], dim=1)
+        layer_parts = [torch.cat([g, g * moved, g * new_disp], dim=1) for g in (ground, 1 - ground)]
+        moved = torch.cat([moved] + layer_parts, dim=1)
     rgba, disp, coverage = splat(moved, disparity, rotation, translation, K)
     warped_alpha = rgba[:, 3:4]  # with layers too the mixture of both: it only decides the mask
     if sky_level is not None:
-        picked = pick_layer(torch.cat([rgba[:, :c], disp], dim=1), rgba[:, c : c + 1], rgba[:, c + 1 :])
-        rgba, disp = picked[:, :c], picked[:, c:]
+        rgba, disp = _pick_splatted_layer(rgba, c, ground, disparity, rotation, translation, K, sky_level)
     return RenderResult(
         rgb=rgba[:, :3],
         disparity=disp.clamp(0.01, 1.0),

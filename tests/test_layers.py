@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -12,9 +13,9 @@ import torch.nn.functional as F
 
 from infinitenature import FlyThrough, FlyThroughConfig
 from infinitenature.geometry import intrinsics_from_fov
-from infinitenature.layers import layered, layered_blend, pick_layer, refill, soften_skyline
+from infinitenature.layers import layered, layered_blend, paint_layers, pick_layer, refill, soften_skyline
 from infinitenature.models import CoModGenerator, GeneratorConfig
-from infinitenature.render import RenderResult, render_step
+from infinitenature.render import RenderResult, bilinear_coverage, render_step
 
 SKY = 0.02  # sky level: sky at disparity 0.01, ground above
 RED, GREEN = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0])
@@ -120,10 +121,26 @@ def test_two_layer_render_keeps_the_skyline_unmixed(ty):
     assert _mixed(two.rgb) == 0
     ground = two.disparity > SKY
     assert float(two.rgb[:, 0:1][ground].max()) < 1e-6  # no sky colour on the ground
-    assert torch.equal(two.mask, one.mask)  # the mask comes from the mixed alpha, as before
+    assert torch.equal(two.mask, one.mask)  # a small disparity step: no edge-alpha hole in either
     # away from the skyline nothing changes
     assert torch.allclose(two.rgb[..., 20:30, :], one.rgb[..., 20:30, :], atol=1e-5)
     assert torch.allclose(two.disparity[..., 20:30, :], one.disparity[..., 20:30, :], atol=1e-5)
+
+
+def test_two_layer_render_opens_no_holes_at_the_skyline_but_keeps_ground_depth_edges():
+    """The skyline is no depth edge between layers; a near block's edge on the ground still is."""
+    rgb, disp = _skyline()
+    disp[..., 16:, :] = 0.2  # nearer ground: the skyline's disparity step gives a low edge alpha
+    disp[..., 24:, 8:24] = 0.6  # and a near block on it
+    K = intrinsics_from_fov(32, 32, 55.0)
+    R, t = torch.eye(3)[None], torch.tensor([[0.0, -0.37, 0.0]])
+    one = render_step(rgb, disp, R, t, K)
+    two = render_step(rgb, disp, R, t, K, sky_level=SKY)
+    skyline = (slice(None), slice(None), slice(11, 16), slice(None))
+    assert float(one.mask[skyline].min()) == 0.0  # one layer: a row of holes along the skyline
+    assert float(two.mask[skyline].min()) == 1.0
+    assert float(two.mask[..., 18:24, 8:24].min()) == 0.0  # the block's top edge
+    assert torch.equal(two.mask[..., 17:, :], one.mask[..., 17:, :])
 
 
 def test_two_layer_render_carries_features_by_layer():
@@ -134,6 +151,85 @@ def test_two_layer_render_carries_features_by_layer():
     ground = r.disparity > SKY
     assert torch.allclose(r.features[ground], torch.full_like(r.features[ground], 2.0), atol=1e-5)
     assert float(r.features[~ground].abs().max()) < 1e-5
+
+
+def _rotation(yaw: float, pitch: float) -> torch.Tensor:
+    cy, sy, cp, sp = math.cos(yaw), math.sin(yaw), math.cos(pitch), math.sin(pitch)
+    Ry = torch.tensor([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    Rx = torch.tensor([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    return (Ry @ Rx).float()
+
+
+@pytest.mark.parametrize("ground_disp", [0.05, 0.3])
+def test_two_layer_render_keeps_a_peak_through_rotations_there_and_back(ground_disp):
+    """Pure rotation has no parallax: 30 random sub-pixel turns and their inverses must bring a peak
+    back as it was. Deciding the layer by the near-wins softmax weight gave the ground every pixel its
+    footprint touched: the peak was buried (over 1,000 pixels gained, 728 to start with)."""
+    H = W = 64
+    K = intrinsics_from_fov(H, W, 55.0)
+    yy, xx = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
+    ground = (yy > 44 - (24 - (xx - 32).abs() * 1.5).clamp(min=0))[None, None]
+    disp = torch.where(ground, ground_disp, 0.01).float()
+    disp[..., 56:, :] = 1.0  # near ground: far ground and sky get nearly the same softmax weight
+    rgb = torch.cat([ground.float(), 1 - ground.float(), torch.zeros_like(disp)], dim=1)
+    g = torch.Generator().manual_seed(0)
+    f = float(K[0, 0])
+    turns = [_rotation(*((torch.rand(2, generator=g) - 0.5) * 1.4 / f).tolist()) for _ in range(30)]
+    for R in turns + [R.T for R in reversed(turns)]:
+        r = render_step(rgb, disp, R[None], torch.zeros(1, 3), K, sky_level=0.0105)
+        # the sky's planar disparity drifts by < 0.1% under these turns; the loop's sky blend re-levels it
+        rgb, disp = r.rgb, torch.where(r.disparity <= 0.0105, 0.01, r.disparity)
+    window = (slice(None), slice(None), slice(8, 52), slice(8, 56))  # away from the image's edges
+    start, end = ground[window], (disp > 0.0105)[window]
+    assert int(start.sum()) == 728
+    assert int((end & ~start).sum()) <= 20 and int((start & ~end).sum()) <= 20
+    assert float(rgb[:, 0:1][window][end].min()) > 0.999  # and the ground is ground-coloured
+
+
+def test_bilinear_coverage_is_the_covered_share_of_each_pixel():
+    H = W = 32
+    K = intrinsics_from_fov(H, W, 55.0)
+    ones = torch.ones(1, 1, H, W)
+    same = bilinear_coverage(ones, torch.full((1, 1, H, W), 0.5), torch.eye(3), torch.zeros(3), K)
+    assert torch.allclose(same, ones, atol=1e-5)
+    # a half-pixel shift: interior pixels are still covered once, the first column half
+    shift = torch.tensor([0.5 / float(K[0, 0]) / 0.5, 0.0, 0.0])  # x moves by 0.5 px at disparity 0.5
+    moved = bilinear_coverage(ones, torch.full((1, 1, H, W), 0.5), torch.eye(3), shift, K)
+    assert torch.allclose(moved[..., 2:-2, 2:-2], torch.ones(1, 1, H - 4, W - 4), atol=1e-4)
+    assert torch.allclose(moved[..., 2:-2, 0], torch.full((H - 4,), 0.5), atol=1e-4)
+    # flying toward a near wall magnifies it 1.3x: still covered about once inside (on average; the
+    # bilinear footprints of a magnified grid overlap unevenly), not 1 / 1.3^2 = 0.59
+    yy, xx = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
+    wall = (((yy - 15.5).abs() < 6) & ((xx - 15.5).abs() < 6))[None, None].float()
+    disp = torch.where(wall > 0, 0.8, 0.01)
+    cover = bilinear_coverage(wall, disp, torch.eye(3), torch.tensor([0.0, 0.0, -0.29]), K)
+    inner = ((yy - 15.5).abs() < 6) & ((xx - 15.5).abs() < 6)
+    assert abs(float(cover[0, 0][inner].mean()) - 1.0) < 0.05
+    assert float(cover[0, 0][inner].min()) > 0.75  # above the 0.5 that decides the layer
+
+
+def test_paint_layers_keeps_the_warped_layers_and_follows_the_majority_at_the_edge():
+    H = W = 32
+    warped = torch.full((1, 1, H, W), 0.01)
+    warped[..., 16:, :] = 0.2  # sky above row 16, ground below
+    valid = torch.ones(1, 1, H, W, dtype=torch.bool)
+    valid[..., :, :3] = False  # a strip brought in at the left edge
+    valid[..., 20:26, 14:20] = False  # a hole inside the ground
+    valid[..., 4:10, 14:20] = False  # and one inside the sky
+    painted = torch.full((1, 1, H, W), 0.03)  # the refiner: a little above the sky everywhere
+    out = paint_layers(painted, warped, valid, SKY + 1e-6, border=4)
+    sky = out <= SKY + 1e-6
+    assert torch.equal(sky[valid], (warped <= SKY)[valid])  # valid pixels keep their own layer
+    assert torch.equal(out[valid & sky], warped[valid & sky])  # painted ground on the sky: the warped sky's disparity
+    assert torch.equal(out[valid & ~sky], painted[valid & ~sky])  # painted ground on the ground: as painted
+    assert bool(sky[..., :14, :3].all()) and not bool(sky[..., 18:, :3].any())  # the edge strip: the majority
+    assert not bool(sky[..., 4:10, 14:20].any())  # an interior hole: what the refiner painted (ground here)
+    assert torch.equal(out[..., 20:26, 14:20], painted[..., 20:26, 14:20])
+    assert torch.equal(paint_layers(painted, warped, valid, SKY + 1e-6, border=0)[..., :, :3], painted[..., :, :3])
+    with pytest.raises(ValueError, match="bool"):
+        paint_layers(painted, warped, valid.float(), SKY)
+    with pytest.raises(ValueError, match="border"):
+        paint_layers(painted, warped, valid, SKY, border=-1)
 
 
 def _pipe(**config):
