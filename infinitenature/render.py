@@ -258,10 +258,16 @@ def bilinear_coverage(
     Returns:
         ``(B, C, H, W)`` sums, in ``values``' dtype (no gradient).
     """
+    values, disparity, R, t, Ks, Kd = _splat_inputs(values, disparity, rotation, translation, K_src, K_dst, 0.0)
+    x, y, _, valid = _warp_pixels(disparity.detach(), R, t, Ks, Kd)
+    return _coverage_at(values, x, y, valid)
+
+
+def _coverage_at(values: Tensor, x: Tensor, y: Tensor, valid: Tensor) -> Tensor:
+    """``bilinear_coverage`` from the landing spots ``_warp_pixels`` gave (``(B, 1, H * W)`` each)."""
     with torch.no_grad():
-        values, disparity, R, t, Ks, Kd = _splat_inputs(values, disparity, rotation, translation, K_src, K_dst, 0.0)
         B, C, H, W = values.shape
-        x, y, _, valid = _warp_pixels(disparity, R, t, Ks, Kd)
+        x, y = x.detach(), y.detach()
         area = _landing_area(x, y, H, W)
         valid = valid & (x > -1) & (x < W) & (y > -1) & (y < H)
         corner_w, inside, index = _bilinear_corners(x, y, valid, H, W)
@@ -508,29 +514,29 @@ class RenderResult:
     features: Tensor | None = None
 
 
-def _new_view_disparity(disparity: Tensor, rotation: Tensor, translation: Tensor, K: Tensor) -> Tensor:
-    """``(B, 1, H, W)``: every source pixel's disparity ``1 / z_t`` in the target camera."""
+def _landing_spots(disparity: Tensor, rotation: Tensor, translation: Tensor, K: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``_warp_pixels`` of ``disparity`` (detached) for a shared ``K``: ``(x, y, new_disp, valid)``."""
     d, R, t, Ks, Kd = _splat_inputs(disparity, disparity, rotation, translation, K, None, 0.0)[1:]
-    return _warp_pixels(d, R, t, Ks, Kd)[2].reshape(disparity.shape)
+    return _warp_pixels(d.detach(), R, t, Ks, Kd)
 
 
-def _pick_splatted_layer(
-    splatted: Tensor, c: int, ground: Tensor, disparity: Tensor, rotation: Tensor, translation: Tensor, K: Tensor, sky_level: float
-) -> tuple[Tensor, Tensor]:
+def _pick_splatted_layer(splatted: Tensor, c: int, ground: Tensor, spots: tuple, sky_level: float) -> tuple[Tensor, Tensor]:
     """``render_step``'s two layers: per target pixel the layer that covers it, as ``(values, disparity)``.
 
-    ``splatted`` holds the ``c`` mixed channels, then for the ground and for the sky the
-    layer's share of the softmax weight, its ``c`` weighted values and its weighted
-    new-view disparity. The ground takes a pixel where the moved ground covers at least
-    half of it, or more of it than the moved sky does (``bilinear_coverage``): where the
-    ground moved over the sky it covers about all of it; at the edge the boundary sits
-    where the bilinear footprints put it. (Deciding by the share of the near-wins softmax
-    weight instead gave every pixel that a ground pixel's footprint touched to the
-    ground: the skyline rose by a fraction of a pixel at every step.)
+    ``splatted`` holds the mixed alpha, then for the ground and for the sky the layer's
+    share of the softmax weight, its ``c`` weighted values and its weighted new-view
+    disparity; ``spots`` are the source pixels' landing spots (``_landing_spots``). The
+    ground takes a pixel where the moved ground covers at least half of it, or more of
+    it than the moved sky does (``bilinear_coverage``): where the ground moved over the
+    sky it covers about all of it; at the edge the boundary sits where the bilinear
+    footprints put it. (Deciding by the share of the near-wins softmax weight instead
+    gave every pixel that a ground pixel's footprint touched to the ground: the skyline
+    rose by a fraction of a pixel at every step.)
     """
-    cover = bilinear_coverage(torch.cat([ground, 1 - ground], dim=1), disparity.detach(), rotation, translation, K)
+    x, y, _, valid = spots
+    cover = _coverage_at(torch.cat([ground, 1 - ground], dim=1), x, y, valid)
     front = (cover[:, :1] >= 0.5) | (cover[:, :1] > cover[:, 1:])
-    g, s = splatted[:, c : 2 * c + 2], splatted[:, 2 * c + 2 :]
+    g, s = splatted[:, 1 : c + 3], splatted[:, c + 3 :]
     picked = torch.where(front, g[:, 1:] / g[:, :1].clamp_min(1e-30), s[:, 1:] / s[:, :1].clamp_min(1e-30))
     # A turn changes the sky's planar disparity (1 / z of a point off the optical axis) by up
     # to a few tenths of a percent, which lifts sky pixels just above the sky's level: the sky
@@ -600,16 +606,18 @@ def render_step(
     moved = torch.cat(parts, dim=1)
     c = moved.shape[1]
     if sky_level is not None:
-        # Each layer's indicator, its values and its new-view disparity, splatted with the
-        # same weights as everything else (so that any backend can do it).
+        # The mixed alpha (it only decides the mask), then each layer's indicator, its values
+        # and its new-view disparity, splatted with the same weights (so that any backend can
+        # do it).
+        spots = _landing_spots(disparity, rotation, translation, K)
         ground = (disparity.detach() > sky_level).to(moved.dtype)
-        new_disp = _new_view_disparity(disparity.detach(), rotation, translation, K).to(moved.dtype)
+        new_disp = spots[2].reshape(disparity.shape).to(moved.dtype)
         layer_parts = [torch.cat([g, g * moved, g * new_disp], dim=1) for g in (ground, 1 - ground)]
-        moved = torch.cat([moved] + layer_parts, dim=1)
+        moved = torch.cat([alpha.to(rgb.dtype)] + layer_parts, dim=1)
     rgba, disp, coverage = splat(moved, disparity, rotation, translation, K)
-    warped_alpha = rgba[:, 3:4]  # with layers too the mixture of both: it only decides the mask
+    warped_alpha = rgba[:, 3:4] if sky_level is None else rgba[:, :1]  # with layers too the mixture of both
     if sky_level is not None:
-        rgba, disp = _pick_splatted_layer(rgba, c, ground, disparity, rotation, translation, K, sky_level)
+        rgba, disp = _pick_splatted_layer(rgba, c, ground, spots, sky_level)
     return RenderResult(
         rgb=rgba[:, :3],
         disparity=disp.clamp(0.01, 1.0),
