@@ -153,6 +153,49 @@ def test_two_layer_render_carries_features_by_layer():
     assert float(r.features[~ground].abs().max()) < 1e-5
 
 
+def test_two_layer_render_one_scatter_matches_the_joint_splat_of_both_layers():
+    """The torch backend scatters each layer into its own copy of the target (``_splat_layers``);
+    any other backend splats both layers as channels of one splat (``_splat_layers_generic``).
+    Through ``forward_splat`` the two give the same layers, alpha and coverage."""
+    from infinitenature.render import _splat_layers, _splat_layers_generic, forward_splat
+
+    g = torch.Generator().manual_seed(3)
+    rgb, disp = _skyline(24, 40, row=9)
+    disp = disp * (1 + 0.5 * torch.rand(disp.shape, generator=g)) * (disp > SKY) + disp * (disp <= SKY)
+    moved = torch.cat([rgb, torch.rand(1, 3, 24, 40, generator=g)], dim=1)
+    ground = disp > SKY
+    K = intrinsics_from_fov(24, 40, 60.0)
+    R, t = _rotation(0.03, -0.02)[None], torch.tensor([[0.05, -0.1, -0.3]])
+    fast, cov_fast = _splat_layers(moved, disp, ground, R, t, K)
+    slow, cov_slow = _splat_layers_generic(forward_splat, moved, disp, ground, R, t, K)
+    assert fast.shape == slow.shape == (1, 2, 9, 24, 40)  # 6 values, new-view disparity, weight, coverage
+    w_fast, w_slow = fast[:, :, 7:8], slow[:, :, 7:8]
+    landed = (w_fast > 0) & (w_slow > 0)
+    assert int(landed.sum()) > 900 and torch.equal(w_fast > 0, w_slow > 0)  # of 960 pixels, a few in both layers
+    where = landed.expand(-1, -1, 7, -1, -1)
+    mean_fast, mean_slow = fast[:, :, :7] / w_fast.clamp_min(1e-30), slow[:, :, :7] / w_slow.clamp_min(1e-30)
+    torch.testing.assert_close(mean_fast[where], mean_slow[where], atol=1e-5, rtol=0)
+    torch.testing.assert_close(fast[:, :, 8:], slow[:, :, 8:], atol=1e-5, rtol=0)  # each layer's coverage
+    torch.testing.assert_close(cov_fast, cov_slow, atol=1e-6, rtol=0)
+
+
+def test_two_layer_render_runs_on_the_pytorch3d_backend(monkeypatch):
+    """With sky layers, the pytorch3d backend (driven by the reference rasterizer of
+    test_render_pytorch3d) keeps sky and ground apart as the torch backend does."""
+    import infinitenature.render_pytorch3d as rp3d
+    from test_render_pytorch3d import reference_rasterize
+
+    monkeypatch.setattr(rp3d, "pytorch3d_available", lambda: True)
+    monkeypatch.setattr(rp3d, "_pytorch3d_rasterize", reference_rasterize)
+    rgb, disp = _skyline()
+    K = intrinsics_from_fov(32, 32, 55.0)
+    r = render_step(rgb, disp, torch.eye(3)[None], torch.tensor([[0.0, -0.37, 0.0]]), K, sky_level=SKY, backend="pytorch3d")
+    assert _mixed(r.rgb) == 0
+    ground = r.disparity > SKY
+    assert float(r.rgb[:, 0:1][ground].max()) < 1e-6 and float(r.disparity[~ground].max()) <= SKY
+    assert float(r.mask[..., 4:28, 4:28].min()) == 1.0
+
+
 def _rotation(yaw: float, pitch: float) -> torch.Tensor:
     cy, sy, cp, sp = math.cos(yaw), math.sin(yaw), math.cos(pitch), math.sin(pitch)
     Ry = torch.tensor([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
