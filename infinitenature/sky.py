@@ -24,12 +24,15 @@ import torch
 from torch import Tensor
 
 from .filters import min_filter
+from .geometry import pixel_grid
 
 __all__ = ["SkyCanvas", "SkyBlendResult", "sky_blend"]
 
 #: Added to ``sky_offset`` in the ``<=`` tests, so that resampling round-off of a
 #: sky sitting at the 0.01 floor (0.01 -> 0.0100001) does not flip it.
 _OFFSET_TOLERANCE = 1e-6
+#: View rays closer than this (the cosine) to the first camera's image plane get no canvas sky.
+_FRONT_EPS = 1e-2
 
 
 @dataclass
@@ -164,6 +167,13 @@ def sky_blend(
     c_sky = (c_disp <= offset).to(c_disp.dtype)
     src = torch.cat([canvas.rgb.to(**like), c_disp, c_sky, torch.ones_like(c_disp)], dim=1)
     warped = kornia.geometry.transform.warp_perspective(src.expand(B, -1, -1, -1), Hmat, (H, W), align_corners=True)
+    # A homography cannot tell a ray in front of the first camera from the opposite ray: once
+    # the camera has turned far enough, the view's pixels whose rays point away from the first
+    # camera (or along its image plane, where the warp divides by zero: NaN) would get its sky
+    # mirrored. They get nothing.
+    rays = torch.linalg.inv(Kv) @ pixel_grid(H, W, **like).reshape(1, 3, H * W)
+    front = ((R.transpose(1, 2) @ rays)[:, 2:3] > _FRONT_EPS * rays.norm(dim=1, keepdim=True)).reshape(B, 1, H, W)
+    warped = torch.where(front, torch.nan_to_num(warped, nan=0.0, posinf=0.0, neginf=0.0), torch.zeros_like(warped))
     coverage = warped[:, 5:6]
     norm = torch.where(coverage > 0, coverage, torch.ones_like(coverage))  # undo the zero padding's fade
     w_rgb, w_disp, w_sky = warped[:, :3] / norm, warped[:, 3:4] / norm, warped[:, 4:5] / norm

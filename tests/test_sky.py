@@ -75,6 +75,21 @@ def test_rotation_moves_the_sky_by_the_homography():
     torch.testing.assert_close(batch.rgb[1:], res.rgb)
 
 
+def test_a_camera_turned_away_gets_no_mirrored_sky_and_no_nan():
+    """A homography maps the ray opposite to one the first camera saw onto the same canvas
+    pixel: turned 180 degrees the view would get the canvas sky mirrored. Turned 90 degrees
+    the view's centre column lies in the first camera's image plane, where the warp divides
+    by zero (NaN, which ended a 1,000-frame flight)."""
+    canvas, K = _canvas()
+    rgb = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(2))
+    disp = torch.full((1, 1, SIZE, SIZE), SKY)
+    back = sky_blend(rgb, disp, canvas, _turn_right(180.0), K)
+    assert back.fraction == 0.0 and torch.equal(back.rgb, rgb)
+    side = sky_blend(rgb, disp, canvas, _turn_right(90.0), K)
+    assert all(bool(torch.isfinite(x).all()) for x in (side.rgb, side.disparity, side.weight))
+    assert side.fraction == 0.0  # the left half of the view looks behind, the right half off the canvas
+
+
 def test_no_sky_is_graceful():
     canvas, K = _canvas(sky_offset=0.0)
     rgb, disp = torch.rand(2, 3, SIZE, SIZE), torch.full((2, 1, SIZE, SIZE), SKY)
