@@ -235,8 +235,9 @@ def _landing_area(x: Tensor, y: Tensor, H: int, W: int) -> Tensor:
         # half of the layered render's time on CPU.
         return torch.where((back * back).sum(1, keepdim=True) <= (fwd * fwd).sum(1, keepdim=True), back, fwd)
 
-    du = smaller(p[..., 1:] - p[..., :-1], 3) if W > 1 else torch.zeros_like(p).index_fill(1, torch.tensor([0], device=p.device), 1.0)
-    dv = smaller(p[..., 1:, :] - p[..., :-1, :], 2) if H > 1 else torch.zeros_like(p).index_fill(1, torch.tensor([1], device=p.device), 1.0)
+    # An image one pixel wide (or high) has no differences along that axis: take the unit step.
+    du = smaller(p[..., 1:] - p[..., :-1], 3) if W > 1 else p.new_tensor([1.0, 0.0]).view(1, 2, 1, 1).expand_as(p)
+    dv = smaller(p[..., 1:, :] - p[..., :-1, :], 2) if H > 1 else p.new_tensor([0.0, 1.0]).view(1, 2, 1, 1).expand_as(p)
     area = (du[:, 0] * dv[:, 1] - du[:, 1] * dv[:, 0]).abs()
     return area.reshape(B, 1, H * W)
 

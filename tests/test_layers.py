@@ -249,6 +249,10 @@ def test_bilinear_coverage_is_the_covered_share_of_each_pixel():
     inner = ((yy - 15.5).abs() < 6) & ((xx - 15.5).abs() < 6)
     assert abs(float(cover[0, 0][inner].mean()) - 1.0) < 0.05
     assert float(cover[0, 0][inner].min()) > 0.75  # above the 0.5 that decides the layer
+    # a strip one pixel high (or wide) has no differences across it: a unit step stands in
+    for shape in ((1, 1, 1, W), (1, 1, H, 1)):
+        strip = bilinear_coverage(torch.ones(shape), torch.full(shape, 0.5), torch.eye(3), torch.zeros(3), K)
+        assert torch.allclose(strip, torch.ones(shape), atol=1e-5)
 
 
 def test_paint_layers_keeps_the_warped_layers_and_follows_the_majority_at_the_edge():
