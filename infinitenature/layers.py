@@ -144,8 +144,17 @@ def refill(values: Tensor, where: Tensor, source: Tensor, source_values: Tensor 
     return torch.where(where, push_pull_fill(source_values, source.to(values.dtype)), values)
 
 
-def paint_layers(disparity: Tensor, warped_disparity: Tensor, valid: Tensor, sky_level: float, *, border: int = 8) -> Tensor:
-    """The refiner's painted disparity put in the layers of the warped frame.
+def paint_layers(
+    rgb: Tensor,
+    disparity: Tensor,
+    warped_rgb: Tensor,
+    warped_disparity: Tensor,
+    valid: Tensor,
+    sky_level: float,
+    *,
+    border: int = 8,
+) -> tuple[Tensor, Tensor]:
+    """The refiner's painted frame put in the layers of the warped frame.
 
     The refiner paints disparity from what it sees on both sides, so the feathered seam
     around a hole, and the strip that turning the camera brings in at the image's
@@ -157,26 +166,32 @@ def paint_layers(disparity: Tensor, warped_disparity: Tensor, valid: Tensor, sky
     above or below 0.5); other holes keep the layer the refiner painted (the majority
     is no guide there: a hole uncovered behind a crest is ground even with the sky all
     around it). Where the painted disparity puts a pixel in the other layer it gets its
-    layer's warped disparity carried in (``refill``).
+    layer's warped disparity carried in (``refill``). Colours follow the layers: a pixel
+    the refiner painted as sky that is ground now gets the warped ground's colour
+    carried in, and every sky pixel the warped sky's (so the refiner's sky, made from
+    what it saw of both layers, never stays).
 
     Args:
-        disparity: ``(B, 1, H, W)`` the refiner's disparity in (0, 1], at the warped frame's size.
-        warped_disparity: ``(B, 1, H, W)`` the render's disparity (``RenderResult.disparity``).
+        rgb: ``(B, 3, H, W)`` the refiner's colours in [0, 1], at the warped frame's size.
+        disparity: ``(B, 1, H, W)`` the refiner's disparity in (0, 1].
+        warped_rgb, warped_disparity: the render's (``RenderResult.rgb`` / ``.disparity``).
         valid: ``(B, 1, H, W)`` bool, the render's valid pixels (``RenderResult.mask >= 1``).
         sky_level: the disparity of the sky (> 0): at or below it is sky.
         border: width in pixels of the edge band whose holes follow the majority (>= 0).
 
     Returns:
-        ``(B, 1, H, W)``: ``disparity`` where it is in the right layer, else its layer's warped disparity.
+        ``(rgb, disparity)``, ``(B, 3, H, W)`` and ``(B, 1, H, W)``: as painted where that
+        is in the right layer and not sky, else carried in from the warped frame's layer.
     """
     if valid.dtype != torch.bool:
         raise ValueError(f"valid must be a bool mask, got {valid.dtype}")
     if border < 0:
         raise ValueError(f"border must be >= 0, got {border}")
     if not bool(valid.any()):
-        return disparity
+        return rgb, disparity
     sky = (warped_disparity <= sky_level) & valid
-    want_sky, want_ground = sky, valid & ~sky
+    ground = valid & ~sky
+    want_sky, want_ground = sky, ground
     H, W = disparity.shape[-2:]
     band = torch.ones(H, W, dtype=torch.bool, device=disparity.device)
     band[border : H - border, border : W - border] = False
@@ -185,14 +200,17 @@ def paint_layers(disparity: Tensor, warped_disparity: Tensor, valid: Tensor, sky
         majority = push_pull_fill(sky.to(disparity.dtype), valid.to(disparity.dtype)) > 0.5
         want_sky = want_sky | (edge_holes & majority)
         want_ground = want_ground | (edge_holes & ~majority)
+    painted_sky = disparity <= sky_level
     out = disparity
-    to_sky = want_sky & (disparity > sky_level)
+    to_sky = want_sky & ~painted_sky
     if bool(to_sky.any()):
         out = refill(out, to_sky, sky, warped_disparity)
-    to_ground = want_ground & (disparity <= sky_level)
+    to_ground = want_ground & painted_sky
     if bool(to_ground.any()):
-        out = refill(out, to_ground, valid & ~sky, warped_disparity)
-    return out
+        out = refill(out, to_ground, ground, warped_disparity)
+    rgb = refill(rgb, to_ground, ground, warped_rgb)
+    rgb = refill(rgb, out <= sky_level, sky, warped_rgb)
+    return rgb, out
 
 
 def soften_skyline(rgb: Tensor, disparity: Tensor, sky_level: float, sigma: float = 1.0) -> Tensor:

@@ -429,10 +429,7 @@ class FlyThrough:
         rgb, disp = resample(lambda x: upsample(x, ss), out[:, :3], out_disp)
         disp = disp.clamp(0.01, 1.0)
         if layers:  # warped pixels and edge holes keep their layer (paint_layers); each layer's colour is its warped one carried on
-            painted_sky = disp <= sky_level
-            disp = paint_layers(disp, r.disparity, r.mask >= 1, sky_level, border=4 * ss)
-            rgb = refill(rgb, painted_sky & (disp > sky_level), (r.disparity > sky_level) & (r.mask >= 1), r.rgb)
-            rgb = refill(rgb, disp <= sky_level, (r.disparity <= sky_level) & (r.mask >= 1), r.rgb)
+            rgb, disp = paint_layers(rgb, disp, r.rgb, r.disparity, r.mask >= 1, sky_level, border=4 * ss)
         keep = soft_keep_mask(r.mask, scale=ss) if cfg.keep_visible else None
         if cfg.hole_context:  # what the refiner was not shown stays as warped (also in keep_visible's seam)
             hidden = upsample_nearest(in_mask - refiner_mask, ss)

@@ -264,19 +264,30 @@ def test_paint_layers_keeps_the_warped_layers_and_follows_the_majority_at_the_ed
     valid[..., 20:26, 14:20] = False  # a hole inside the ground
     valid[..., 4:10, 14:20] = False  # and one inside the sky
     painted = torch.full((1, 1, H, W), 0.03)  # the refiner: a little above the sky everywhere
-    out = paint_layers(painted, warped, valid, SKY + 1e-6, border=4)
+    painted[..., 28:, 24:] = 0.01  # but sky in the lower right corner, on valid ground
+    blue, brown, grey = (torch.tensor(c).view(1, 3, 1, 1) for c in ([0.2, 0.4, 0.9], [0.4, 0.3, 0.1], [0.5, 0.5, 0.5]))
+    warped_rgb = torch.where(warped <= SKY, blue, brown).expand(1, 3, H, W)
+    painted_rgb = grey.expand(1, 3, H, W)
+    rgb, out = paint_layers(painted_rgb, painted, warped_rgb, warped, valid, SKY + 1e-6, border=4)
     sky = out <= SKY + 1e-6
     assert torch.equal(sky[valid], (warped <= SKY)[valid])  # valid pixels keep their own layer
     assert torch.equal(out[valid & sky], warped[valid & sky])  # painted ground on the sky: the warped sky's disparity
-    assert torch.equal(out[valid & ~sky], painted[valid & ~sky])  # painted ground on the ground: as painted
+    on_ground = valid & ~sky & (painted > SKY)
+    assert torch.equal(out[on_ground], painted[on_ground])  # painted ground on the ground: as painted
+    assert torch.equal(out[..., 28:, 24:], warped[..., 28:, 24:])  # painted sky on the ground: the warped ground's
+    # colours follow the layers: every sky pixel the warped sky's, ground painted as sky the warped
+    # ground's, ground painted as ground as painted
+    assert torch.allclose(rgb * sky, blue * sky) and torch.equal(rgb[..., 28:, 24:], warped_rgb[..., 28:, 24:])
+    assert torch.equal(rgb[..., 20:26, 14:20], painted_rgb[..., 20:26, 14:20])
     assert bool(sky[..., :14, :3].all()) and not bool(sky[..., 18:, :3].any())  # the edge strip: the majority
     assert not bool(sky[..., 4:10, 14:20].any())  # an interior hole: what the refiner painted (ground here)
     assert torch.equal(out[..., 20:26, 14:20], painted[..., 20:26, 14:20])
-    assert torch.equal(paint_layers(painted, warped, valid, SKY + 1e-6, border=0)[..., :, :3], painted[..., :, :3])
+    no_band = paint_layers(painted_rgb, painted, warped_rgb, warped, valid, SKY + 1e-6, border=0)[1]
+    assert torch.equal(no_band[..., :, :3], painted[..., :, :3])
     with pytest.raises(ValueError, match="bool"):
-        paint_layers(painted, warped, valid.float(), SKY)
+        paint_layers(painted_rgb, painted, warped_rgb, warped, valid.float(), SKY)
     with pytest.raises(ValueError, match="border"):
-        paint_layers(painted, warped, valid, SKY, border=-1)
+        paint_layers(painted_rgb, painted, warped_rgb, warped, valid, SKY, border=-1)
 
 
 def _pipe(**config):
