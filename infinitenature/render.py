@@ -281,6 +281,45 @@ def _coverage_at(values: Tensor, x: Tensor, y: Tensor, valid: Tensor) -> Tensor:
         return acc.reshape(C, B, H, W).transpose(0, 1)
 
 
+def _softmax_sums(
+    values: Tensor, disparity: Tensor, R: Tensor, t: Tensor, Ks: Tensor, Kd: Tensor, weight_range: float, layer: Tensor | None = None
+) -> Tensor:
+    """The scatter behind ``forward_splat`` (inputs as ``_splat_inputs`` returns them).
+
+    Every source pixel adds ``[values, new-view disparity, 1]`` times its bilinear corner
+    weight times its near-wins softmax weight to the four target pixels around its landing
+    spot. With ``layer`` (``(B, 1, H, W)`` bool: the first layer's source pixels) the pixels
+    of each layer land in their own copy of the target, and a last row adds each layer's
+    ``bilinear_coverage`` (no gradient).
+
+    Returns:
+        ``(F, S, B, H, W)``: ``F = C + 2`` sums (``C + 3`` with ``layer``) for ``S = 1`` target
+        (2 with ``layer``: the first layer's, then the rest's).
+    """
+    B, C, H, W = values.shape
+    N = H * W
+    x, y, new_disp, valid = _warp_pixels(disparity, R, t, Ks, Kd)
+    valid = valid & (x > -1) & (x < W) & (y > -1) & (y < H)  # also drops NaN / inf positions
+    importance = _softmax_importance(new_disp, valid, weight_range)
+    corner_w, inside, index = _bilinear_corners(x, y, valid, H, W)
+    weight = torch.where(inside, corner_w * importance, torch.zeros_like(corner_w))  # (B, 4, N)
+    feats = torch.cat([values.reshape(B, C, N), new_disp, torch.ones_like(new_disp)], dim=1)  # (B, C+2, N)
+    feats = torch.where(valid, feats, torch.zeros_like(feats))
+    # Channel-major (F, B, 4, N) contributions scattered along the pixel axis of a
+    # (F, B*H*W) target: the fastest index_add layout on CPU.
+    contrib = (feats.transpose(0, 1).unsqueeze(2) * weight.unsqueeze(0)).reshape(C + 2, B * 4 * N)
+    if layer is None:
+        return contrib.new_zeros(C + 2, B * N).index_add(1, index.reshape(-1), contrib).reshape(C + 2, 1, B, H, W)
+    with torch.no_grad():
+        area = _landing_area(x.detach(), y.detach(), H, W)
+        cover_w = torch.where(inside, corner_w.detach() * area, torch.zeros_like(corner_w))
+        index = (index + (~layer.reshape(B, 1, N)).long() * (B * N)).reshape(-1)  # the second layer's copy
+    acc = contrib.new_zeros(C + 3, 2 * B * N)
+    acc[: C + 2].index_add_(1, index, contrib)
+    acc[C + 2 :].index_add_(1, index, cover_w.reshape(1, -1))
+    return acc.reshape(C + 3, 2, B, H, W)
+
+
 def forward_splat(
     rgba: Tensor,
     disparity: Tensor,
@@ -344,21 +383,8 @@ def forward_splat(
     """
     out_dtype = rgba.dtype
     rgba, disparity, R, t, Ks, Kd = _splat_inputs(rgba, disparity, rotation, translation, K_src, K_dst, weight_range)
-    B, C, H, W = rgba.shape
-    N = H * W
-    x, y, new_disp, valid = _warp_pixels(disparity, R, t, Ks, Kd)
-    valid = valid & (x > -1) & (x < W) & (y > -1) & (y < H)  # also drops NaN / inf positions
-    importance = _softmax_importance(new_disp, valid, weight_range)
-    corner_w, inside, index = _bilinear_corners(x, y, valid, H, W)
-    weight = torch.where(inside, corner_w * importance, torch.zeros_like(corner_w))  # (B, 4, N)
-
-    feats = torch.cat([rgba.reshape(B, C, N), new_disp, torch.ones_like(new_disp)], dim=1)  # (B, C+2, N)
-    feats = torch.where(valid, feats, torch.zeros_like(feats))
-    # Channel-major (F, B, 4, N) contributions scattered along the pixel axis of a
-    # (F, B*H*W) target: the fastest index_add layout on CPU.
-    contrib = (feats.transpose(0, 1).unsqueeze(2) * weight.unsqueeze(0)).reshape(C + 2, B * 4 * N)
-    acc = contrib.new_zeros(C + 2, B * N).index_add(1, index.reshape(-1), contrib)
-    acc = acc.reshape(C + 2, B, H, W).transpose(0, 1)
+    C = rgba.shape[1]
+    acc = _softmax_sums(rgba, disparity, R, t, Ks, Kd, weight_range)[:, 0].transpose(0, 1)  # (B, C+2, H, W)
     total = acc[:, -1:]
     out = acc[:, : C + 1] / torch.where(total > 0, total, torch.ones_like(total))
     coverage = total / (total + SPLAT_EPS)
@@ -540,25 +566,8 @@ def _splat_layers(
         ``forward_splat``'s coverage of both layers together.
     """
     moved, disparity, R, t, Ks, Kd = _splat_inputs(moved, disparity, R, t, K, None, weight_range)
-    B, C, H, W = moved.shape
-    N = H * W
-    x, y, new_disp, valid = _warp_pixels(disparity, R, t, Ks, Kd)
-    valid = valid & (x > -1) & (x < W) & (y > -1) & (y < H)
-    importance = _softmax_importance(new_disp, valid, weight_range)
-    corner_w, inside, index = _bilinear_corners(x, y, valid, H, W)
-    weight = torch.where(inside, corner_w * importance, torch.zeros_like(corner_w))  # (B, 4, N)
-    with torch.no_grad():
-        area = _landing_area(x.detach(), y.detach(), H, W)
-        cover_w = torch.where(inside, corner_w.detach() * area, torch.zeros_like(corner_w))
-        index = index + (~ground.reshape(B, 1, N)).long() * (B * N)  # the sky's pixels land in the second copy
-    feats = torch.cat([moved.reshape(B, C, N), new_disp, torch.ones_like(new_disp)], dim=1)  # (B, C+2, N)
-    feats = torch.where(valid, feats, torch.zeros_like(feats))
-    contrib = (feats.transpose(0, 1).unsqueeze(2) * weight.unsqueeze(0)).reshape(C + 2, B * 4 * N)
-    acc = contrib.new_zeros(C + 3, 2 * B * N)
-    index = index.reshape(-1)
-    acc[: C + 2].index_add_(1, index, contrib)
-    acc[C + 2 :].index_add_(1, index, cover_w.reshape(1, -1))
-    sums = acc.reshape(C + 3, 2, B, H, W).permute(2, 1, 0, 3, 4)
+    C = moved.shape[1]
+    sums = _softmax_sums(moved, disparity, R, t, Ks, Kd, weight_range, layer=ground).permute(2, 1, 0, 3, 4)
     total = sums[:, :, C + 1].sum(dim=1, keepdim=True)
     return sums, total / (total + SPLAT_EPS)
 
