@@ -25,8 +25,8 @@ colour carried into the sky, and its own sky is replaced by the warped sky carri
 into it, so neither layer's colour reaches the other through the network. The colour
 carried into the refiner's sky is the farthest ground's (``far_ground_weights``): made
 of all the ground it was whatever stood at the skyline, and the holes that a forward
-flight opens behind a near ridge were painted in the ridge's colour (0.65 dB at step 20
-over the held-out procedural flights, 5.1 dB on the one with such a ridge; stop 29).
+flight opens behind a near ridge were painted in the ridge's colour (1.6 dB at step 20
+of the held-out procedural flights; stop 29).
 ``soften_skyline`` anti-aliases the hard edge that leaves, on the frame shown only.
 
 A hard layer boundary must also stay where it is, and three things moved it, each
