@@ -22,11 +22,7 @@ farthest ground is what the render stretches over the frame next. Measured with 
 dye test (``benchmarks/bench_sky_leak.py``), two-layer resampling alone only
 delayed the leak; what stops it is ``refill``: the refiner is shown the ground's
 colour carried into the sky, and its own sky is replaced by the warped sky carried
-into it, so neither layer's colour reaches the other through the network. The colour
-carried into the refiner's sky is the farthest ground's (``far_ground_weights``): made
-of all the ground it was whatever stood at the skyline, and the holes that a forward
-flight opens behind a near ridge were painted in the ridge's colour (1.6 dB at step 20
-of the held-out procedural flights; stop 29).
+into it, so neither layer's colour reaches the other through the network.
 ``soften_skyline`` anti-aliases the hard edge that leaves, on the frame shown only.
 
 A hard layer boundary must also stay where it is, and three things moved it, each
@@ -55,7 +51,7 @@ from kornia.filters import gaussian_blur2d
 
 from .filters import push_pull_fill
 
-__all__ = ["pick_layer", "layered", "layered_blend", "refill", "far_ground_weights", "paint_layers", "soften_skyline"]
+__all__ = ["pick_layer", "layered", "layered_blend", "refill", "paint_layers", "soften_skyline"]
 
 
 def pick_layer(mixed: Tensor, share: Tensor, ground: Tensor) -> Tensor:
@@ -121,9 +117,7 @@ def layered_blend(
     return picked[:, :c], picked[:, c:]
 
 
-def refill(
-    values: Tensor, where: Tensor, source: Tensor, source_values: Tensor | None = None, weights: Tensor | None = None
-) -> Tensor:
+def refill(values: Tensor, where: Tensor, source: Tensor, source_values: Tensor | None = None) -> Tensor:
     """``values`` with the pixels ``where`` replaced by the push-pull fill of the pixels ``source``.
 
     With ``where`` the sky and ``source`` the ground (or the other way round) each layer
@@ -136,8 +130,6 @@ def refill(
         where: ``(B, 1, H, W)`` bool, the pixels to replace.
         source: ``(B, 1, H, W)`` bool, the pixels the fill is made of (``filters.push_pull_fill``).
         source_values: ``(B, C, H, W)`` the values the fill is made of (default: ``values``).
-        weights: ``(B, 1, H, W)`` in [0, 1], each source pixel's weight in the fill (default:
-            1 on ``source``; e.g. ``far_ground_weights``), 0 off ``source``.
 
     Returns:
         ``(B, C, H, W)``; ``values`` itself where nothing is to be replaced or no pixel is a source.
@@ -149,40 +141,7 @@ def refill(
         raise ValueError(f"source_values {tuple(source_values.shape)} must be shaped like values {tuple(values.shape)}")
     if not bool(where.any()) or not bool(source.any()):
         return values
-    w = source.to(values.dtype) if weights is None else weights.to(values.dtype) * source
-    return torch.where(where, push_pull_fill(source_values, w), values)
-
-
-#: ``far_ground_weights``' exponent: a ground pixel 6% nearer than the farthest weighs half.
-FAR_GROUND_SHARPNESS = 12.0
-
-
-def far_ground_weights(disparity: Tensor, ground: Tensor, sharpness: float = FAR_GROUND_SHARPNESS) -> Tensor:
-    """Weights that favour the farthest ground: ``(d_far / d) ^ sharpness`` on ``ground``, 0 elsewhere.
-
-    ``d_far`` is the smallest disparity of ``ground`` per image. The refiner is shown the
-    sky refilled with the ground's colour (``refill``), so that no sky colour reaches the
-    ground through it; made of all the ground, that fill takes the colour of whatever
-    stands at the skyline, and at a near ridge in front of a pale band of hazy far hills
-    the holes that open at the ridge are painted in the ridge's colour until the ridge has
-    grown over the band. What a hole at the skyline uncovers lies behind: made of the
-    farthest ground, the fill has the colour of the horizon.
-
-    Args:
-        disparity: ``(B, 1, H, W)`` in (0, 1].
-        ground: ``(B, 1, H, W)`` bool, the pixels the fill may be made of.
-        sharpness: the exponent (>= 0; 0 = every ground pixel alike).
-
-    Returns:
-        ``(B, 1, H, W)`` weights in [0, 1] (1 at the farthest ground), in ``disparity``'s dtype.
-    """
-    if ground.dtype != torch.bool:
-        raise ValueError(f"ground must be a bool mask, got {ground.dtype}")
-    if not sharpness >= 0:
-        raise ValueError(f"sharpness must be >= 0, got {sharpness}")
-    d = disparity.clamp_min(1e-6)
-    far = torch.where(ground, d, torch.full_like(d, float("inf"))).amin(dim=(2, 3), keepdim=True)
-    return torch.where(ground, (far / d).clamp(max=1.0) ** sharpness, torch.zeros_like(d))
+    return torch.where(where, push_pull_fill(source_values, source.to(values.dtype)), values)
 
 
 def paint_layers(

@@ -32,7 +32,7 @@ from .filters import push_pull_fill
 from .geometry import intrinsics_from_fov, relative_pose
 from .haze import rehaze_moved
 from .io import VideoWriter, load_image, to_uint8
-from .layers import far_ground_weights, layered, layered_blend, paint_layers, refill, soften_skyline
+from .layers import layered, layered_blend, paint_layers, refill, soften_skyline
 from .render import RENDER_BACKENDS, check_render_backend, hole_context_mask, render_step, soft_keep_mask
 from .scene import PreparedScene, prepare_scene
 from .sky import sky_blend
@@ -410,9 +410,8 @@ class FlyThrough:
         refiner_mask = in_mask
         if cfg.hole_context:
             refiner_mask = hole_context_mask(in_mask, in_disp, grow=cfg.hole_context, sky_level=sky_level)
-        if layers:  # the refiner sees no sky colour (in its holes neither): the sky it is shown is the farthest ground carried on
-            ground = (in_disp > sky_level) & (in_mask >= 1)
-            in_rgb = refill(in_rgb, in_disp <= sky_level, ground, weights=far_ground_weights(in_disp, ground))
+        if layers:  # the refiner sees no sky colour (in its holes neither): the sky it is shown is the ground carried on
+            in_rgb = refill(in_rgb, in_disp <= sky_level, (in_disp > sky_level) & (in_mask >= 1))
         out = self.refiner.refine(
             in_rgb,
             in_disp,

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from infinitenature import FlyThrough, FlyThroughConfig
 from infinitenature.geometry import intrinsics_from_fov
-from infinitenature.layers import far_ground_weights, layered, layered_blend, paint_layers, pick_layer, refill, soften_skyline
+from infinitenature.layers import layered, layered_blend, paint_layers, pick_layer, refill, soften_skyline
 from infinitenature.models import CoModGenerator, GeneratorConfig
 from infinitenature.render import RenderResult, bilinear_coverage, render_step
 
@@ -92,36 +92,6 @@ def test_refill_replaces_only_where_from_the_source():
     assert torch.equal(other[..., 4:, :], rgb[..., 4:, :]) and torch.allclose(other[:, 2, :4], torch.ones(1, 4, 8))
     with pytest.raises(ValueError, match="shaped like"):
         refill(rgb, sky, ground, blue[:, :2])
-
-
-def test_far_ground_weights_favour_the_farthest_ground_and_refill_uses_them():
-    disp = torch.tensor([0.01, 0.03, 0.0318, 0.06, 0.3]).view(1, 1, 1, 5)  # sky, then ground ever nearer
-    ground = disp > SKY
-    w = far_ground_weights(disp, ground)
-    assert float(w[..., 0]) == 0.0 and float(w[..., 1]) == 1.0  # the sky: none; the farthest ground: 1
-    assert abs(float(w[..., 2]) - (0.03 / 0.0318) ** 12) < 1e-6 and 0.4 < float(w[..., 2]) < 0.6  # 6% nearer: half
-    assert float(w[..., 4]) < 1e-8
-    assert torch.equal(far_ground_weights(disp, ground, sharpness=0.0), ground.float())
-    # a pale far band between a dark near ridge and the sky, and a peak of the ridge rising into the
-    # sky: above the peak the sky filled from all the ground is the ridge's colour, filled from the
-    # farthest ground the band's
-    rgb = torch.zeros(1, 3, 32, 32)
-    d = torch.full((1, 1, 32, 32), 0.01)
-    d[..., 14:16, :] = 0.025
-    rgb[..., 14:16, :] = 0.8  # the band
-    d[..., 16:, :] = 0.15
-    d[..., 6:16, 12:20] = 0.15
-    rgb[..., 16:, :] = 0.1  # the ridge
-    rgb[..., 6:16, 12:20] = 0.1
-    sky, g = d <= SKY, d > SKY
-    plain = refill(rgb, sky, g)
-    far = refill(rgb, sky, g, weights=far_ground_weights(d, g))
-    assert float(plain[..., :6, 12:20].mean()) < 0.2 and float(far[..., :6, 12:20].mean()) > 0.75
-    assert torch.equal(far[g.expand_as(far)], rgb[g.expand_as(rgb)])  # the ground is untouched
-    with pytest.raises(ValueError, match="bool"):
-        far_ground_weights(disp, ground.float())
-    with pytest.raises(ValueError, match="sharpness"):
-        far_ground_weights(disp, ground, sharpness=-1.0)
 
 
 def test_soften_skyline_mattes_only_the_pixels_near_the_skyline():
