@@ -22,7 +22,6 @@ used only where pytorch3d is installed; it is never imported otherwise).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import kornia
 import torch
@@ -684,9 +683,10 @@ def render_step(
         warped_alpha = rgba[:, 3:4]
     else:
         ground = disparity.detach() > sky_level
-        sums, coverage = (_splat_layers if backend == "torch" else partial(_splat_layers_generic, splat))(
-            moved, disparity, ground, rotation, translation, K
-        )
+        if backend == "torch":
+            sums, coverage = _splat_layers(moved, disparity, ground, rotation, translation, K)
+        else:
+            sums, coverage = _splat_layers_generic(splat, moved, disparity, ground, rotation, translation, K)
         rgba, disp, warped_alpha = _pick_layer(sums, sky_level)
     return RenderResult(
         rgb=rgba[:, :3],

@@ -94,10 +94,11 @@ def _shape(x: object) -> object:
     return tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
 
 
-def _in_front(R: Tensor, K: Tensor, like: dict, pixels: Tensor) -> Tensor:
-    """``(B, 1, N)`` bool: the view rays through ``pixels`` (``(2, N)`` columns, rows) point in
-    front of the first camera (``R``: first camera to view, ``(B, 3, 3)``; ``K`` the view's)."""
-    rays = torch.linalg.inv(K) @ torch.cat([pixels, torch.ones_like(pixels[:1])]).to(**like)
+def _in_front(R: Tensor, K: Tensor, pixels: Tensor) -> Tensor:
+    """``(B, 1, N)`` bool: the view rays through ``pixels`` (``(3, N)`` homogeneous: columns,
+    rows, ones) point in front of the first camera (``R``: first camera to view, ``(B, 3, 3)``;
+    ``K`` the view's)."""
+    rays = torch.linalg.inv(K) @ pixels
     return (R.transpose(1, 2) @ rays)[:, 2:3] > _FRONT_EPS * rays.norm(dim=1, keepdim=True)
 
 
@@ -179,8 +180,9 @@ def sky_blend(
     # camera (or along its image plane, where the warp divides by zero: NaN) would get its sky
     # mirrored. They get nothing.
     # (z - eps |ray|, with z linear in the pixel, is concave: if the four corners pass, all do.)
-    if not bool(_in_front(R, Kv, like, torch.tensor([[0, W - 1, 0, W - 1], [0, 0, H - 1, H - 1]], **like)).all()):
-        front = _in_front(R, Kv, like, pixel_grid(H, W, **like)[:2].reshape(2, H * W)).reshape(B, 1, H, W)
+    corners = torch.tensor([[0, W - 1, 0, W - 1], [0, 0, H - 1, H - 1], [1, 1, 1, 1]], **like)
+    if not bool(_in_front(R, Kv, corners).all()):
+        front = _in_front(R, Kv, pixel_grid(H, W, **like).reshape(3, H * W)).reshape(B, 1, H, W)
         warped = torch.where(front, torch.nan_to_num(warped, nan=0.0, posinf=0.0, neginf=0.0), torch.zeros_like(warped))
     coverage = warped[:, 5:6]
     norm = torch.where(coverage > 0, coverage, torch.ones_like(coverage))  # undo the zero padding's fade
