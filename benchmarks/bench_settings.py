@@ -14,7 +14,7 @@ for one change:
   (``keep_visible=False``, ``supersample=1``, ``anchor_scale=0``, which also turns
   off ``detail``, ``streak_blur`` and ``aerial_perspective``, which need it, then ``detail=0``,
   ``streak_blur=0``, ``aerial_perspective=0``, ``disparity_median=0``, ``hole_context=0``,
-  ``sky_layers=False``);
+  ``sky_layers=False``, ``sky_completion=False``);
 - ``published``: all of them off (the published loop with these weights);
 - the two baselines in the shipped loop (``inpaint``: push-pull hole filling,
   ``warp``: holes left black; both without ``hole_context``).
@@ -46,7 +46,7 @@ OUT = ROOT / "benchmarks" / "results" / "settings.json"
 #: The published loop: every departure off.
 PUBLISHED = dict(
     keep_visible=False, supersample=1, anchor_scale=0, detail=0.0, streak_blur=0.0, aerial_perspective=0.0, disparity_median=0, hole_context=0,
-    sky_layers=False,
+    sky_layers=False, sky_completion=False,
 )
 
 
@@ -63,6 +63,7 @@ def variants(config) -> dict[str, dict]:
         "disparity_median": dict(disparity_median=0),
         "hole_context": dict(hole_context=0),
         "sky_layers": dict(sky_layers=False),
+        "sky_completion": dict(sky_completion=False),
     }
     for name, changes in off.items():
         if getattr(config, name) != PUBLISHED[name]:

@@ -129,6 +129,13 @@ def _fly_parser(sub) -> None:
         "the sky's colour (off = as published; default: what the weights recommend)",
     )
     p.add_argument(
+        "--sky-completion",
+        choices=("on", "off"),
+        default=None,
+        help="make up a sky where the photo shows none (behind its ground, beyond its edges), for the sky a "
+        "flight uncovers (off = as published; default: what the weights recommend)",
+    )
+    p.add_argument(
         "--frame-size",
         choices=("refiner", "state"),
         default=None,
@@ -247,6 +254,8 @@ def _fly(args) -> int:
             pipe.config.aerial_perspective = args.aerial_perspective
         if args.sky_layers is not None:
             pipe.config.sky_layers = args.sky_layers == "on"
+        if args.sky_completion is not None:
+            pipe.config.sky_completion = args.sky_completion == "on"
         if args.disparity_median is not None:
             pipe.config.disparity_median = args.disparity_median
         if args.hole_context is not None:

@@ -132,7 +132,8 @@ def refill(values: Tensor, where: Tensor, source: Tensor, source_values: Tensor 
         source_values: ``(B, C, H, W)`` the values the fill is made of (default: ``values``).
 
     Returns:
-        ``(B, C, H, W)``; ``values`` itself where nothing is to be replaced or no pixel is a source.
+        ``(B, C, H, W)``; ``values`` itself where nothing is to be replaced, and in every
+        item of the batch without a source pixel.
     """
     if where.dtype != torch.bool or source.dtype != torch.bool:
         raise ValueError(f"where and source must be bool masks, got {where.dtype} and {source.dtype}")
@@ -141,7 +142,8 @@ def refill(values: Tensor, where: Tensor, source: Tensor, source_values: Tensor 
         raise ValueError(f"source_values {tuple(source_values.shape)} must be shaped like values {tuple(values.shape)}")
     if not bool(where.any()) or not bool(source.any()):
         return values
-    return torch.where(where, push_pull_fill(source_values, source.to(values.dtype)), values)
+    has_source = source.flatten(1).any(dim=1).reshape(-1, 1, 1, 1)
+    return torch.where(where & has_source, push_pull_fill(source_values, source.to(values.dtype)), values)
 
 
 def paint_layers(

@@ -35,7 +35,7 @@ from .io import VideoWriter, load_image, to_uint8
 from .layers import layered, layered_blend, paint_layers, refill, soften_skyline
 from .render import RENDER_BACKENDS, check_render_backend, hole_context_mask, render_step, soft_keep_mask
 from .scene import PreparedScene, prepare_scene
-from .sky import sky_blend
+from .sky import complete_sky, sky_blend
 
 __all__ = ["FlyThrough", "FlyThroughConfig", "FlyThroughOutput", "Frame", "StepTimings", "MAX_SUPERSAMPLE", "MAX_ANCHOR_SCALE", "MAX_DISPARITY_MEDIAN", "MAX_HOLE_CONTEXT"]
 
@@ -156,6 +156,13 @@ class FlyThroughConfig:
             forward flight, which stretches that farthest ground over the frame, takes
             on the sky's colour (``benchmarks/bench_sky_leak.py``). Not part of the
             published method; see the README.
+        sky_completion: give the sky canvas a sky where the photo shows none (behind
+            its ground and beyond its edges; ``sky.complete_sky``: each row's mean sky
+            colour, continued below the lowest rows of sky, plus the photo's clouds
+            carried in), once when a flight starts, so that sky a flight uncovers (past
+            a range, after a turn) is blended from the canvas instead of smeared from
+            the current frame's sky. Off as published (the release outpainted its
+            canvas with a GAN); see the README.
         render_backend: how frames are warped: ``"torch"`` (``render.forward_splat``,
             pure PyTorch, the default) or ``"pytorch3d"`` (pytorch3d's point
             rasterizer, ``render_pytorch3d.forward_splat_pytorch3d``; needs
@@ -180,6 +187,7 @@ class FlyThroughConfig:
     streak_blur: float = 0.0
     aerial_perspective: float = 0.0
     sky_layers: bool = False
+    sky_completion: bool = False
     render_backend: str = "torch"
 
     def __post_init__(self) -> None:
@@ -191,7 +199,7 @@ class FlyThroughConfig:
         Raises:
             ValueError: naming the first field out of range.
         """
-        for name in ("stochastic", "sky_correction", "keep_visible", "sky_layers"):
+        for name in ("stochastic", "sky_correction", "keep_visible", "sky_layers", "sky_completion"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
@@ -493,6 +501,10 @@ class FlyThrough:
                 "or build_anchor(haze=haze.estimate_haze(...)))"
             )
         detail = prepare_detail(anchor, seed) if cfg.detail > 0 else None  # validate(): detail needs the anchor
+        canvas = state.canvas
+        if cfg.sky_completion:
+            c_rgb, c_disp = complete_sky(canvas.rgb, canvas.disparity, canvas.sky_offset)
+            canvas = dataclasses.replace(canvas, rgb=c_rgb, disparity=c_disp)
         path = make_camera_path(trajectory)
         pose = torch.eye(4, dtype=torch.float64, device=device)
         path.reset(pose.clone())
@@ -597,7 +609,7 @@ class FlyThrough:
                 fraction = 0.0
                 if use_sky:
                     R0, _ = relative_pose(torch.eye(4, dtype=torch.float64, device=device), next_pose)
-                    blended = sky_blend(rgb, disp, state.canvas, R0.float()[None], K_state)
+                    blended = sky_blend(rgb, disp, canvas, R0.float()[None], K_state)
                     if blended.fraction <= cfg.max_sky_fraction:
                         rgb, disp, fraction = blended.rgb, blended.disparity, float(blended.fraction)
                     else:

@@ -269,6 +269,25 @@ def test_output_under_a_file_is_one_line(tmp_path, capsys, command):
 
 
 @pytest.mark.parametrize("value, expected", [("on", True), ("off", False)])
+def test_sky_completion_reaches_the_loop(tmp_path, capsys, monkeypatch, value, expected):
+    import infinitenature.pipeline as pipeline_module
+
+    seen = []
+    real = pipeline_module.complete_sky
+
+    def spy(*args, **kwargs):
+        seen.append(True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "complete_sky", spy)
+    src = _photo(tmp_path / "p.png")
+    argv = ["fly", str(src), "-o", str(tmp_path / "a.gif"), "--frames", "3", "--sky-completion", value, "--quiet"]
+    code, err = _run(argv, capsys)
+    assert code == 0, err
+    assert seen == ([True] if expected else [])
+
+
+@pytest.mark.parametrize("value, expected", [("on", True), ("off", False)])
 def test_sky_layers_reaches_the_loop(tmp_path, capsys, monkeypatch, value, expected):
     import infinitenature.pipeline as pipeline_module
 

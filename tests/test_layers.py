@@ -94,6 +94,16 @@ def test_refill_replaces_only_where_from_the_source():
         refill(rgb, sky, ground, blue[:, :2])
 
 
+def test_refill_leaves_items_without_a_source_as_they_are():
+    rgb, disp = _skyline(8, 8, row=4)
+    rgb, disp = rgb.repeat(2, 1, 1, 1), disp.repeat(2, 1, 1, 1)
+    sky, ground = disp <= SKY, disp > SKY
+    ground[1] = False  # the second item has no ground to carry into its sky
+    out = refill(rgb, sky, ground)
+    assert torch.equal(out[1], rgb[1])  # not the zeros of an empty push-pull fill
+    assert torch.allclose(out[0, :, :4], GREEN.view(3, 1, 1).expand(3, 4, 8))
+
+
 def test_soften_skyline_mattes_only_the_pixels_near_the_skyline():
     rgb, disp = _skyline(16, 16, row=8)
     disp[..., -1, -1] = 0.05

@@ -295,6 +295,28 @@ class TestMasksAndPaths:
         assert torch.allclose(blurred[0][1], magnify_blur(rgb[1:], torch.tensor([2.0]))[0])
         assert torch.allclose(blurred[1], disp)  # a flat disparity stays flat
 
+    def test_mim_inputs_refill_the_kept_sky_with_the_kept_ground(self):
+        K = intrinsics_from_fov(32, 32)
+        rgb = torch.zeros(2, 3, 32, 32)
+        rgb[:, 2, :12] = 1.0  # blue sky in rows 0-11
+        rgb[:, 1, 12:] = 0.5  # green ground below
+        disp = torch.linspace(0.01, 1.0, 32).view(1, 1, 32, 1).expand(2, 1, 32, 32).contiguous()
+        sky = (torch.arange(32).view(1, 1, 32, 1) < 12).float().expand(2, 1, 32, 32).contiguous()
+        sky[1] = 1.0  # an item that is all sky has no ground to carry in
+        pose, blocks = torch.eye(4).repeat(2, 1, 1), torch.tensor([False, False])
+        kw = dict(pose=pose, use_geometric=blocks, patch=4)
+        plain = mim_inputs(rgb, disp, K, generator=torch.Generator().manual_seed(1), **kw)
+        rgb_in, disp_in, mask = mim_inputs(rgb, disp, K, generator=torch.Generator().manual_seed(1), sky=sky, **kw)
+        assert torch.equal(mask, plain[2]) and torch.equal(disp_in, plain[1])  # same masks, disparity untouched
+        kept_sky = (mask[0, 0] > 0.5) & (sky[0, 0] > 0.5)
+        assert kept_sky.any()
+        shown = rgb_in[0][:, kept_sky]
+        assert torch.allclose(shown, torch.tensor([0.0, 0.5, 0.0]).view(3, 1).expand_as(shown), atol=1e-6)  # no blue
+        assert torch.equal(rgb_in[0][:, sky[0, 0] < 0.5], rgb[0][:, sky[0, 0] < 0.5])  # the ground as it was
+        assert torch.equal(rgb_in[1], rgb[1])
+        with pytest.raises(ValueError, match="sky must be shaped"):
+            mim_inputs(rgb, disp, K, sky=sky[:, :, :16], **kw)
+
     def test_relative_pose_sampling(self):
         P = sample_relative_poses(64, forward=(0.1, 0.2), lateral_max=0.0, yaw_max_deg=0, pitch_max_deg=0,
                                   generator=torch.Generator().manual_seed(0))
@@ -475,6 +497,38 @@ def test_steps_reduce_loss_on_fixed_batch(stage, keep_visible, precision, data, 
     assert all(p.dtype == torch.float32 for m in (trainer.G, trainer.G_ema, trainer.D) for p in m.parameters())
     # EMA moved toward G but is a different network
     assert not torch.equal(trainer.G_ema.G_synthesis.G_4x4.Conv.conv.weight, trainer.G.G_synthesis.G_4x4.Conv.conv.weight)
+
+
+def test_sky_refill_trains_on_the_loops_input_and_keeps_the_photos_sky(data, tmp_path):
+    cfg = tiny_config(tmp_path, stage="mim", sky_refill=True, g_lr=0.01, d_lr=0.002, adv_weight=0.01, style_dropout=False)
+    trainer = Trainer(cfg, data=data, dist_info=DistInfo())
+    batch = {k: torch.stack([data[i][k] for i in range(2)]) for k in ("rgb", "disparity", "sky")}
+    real = torch.cat([batch["rgb"], batch["disparity"]], 1)
+    is_sky = batch["sky"] > 0.5
+    assert is_sky.any() and (~is_sky).any()
+    with torch.no_grad():
+        fakes, _, _, painted = trainer.generate(real, batch["sky"])
+    sky3 = is_sky.expand(-1, 3, -1, -1)
+    assert torch.equal(fakes[:, :3][sky3], real[:, :3][sky3])  # the photo's sky colours stand in for the refiner's
+    assert not torch.equal(fakes[:, 3:][is_sky], real[:, 3:][is_sky])  # its sky disparity is its own
+    assert not painted[is_sky].any() and painted[~is_sky].any()  # only painted ground counts as painted
+    with pytest.raises(ValueError, match="needs the batch's sky"):
+        trainer.generate(real)
+
+    def rec() -> float:
+        rng, trainer.rng = trainer.rng, torch.Generator().manual_seed(1234)
+        with torch.no_grad():
+            out = float(trainer.generate(real, batch["sky"])[1])
+        trainer.rng = rng
+        return out
+
+    before = rec()
+    for _ in range(6):
+        stats = trainer.train_step(batch)
+    assert all(math.isfinite(v) for v in stats.values())
+    assert rec() < 0.9 * before
+    with pytest.raises(ValueError, match="--sky-refill: is a stage-1 option"):
+        tiny_config(tmp_path, stage="cyclic", sky_refill=True).validate()
 
 
 def test_autocast_wrapper_runs_bf16_and_returns_fp32(data, tmp_path):

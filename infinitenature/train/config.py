@@ -123,6 +123,11 @@ class TrainConfig:
                                "resolution, the target sharp, to teach restoring detail (0 = off; it did not help "
                                "at the shipped scale, see weights/MODEL_CARD.md)")
     magnify_max: float = _opt(3.0, "largest magnification of that blur (drawn log-uniformly from 1..this)")
+    sky_refill: bool = _opt(
+        False, "show the refiner no sky colour, the visible ground's carried into the sky, as the loop does with "
+        "sky_layers (stage 1 only); its sky colours are then replaced by the photo's for the losses and D, as the "
+        "loop replaces them by the warped sky, so only its sky disparity is learned"
+    )
     # --- camera sampling (disocclusion masks and stage 2) ---------------------------------
     forward_min: float = _opt(0.05, "sampled forward motion per step, min (units; nearest content at ~1.25)")
     forward_max: float = _opt(0.3, "sampled forward motion per step, max")
@@ -190,6 +195,8 @@ class TrainConfig:
                 bad(name, "must be in [0, 1]")
         if not self.magnify_max >= 1.0:
             bad("magnify_max", "must be >= 1")
+        if self.sky_refill and self.stage != "mim":
+            bad("sky_refill", "is a stage-1 option (--stage mim)")
         if not 0.0 < self.crop_scale_min <= 1.0:
             bad("crop_scale_min", "must be in (0, 1]")
         if not 0.0 <= self.mask_ratio_min <= self.mask_ratio_max < 1.0:

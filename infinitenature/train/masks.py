@@ -17,6 +17,10 @@ keeps seeing, not only to fill holes (the published refiner re-synthesizes every
 pixel of every frame; this is that job with a ground truth). At the shipped
 weights' scale it did not learn to (weights/MODEL_CARD.md, stop 13).
 
+Optionally (``sky``) the refiner is shown what the loop shows it with
+``FlyThroughConfig.sky_layers``: no sky colour, the visible ground's colour carried
+into the sky instead (``layers.refill``).
+
 Masks are float ``(B, 1, H, W)`` in ``{0, 1}``, 1 = kept (valid) pixel.
 """
 
@@ -28,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..layers import refill
 from ..render import edge_alpha, forward_splat, render_step, valid_mask
 
 __all__ = ["random_block_masks", "RoundTrip", "round_trip", "magnify_blur", "mim_inputs"]
@@ -145,6 +150,7 @@ def mim_inputs(
     beta: float = 4.0,
     generator: torch.Generator | None = None,
     magnify: Tensor | None = None,
+    sky: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Masked inputs for stage 1: per item either random blocks or a round-trip disocclusion.
 
@@ -155,11 +161,16 @@ def mim_inputs(
         generator: for the block masks.
         magnify: optional ``(B,)`` factors ``>= 1``: the input RGBD of each item is
             then blurred by ``magnify_blur`` (1 = unchanged).
+        sky: optional ``(B, 1, H, W)`` sky probability of the real frame in ``[0, 1]``:
+            the kept pixels where it is above 0.5 then show the push-pull fill of the
+            kept ground's colour (``layers.refill``; items without kept ground keep
+            their sky). The disparity is unchanged.
 
     Returns:
         ``(rgb_in, disparity_in, mask)``: where ``use_geometric`` the
         round-tripped RGBD (with its resampling blur), else the original, blurred
-        where ``magnify`` asks; the generator multiplies by ``mask`` itself.
+        where ``magnify`` asks, the sky refilled where ``sky`` is given; the
+        generator multiplies by ``mask`` itself.
     """
     B, _, H, W = rgb.shape
     blocks = random_block_masks(B, H, W, ratio=ratio, patch=patch, generator=generator, device=rgb.device, dtype=rgb.dtype)
@@ -171,4 +182,10 @@ def mim_inputs(
     if magnify is not None:
         rgbd = magnify_blur(torch.cat([rgb_in, disp_in], dim=1), magnify)
         rgb_in, disp_in = rgbd[:, :3], rgbd[:, 3:].clamp(0.01, 1.0)
-    return rgb_in, disp_in, torch.where(sel, rt.mask, blocks)
+    mask = torch.where(sel, rt.mask, blocks)
+    if sky is not None:
+        if sky.shape != (B, 1, H, W):
+            raise ValueError(f"sky must be shaped (B, 1, H, W) = {(B, 1, H, W)}, got {tuple(sky.shape)}")
+        kept, is_sky = mask >= 0.5, sky > 0.5
+        rgb_in = refill(rgb_in, kept & is_sky, kept & ~is_sky)
+    return rgb_in, disp_in, mask

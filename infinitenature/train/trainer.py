@@ -373,8 +373,12 @@ class Trainer:
             total = total + c.texture_weight * terms["texture"]
         return total, terms
 
-    def generate(self, real: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor], Tensor]:
+    def generate(self, real: Tensor, sky: Tensor | None = None) -> tuple[Tensor, Tensor, dict[str, Tensor], Tensor]:
         """Generated frames for one batch of real RGBD ``(B, 4, H, W)`` in ``[0, 1]``.
+
+        ``sky`` ``(B, 1, H, W)`` in ``[0, 1]`` is the batch's sky probability, needed
+        with ``sky_refill``: the refiner's input then shows no sky colour, and its
+        output's sky colours (above 0.5) are the photo's.
 
         Returns:
             ``(fakes, rec_loss, terms, painted)``: ``(N, 4, H, W)`` frames in ``[0, 1]``
@@ -399,12 +403,19 @@ class Trainer:
             rgb_in, disp_in, mask = mim_inputs(
                 real[:, :3], real[:, 3:], self.K, pose=pose, use_geometric=use_geometric,
                 ratio=(c.mask_ratio_min, c.mask_ratio_max), patch=c.mask_patch, beta=c.render_beta, generator=self.rng,
-                magnify=magnify,
+                magnify=magnify, sky=sky if c.sky_refill else None,
             )
             out = G.refine(rgb_in, disp_in, mask, code, z, noise="random", generator=self.rng)
-            rec, terms = self._reconstruction(out, real, 1.0 - mask)
+            painted = 1.0 - mask
+            if c.sky_refill:  # the loop keeps none of the refiner's sky colour: the photo's stands in for it
+                if sky is None:
+                    raise ValueError("sky_refill needs the batch's sky")
+                is_sky = sky > 0.5
+                out = torch.cat([torch.where(is_sky, real[:, :3], out[:, :3]), out[:, 3:]], dim=1)
+                painted = painted * (~is_sky).to(painted.dtype)
+            rec, terms = self._reconstruction(out, real, painted)
             terms["hole_fraction"] = 1.0 - mask.mean()
-            return out, rec, terms, 1.0 - mask
+            return out, rec, terms, painted
         poses = sample_cycle(B, c.cycle_steps, **self._pose_kwargs())
         cycle = fly(
             G, real[:, :3], real[:, 3:], poses, self.K, code, z,
@@ -453,12 +464,13 @@ class Trainer:
         """One D step (+ lazy R1), one G step and the EMA update; returns this rank's losses."""
         c = self.config
         real = torch.cat([batch["rgb"], batch["disparity"]], dim=1).to(self.device, non_blocking=True)
+        sky = batch["sky"].to(self.device, non_blocking=True) if c.sky_refill else None
         self.G.train()
         self.D.train()
 
         # 1. generate (the graph is kept for the G step)
         requires_grad(self.G, True)
-        fakes, rec, terms, painted = self.generate(real)
+        fakes, rec, terms, painted = self.generate(real, sky)
         patch = c.discriminator == "patch"
 
         # 2. D step: real photos vs generated frames (patch D: the painted patches are the fakes)
