@@ -502,7 +502,7 @@ class FlyThrough:
             )
         detail = prepare_detail(anchor, seed) if cfg.detail > 0 else None  # validate(): detail needs the anchor
         canvas = state.canvas
-        if cfg.sky_completion:
+        if cfg.sky_completion and cfg.sky_correction:  # the canvas is only read by the sky correction
             c_rgb, c_disp = complete_sky(canvas.rgb, canvas.disparity, canvas.sky_offset)
             canvas = dataclasses.replace(canvas, rgb=c_rgb, disparity=c_disp)
         path = make_camera_path(trajectory)

@@ -394,6 +394,8 @@ class Trainer:
         code = G.encode_style(real * 2 - 1, dropout=c.style_dropout, generator=self.rng)
         z = self._randn(B, c.latent_dim)
         if c.stage == "mim":
+            if c.sky_refill and sky is None:
+                raise ValueError("sky_refill needs the batch's sky")
             pose = sample_relative_poses(B, **self._pose_kwargs())
             use_geometric = self._rand(B) < c.geometric_mask_prob
             magnify = None
@@ -408,8 +410,6 @@ class Trainer:
             out = G.refine(rgb_in, disp_in, mask, code, z, noise="random", generator=self.rng)
             painted = 1.0 - mask
             if c.sky_refill:  # the loop keeps none of the refiner's sky colour: the photo's stands in for it
-                if sky is None:
-                    raise ValueError("sky_refill needs the batch's sky")
                 is_sky = sky > 0.5
                 out = torch.cat([torch.where(is_sky, real[:, :3], out[:, :3]), out[:, 3:]], dim=1)
                 painted = painted * (~is_sky).to(painted.dtype)
