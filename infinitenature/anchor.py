@@ -35,8 +35,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .filters import push_pull_fill
 from .geometry import pixel_grid
-from .haze import Haze, haze_density, rehaze
+from .haze import Haze, haze_density, rehaze, rehaze_moved
+from .step import Departure, LoopState, Warped
 
 __all__ = [
     "PhotoAnchor",
@@ -47,6 +49,7 @@ __all__ = [
     "lookup_jacobian",
     "singular_values",
     "MAX_STREAK_BLUR",
+    "PhotoAnchorDeparture",
 ]
 
 #: Largest ``streak_blur`` of ``sample_anchor`` (``FlyThroughConfig.streak_blur``).
@@ -451,3 +454,58 @@ def sample_anchor(
         haze_density=haze_density(sampled[:, 4:5], d_a).to(dt) if anchor.has_haze else None,
     )
 
+
+
+class PhotoAnchorDeparture(Departure):
+    """The photo anchor in the loop (``FlyThroughConfig.anchor_scale``, ``streak_blur``,
+    ``aerial_perspective``).
+
+    After every warp each valid pixel takes the anchor's colour where the anchor shows
+    its surface (``sample_anchor``); the sample is left on the warped frame for other
+    departures (``Warped.anchor``). With ``aerial_perspective`` the state carries the
+    photo's haze density per pixel (channel ``"haze"``): every warped colour is first
+    re-hazed for its surface's change of distance (``haze.rehaze_moved``, from the
+    disparity the pixel had before the warp, moved along as ``"haze_from"``), and what
+    the refiner painted takes the density of the surfaces around it.
+
+    Args:
+        anchor: the first view (``build_anchor``; with haze for ``aerial_perspective``).
+        K: ``(3, 3)`` intrinsics of the state.
+        streak_blur, aerial_perspective: as in ``sample_anchor``.
+    """
+
+    def __init__(self, anchor: PhotoAnchor, K: Tensor, *, streak_blur: float = 0.0, aerial_perspective: float = 0.0) -> None:
+        if aerial_perspective > 0 and not anchor.has_haze:
+            raise ValueError(
+                "aerial_perspective needs a scene whose anchor carries the photo's haze (prepare it with FlyThrough.prepare, "
+                "or build_anchor(haze=haze.estimate_haze(...)))"
+            )
+        self.anchor, self.K = anchor, K
+        self.streak_blur, self.aerial_perspective = streak_blur, aerial_perspective
+
+    def start(self, state: LoopState) -> None:
+        a0 = sample_anchor(self.anchor, state.disparity, self.K, state.pose)
+        state.anchor = a0
+        if self.aerial_perspective > 0:
+            state.channels["haze"] = a0.weight * a0.haze_density
+
+    def before_warp(self, state: LoopState) -> dict[str, Tensor]:
+        return {"haze_from": state.disparity} if self.aerial_perspective > 0 else {}
+
+    def after_warp(self, warped: Warped) -> None:
+        ch = warped.channels
+        if self.aerial_perspective > 0:  # every warped surface's colour at its new distance
+            rehazed = rehaze_moved(warped.rgb, ch["haze"], ch.pop("haze_from"), warped.disparity, self.anchor.airlight, self.aerial_perspective)
+            warped.rgb = warped.mask * rehazed + (1 - warped.mask) * warped.rgb
+        a = sample_anchor(
+            self.anchor, warped.disparity, self.K, warped.pose, streak_blur=self.streak_blur, aerial_perspective=self.aerial_perspective
+        )
+        w = a.weight * warped.mask
+        warped.rgb = w * a.rgb + (1 - w) * warped.rgb
+        warped.anchor, warped.anchor_weight = a, w
+        if self.aerial_perspective > 0:
+            ch["haze"] = w * a.haze_density + (1 - w) * ch["haze"]
+
+    def after_paint(self, warped: Warped, state: LoopState, keep: Tensor | None, painted: bool) -> None:
+        if self.aerial_perspective > 0 and painted:  # what the refiner painted: the density of the surfaces around it
+            state.channels["haze"] = push_pull_fill(state.channels["haze"], warped.mask)

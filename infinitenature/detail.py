@@ -46,6 +46,7 @@ from torch import Tensor
 
 from .anchor import AnchorSample, PhotoAnchor, lookup_jacobian, singular_values
 from .geometry import pixel_grid
+from .step import Departure, LoopState, Warped
 
 __all__ = [
     "MAX_DETAIL",
@@ -59,6 +60,7 @@ __all__ = [
     "painted_texture",
     "limit_texture",
     "surface_detail",
+    "SurfaceDetail",
 ]
 
 #: Largest ``strength`` (``FlyThroughConfig.detail``).
@@ -353,3 +355,57 @@ def surface_detail(
     delta[idx] = MAX_DELTA * torch.tanh(amp * total / MAX_DELTA)
     out = delta.reshape(B, 1, H, W)
     return out if weight is None else out * weight.float()
+
+
+class SurfaceDetail(Departure):
+    """Surface detail in the loop (``FlyThroughConfig.detail``; needs the photo anchor).
+
+    The state carries, per pixel, the finest wavelength its content resolves and the
+    photo's contrast there (channel ``"texture"``, ``anchor_texture`` /
+    ``painted_texture``), warped with it; every frame handed out gets the octaves its
+    content does not resolve (``surface_detail``). Sky (disparity at or below
+    ``sky_level``) gets none.
+
+    Args:
+        source: ``prepare_detail`` of the run's anchor.
+        K: ``(3, 3)`` intrinsics of the state.
+        strength: per-octave amplitude (``FlyThroughConfig.detail``).
+        seed: the run's seed (turns the noise).
+        scale: state pixels per refiner pixel (what the refiner paints resolves ``scale`` of them).
+        sky_level: the disparity of the sky (0 = no sky).
+    """
+
+    def __init__(self, source: DetailSource, K: Tensor, *, strength: float, seed: int, scale: int, sky_level: float) -> None:
+        self.source, self.K = source, K
+        self.strength, self.seed, self.scale, self.sky_level = strength, seed, scale, sky_level
+
+    def start(self, state: LoopState) -> None:
+        a0 = state.anchor
+        if a0 is None:
+            raise ValueError("detail needs the photo anchor: set anchor_scale >= 1 too (detail continues the photo's texture)")
+        painted = painted_texture(state.disparity, self.K, self.source, pixels=self.scale)
+        texture = a0.weight * anchor_texture(a0, self.source, self.K) + (1 - a0.weight) * painted
+        state.channels["texture"] = limit_texture(texture, state.disparity, self.K)
+
+    def after_warp(self, warped: Warped) -> None:
+        if warped.anchor is not None:  # the holes get theirs once the refiner has painted them (after_paint)
+            w = warped.anchor_weight
+            warped.channels["texture"] = w * anchor_texture(warped.anchor, self.source, self.K) + (1 - w) * warped.channels["texture"]
+
+    def after_paint(self, warped: Warped, state: LoopState, keep: Tensor | None, painted: bool) -> None:
+        texture, disp, K = state.channels["texture"], state.disparity, self.K
+        if not painted:
+            state.channels["texture"] = limit_texture(texture, disp, K)
+            return
+        # Holes: what the refiner painted there. Elsewhere, where its output replaced the
+        # warped pixels (all of them without keep_visible), nothing finer than its pixels.
+        texture = warped.mask * texture + (1 - warped.mask) * painted_texture(disp, K, self.source, pixels=self.scale)
+        repainted = limit_texture(texture, disp, K, pixels=self.scale)
+        texture = repainted if keep is None else keep * texture + (1 - keep) * repainted
+        state.channels["texture"] = limit_texture(texture, disp, K)
+
+    def on_show(self, rgb: Tensor, state: LoopState) -> Tensor:
+        disp = state.disparity
+        ground = (disp > self.sky_level).float() if self.sky_level > 0 else None
+        delta = surface_detail(state.channels["texture"], disp, state.pose, self.K, self.source, strength=self.strength, seed=self.seed, weight=ground)
+        return (rgb * (1 + delta)).clamp(0, 1)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["max_filter", "min_filter", "push_pull_fill"]
+__all__ = ["max_filter", "min_filter", "push_pull_fill", "refill"]
 
 
 def max_filter(x: Tensor, radius: int) -> Tensor:
@@ -114,3 +114,32 @@ def push_pull_fill(x: Tensor, mask: Tensor) -> Tensor:
     m = mask.to(device=x.device, dtype=work)
     out = torch.where(m >= 1.0, x.to(work), filled)
     return out.to(x.dtype)
+
+
+def refill(values: Tensor, where: Tensor, source: Tensor, source_values: Tensor | None = None) -> Tensor:
+    """``values`` with the pixels ``where`` replaced by the push-pull fill of the pixels ``source``.
+
+    With ``where`` the sky and ``source`` the ground (or the other way round) each layer
+    is rebuilt from the other's colours alone: the refiner is shown the ground carried
+    into the sky, and its sky is replaced by the warped sky carried into it, so neither
+    layer's colour reaches the other through the network (``FlyThroughConfig.sky_layers``).
+
+    Args:
+        values: ``(B, C, H, W)`` e.g. RGB in [0, 1].
+        where: ``(B, 1, H, W)`` bool, the pixels to replace.
+        source: ``(B, 1, H, W)`` bool, the pixels the fill is made of (``filters.push_pull_fill``).
+        source_values: ``(B, C, H, W)`` the values the fill is made of (default: ``values``).
+
+    Returns:
+        ``(B, C, H, W)``; ``values`` itself where nothing is to be replaced, and in every
+        item of the batch without a source pixel.
+    """
+    if where.dtype != torch.bool or source.dtype != torch.bool:
+        raise ValueError(f"where and source must be bool masks, got {where.dtype} and {source.dtype}")
+    source_values = values if source_values is None else source_values
+    if source_values.shape != values.shape:
+        raise ValueError(f"source_values {tuple(source_values.shape)} must be shaped like values {tuple(values.shape)}")
+    if not bool(where.any()) or not bool(source.any()):
+        return values
+    has_source = source.flatten(1).any(dim=1).reshape(-1, 1, 1, 1)
+    return torch.where(where & has_source, push_pull_fill(source_values, source.to(values.dtype)), values)

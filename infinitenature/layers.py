@@ -49,9 +49,10 @@ from torch import Tensor
 
 from kornia.filters import gaussian_blur2d
 
-from .filters import push_pull_fill
+from .filters import push_pull_fill, refill
+from .step import Layering, Warped
 
-__all__ = ["pick_layer", "layered", "layered_blend", "refill", "paint_layers", "soften_skyline"]
+__all__ = ["pick_layer", "layered", "layered_blend", "refill", "paint_layers", "soften_skyline", "SkyGroundLayers"]
 
 
 def pick_layer(mixed: Tensor, share: Tensor, ground: Tensor) -> Tensor:
@@ -115,35 +116,6 @@ def layered_blend(
     ga, gb = (a_disp > sky_level).to(a.dtype), (b_disp > sky_level).to(a.dtype)
     picked = pick_layer(keep * xa + (1 - keep) * xb, keep * ga + (1 - keep) * gb, keep * ga * xa + (1 - keep) * gb * xb)
     return picked[:, :c], picked[:, c:]
-
-
-def refill(values: Tensor, where: Tensor, source: Tensor, source_values: Tensor | None = None) -> Tensor:
-    """``values`` with the pixels ``where`` replaced by the push-pull fill of the pixels ``source``.
-
-    With ``where`` the sky and ``source`` the ground (or the other way round) each layer
-    is rebuilt from the other's colours alone: the refiner is shown the ground carried
-    into the sky, and its sky is replaced by the warped sky carried into it, so neither
-    layer's colour reaches the other through the network (``FlyThroughConfig.sky_layers``).
-
-    Args:
-        values: ``(B, C, H, W)`` e.g. RGB in [0, 1].
-        where: ``(B, 1, H, W)`` bool, the pixels to replace.
-        source: ``(B, 1, H, W)`` bool, the pixels the fill is made of (``filters.push_pull_fill``).
-        source_values: ``(B, C, H, W)`` the values the fill is made of (default: ``values``).
-
-    Returns:
-        ``(B, C, H, W)``; ``values`` itself where nothing is to be replaced, and in every
-        item of the batch without a source pixel.
-    """
-    if where.dtype != torch.bool or source.dtype != torch.bool:
-        raise ValueError(f"where and source must be bool masks, got {where.dtype} and {source.dtype}")
-    source_values = values if source_values is None else source_values
-    if source_values.shape != values.shape:
-        raise ValueError(f"source_values {tuple(source_values.shape)} must be shaped like values {tuple(values.shape)}")
-    if not bool(where.any()) or not bool(source.any()):
-        return values
-    has_source = source.flatten(1).any(dim=1).reshape(-1, 1, 1, 1)
-    return torch.where(where & has_source, push_pull_fill(source_values, source.to(values.dtype)), values)
 
 
 def paint_layers(
@@ -244,3 +216,38 @@ def soften_skyline(rgb: Tensor, disparity: Tensor, sky_level: float, sigma: floa
     a = gaussian_blur2d(ground.to(rgb.dtype), (k, k), (sigma, sigma), border_type="replicate")
     a = torch.where((a > 1e-3) & (a < 1 - 1e-3), a, ground.to(rgb.dtype))  # exactly the frame away from the skyline
     return a * refill(rgb, ~ground, ground) + (1 - a) * refill(rgb, ground, ~ground)
+
+
+class SkyGroundLayers(Layering):
+    """Sky and ground kept apart in the loop (``FlyThroughConfig.sky_layers``).
+
+    The render splats the two as layers (``render.render_step(sky_level=...)``), every
+    resampling is ``layered``, the refiner is shown the ground carried into the sky
+    (``refill``), its painting is put in the warped frame's layers (``paint_layers``),
+    the composite is ``layered_blend``, and the frame handed out has its skyline
+    softened (``soften_skyline``).
+
+    Args:
+        sky_level: the disparity of the sky (> 0): at or below it is sky.
+    """
+
+    def __init__(self, sky_level: float) -> None:
+        if not sky_level > 0:
+            raise ValueError(f"sky_level must be > 0, got {sky_level}")
+        self.sky_level = self.render_sky_level = sky_level
+
+    def resample(self, op, rgb: Tensor, disparity: Tensor) -> tuple[Tensor, Tensor]:
+        return layered(op, rgb, disparity, self.sky_level)
+
+    def refiner_input(self, rgb: Tensor, disparity: Tensor, mask: Tensor) -> Tensor:
+        # the refiner sees no sky colour (in its holes neither): the sky it is shown is the ground carried on
+        return refill(rgb, disparity <= self.sky_level, (disparity > self.sky_level) & (mask >= 1))
+
+    def settle(self, rgb: Tensor, disparity: Tensor, warped: Warped, border: int) -> tuple[Tensor, Tensor]:
+        return paint_layers(rgb, disparity, warped.rgb, warped.disparity, warped.mask >= 1, self.sky_level, border=border)
+
+    def blend(self, keep: Tensor, a: Tensor, a_disp: Tensor, b: Tensor, b_disp: Tensor) -> tuple[Tensor, Tensor]:
+        return layered_blend(keep, a, a_disp, b, b_disp, self.sky_level)
+
+    def show(self, rgb: Tensor, disparity: Tensor) -> Tensor:
+        return soften_skyline(rgb, disparity, self.sky_level)

@@ -27,9 +27,8 @@ import kornia
 import torch
 from torch import Tensor
 
-from .filters import max_filter, min_filter
+from .filters import max_filter, min_filter, refill
 from .geometry import pixel_grid
-from .layers import refill
 
 __all__ = [
     "forward_splat",
@@ -641,7 +640,7 @@ def render_step(
     softmax-weighted mean of that layer alone, colour, disparity and features alike
     (the torch backend scatters each layer into its own copy of the target in one pass,
     ``_splat_layers``; others splat both as channels of one splat). The edge alpha (which only decides the mask) is computed with the sky's disparity
-    refilled from the ground's (``layers.refill``): the skyline is where two layers
+    refilled from the ground's (``filters.refill``): the skyline is where two layers
     meet, not a depth edge, so it opens no holes (it did, and the refiner repainted
     them a little above the sky's disparity, as ground: ``layers.py``).
 

@@ -1,0 +1,302 @@
+"""``Flight``: one run of the render-refine-repeat loop, frame by frame.
+
+``FlyThrough.iter_frames`` returns a ``Flight``; iterating it yields ``Frame``
+objects. Each frame after the first is made by the same named steps::
+
+    pose   = flight.choose_pose(step)      # the camera path (autopilot, pan, ...)
+    warped = flight.warp(pose)             # forward splat; departures adjust the warped frame
+    flight.paint(warped)                   # the refiner paints the holes; composite
+    flight.blend_sky()                     # the first frame's sky, warped by rotation
+    frame  = flight.emit(step)             # the frame handed out
+
+The departures from the published loop that ``FlyThroughConfig`` turns on are
+built once per flight by ``departures_for`` (one line each) and plug into these
+steps through ``step.Departure`` and ``step.Layering``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterator
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .anchor import PhotoAnchorDeparture
+from .autopilot import make_camera_path
+from .config import FlyThroughConfig
+from .detail import SurfaceDetail, prepare_detail
+from .geometry import relative_pose
+from .io import to_uint8
+from .layers import SkyGroundLayers
+from .render import check_render_backend
+from .scene import PreparedScene
+from .sky import sky_blend
+from .step import (
+    Departure,
+    Layering,
+    LoopState,
+    OneLayer,
+    RefinerInputs,
+    Warped,
+    downsample,
+    downsample_intrinsics,
+    paint,
+    refiner_mask,
+    warp,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .pipeline import FlyThrough
+
+__all__ = ["Flight", "Frame", "StepTimings", "departures_for", "layering_for"]
+
+
+@dataclass
+class Frame:
+    """One step of a flythrough.
+
+    Attributes:
+        index: step number (0 is the prepared input view).
+        image: ``(H, W, 3)`` uint8 (the refiner's resolution, or the state's with
+            ``FlyThroughConfig.frame_size="state"``).
+        disparity: ``(H, W)`` float32 normalized disparity in [0.01, 1], same size.
+        pose: ``(4, 4)`` float64 world-to-camera pose (frame 0 is the identity).
+        sky_fraction: fraction of the frame replaced by the first frame's sky.
+        hole_fraction: fraction of the refiner's input that was a hole (what the render
+            could not fill and the refiner painted; 0 for frame 0).
+    """
+
+    index: int
+    image: np.ndarray
+    disparity: np.ndarray
+    pose: np.ndarray
+    sky_fraction: float = 0.0
+    hole_fraction: float = 0.0
+
+
+@dataclass
+class StepTimings:
+    """Seconds spent per step of the loop, summed over a flight's steps (``prepare``: once)."""
+
+    prepare: float = 0.0
+    pose: float = 0.0
+    warp: float = 0.0
+    refine: float = 0.0
+    sky: float = 0.0
+    emit: float = 0.0
+    steps: int = 0
+
+    #: The per-frame steps, in the order the loop runs them.
+    STEPS = ("pose", "warp", "refine", "sky", "emit")
+
+    def per_frame_ms(self) -> dict[str, float]:
+        """Milliseconds per frame of each step (``STEPS``)."""
+        n = max(self.steps, 1)
+        return {k: 1000.0 * getattr(self, k) / n for k in self.STEPS}
+
+
+def departures_for(cfg: FlyThroughConfig, scene: PreparedScene, *, seed: int, sky_level: float) -> list[Departure]:
+    """The departures ``cfg`` turns on, in the order their hooks run (one line each)."""
+    K = scene.K
+    out: list[Departure] = []
+    if cfg.anchor_scale:
+        out.append(PhotoAnchorDeparture(scene.anchor, K, streak_blur=cfg.streak_blur, aerial_perspective=cfg.aerial_perspective))
+    if cfg.detail > 0:
+        out.append(SurfaceDetail(prepare_detail(scene.anchor, seed), K, strength=cfg.detail, seed=seed, scale=cfg.supersample, sky_level=sky_level))
+    return out
+
+
+def layering_for(cfg: FlyThroughConfig, sky_level: float) -> Layering:
+    """``SkyGroundLayers`` when ``cfg.sky_layers`` is on and the photo has sky, else ``OneLayer``."""
+    return SkyGroundLayers(sky_level) if cfg.sky_layers and sky_level > 0 else OneLayer()
+
+
+class Flight:
+    """One flight over a prepared scene; iterate it for ``Frame`` objects (flat memory).
+
+    Attributes:
+        config: the ``FlyThroughConfig`` it flies with.
+        timings: ``StepTimings`` of the steps flown so far.
+        warnings: what degraded during the flight (complete once it has ended).
+    """
+
+    def __init__(
+        self,
+        pipe: "FlyThrough",
+        scene: PreparedScene,
+        num_frames: int,
+        *,
+        generator: torch.Generator,
+        seed: int,
+        trajectory,
+        callback: Callable[[Frame], None] | None = None,
+        progress: dict | None = None,
+        prepare_seconds: float = 0.0,
+    ) -> None:
+        cfg = self.config = pipe.config
+        self.num_frames = num_frames
+        self.timings = StepTimings(prepare=prepare_seconds)
+        self.warnings: list[str] = []
+        self._callback, self._progress = callback, progress
+        device = pipe.device
+        self.scale = ss = cfg.supersample
+        self.scene = scene
+        self.K_state = scene.K
+        #: intrinsics of the refiner-size frames (what the refiner and the autopilot see)
+        self.K = downsample_intrinsics(scene.K, ss)
+        self.sky_level = scene.sky_offset + 1e-6 if scene.sky_offset > 0 else 0.0  # disparity at or below it is sky
+        self.use_sky = cfg.sky_correction and scene.sky_offset > 0.0
+        self.path = make_camera_path(trajectory)
+        pose = torch.eye(4, dtype=torch.float64, device=device)
+        self.path.reset(pose.clone())
+        self.layering = layering_for(cfg, self.sky_level)
+        self.departures = departures_for(cfg, scene, seed=seed, sky_level=self.sky_level)
+        self.refiner = pipe.refiner
+        z = torch.randn(1, pipe.refiner.config.latent_dim, generator=generator, device=generator.device).to(device)
+        rgbd0 = torch.cat([downsample(scene.rgb, ss), downsample(scene.disparity, ss)], dim=1) * 2 - 1
+        on_cpu = device.type == "cpu" and generator.device.type == "cpu"
+        global_code = pipe.refiner.encode_style(rgbd0, dropout=cfg.stochastic, generator=generator if on_cpu else None)
+        self.inputs = RefinerInputs(
+            global_code=global_code,
+            z=z,
+            truncation=cfg.truncation,
+            truncation_mean=pipe.mean_latent() if cfg.truncation < 0.999 else None,
+            noise="random" if cfg.stochastic else "zero",
+            generator=generator if (cfg.stochastic and on_cpu) else None,
+        )
+        self.state = LoopState(rgb=scene.rgb, disparity=scene.disparity, pose=pose)
+        for d in self.departures:
+            d.start(self.state)
+        self._skipped_sky = 0
+        self._fraction = self._holes = 0.0
+        self._view_disparity: Tensor | None = None
+
+    # ------------------------------------------------------------------ steps
+    def choose_pose(self, step: int) -> Tensor:
+        """The next camera's ``(4, 4)`` world-to-camera pose from the camera path."""
+        s = self.state
+        return self.path.next_pose(step, self._view_disparity, self.K).to(device=s.rgb.device, dtype=torch.float64)
+
+    def warp(self, pose: Tensor) -> Warped:
+        """The state forward-splatted to ``pose``; each departure adjusts the warped frame."""
+        s, cfg = self.state, self.config
+        R, t = relative_pose(s.pose, pose)
+        extra = {}
+        for d in self.departures:
+            extra.update(d.before_warp(s))
+        # Edge alpha per refiner-resolution pixel: a disparity ramp spans `scale` state pixels.
+        w = warp(
+            s, R.float()[None], t.float()[None], self.K_state, beta=cfg.beta * self.scale, backend=cfg.render_backend,
+            layering=self.layering, extra=extra, pose=pose,
+        )
+        for d in self.departures:
+            d.after_warp(w)
+        return w
+
+    def paint(self, warped: Warped) -> None:
+        """The refiner paints the holes and its output is composited into the new state."""
+        cfg = self.config
+        rgb, disp, keep, painted = paint(self.refiner, warped, self.inputs, keep_visible=cfg.keep_visible, scale=self.scale, layering=self.layering)
+        self.state = LoopState(rgb=rgb, disparity=disp, pose=warped.pose, channels=dict(warped.channels), anchor=warped.anchor)
+        for d in self.departures:
+            d.after_paint(warped, self.state, keep, painted)
+        self._holes = float(1.0 - refiner_mask(warped.mask, self.scale).mean())
+
+    def blend_sky(self) -> None:
+        """The first frame's sky, warped by the camera's rotation, blended into the state."""
+        self._fraction = 0.0
+        if not self.use_sky:
+            return
+        s = self.state
+        R0, _ = relative_pose(torch.eye(4, dtype=torch.float64, device=s.pose.device), s.pose)
+        blended = sky_blend(s.rgb, s.disparity, self.scene.canvas, R0.float()[None], self.K_state)
+        if blended.fraction <= self.config.max_sky_fraction:
+            s.rgb, s.disparity, self._fraction = blended.rgb, blended.disparity, float(blended.fraction)
+        else:
+            self._skipped_sky += 1
+
+    def emit(self, index: int) -> Frame:
+        """The frame handed out: the state with each departure's display-only layer."""
+        s, ss = self.state, self.scale
+        rgb = s.rgb
+        for d in self.departures:
+            rgb = d.on_show(rgb, s)
+        if index > 0:
+            rgb = self.layering.show(rgb, s.disparity)
+        self._view_disparity = downsample(s.disparity, ss)  # what the autopilot reads next
+        if self.config.frame_size == "refiner":
+            rgb, disp = downsample(rgb, ss), self._view_disparity
+        else:
+            disp = s.disparity
+        return Frame(
+            index=index,
+            image=to_uint8(rgb[0]),
+            disparity=disp[0, 0].float().cpu().numpy(),
+            pose=s.pose.cpu().numpy(),
+            sky_fraction=self._fraction if index else 0.0,
+            hole_fraction=self._holes if index else 0.0,
+        )
+
+    # -------------------------------------------------------------- iteration
+    def __iter__(self) -> Iterator[Frame]:
+        bar = None
+        if self._progress is not None:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.num_frames, **{"desc": "flythrough", "unit": "frame", **self._progress})
+        try:
+            with torch.no_grad():
+                t = time.perf_counter()
+                frame = self.emit(0)
+                self.timings.emit += time.perf_counter() - t
+            yield self._done(frame, bar)
+            for step in range(1, self.num_frames):
+                with torch.no_grad():
+                    frame = self._step(step)
+                yield self._done(frame, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+            self._finish()
+
+    def _step(self, step: int) -> Frame:
+        tm, t0 = self.timings, time.perf_counter()
+        pose = self.choose_pose(step)
+        t1 = time.perf_counter()
+        warped = self.warp(pose)
+        t2 = time.perf_counter()
+        self.paint(warped)
+        t3 = time.perf_counter()
+        self.blend_sky()
+        t4 = time.perf_counter()
+        frame = self.emit(step)
+        t5 = time.perf_counter()
+        tm.pose += t1 - t0
+        tm.warp += t2 - t1
+        tm.refine += t3 - t2
+        tm.sky += t4 - t3
+        tm.emit += t5 - t4
+        tm.steps += 1
+        return frame
+
+    def _done(self, frame: Frame, bar) -> Frame:
+        if self._callback is not None:
+            self._callback(frame)
+        if bar is not None:
+            bar.update(1)
+        return frame
+
+    def _finish(self) -> None:
+        cfg = self.config
+        self.warnings = []
+        if self._skipped_sky:
+            self.warnings.append(
+                f"sky correction skipped on {self._skipped_sky} step(s): the sky blend would cover more than "
+                f"{cfg.max_sky_fraction:.0%} of the frame (the camera looks mostly at the sky)"
+            )
+        if cfg.sky_correction and self.scene.sky_offset <= 0.0:
+            self.warnings.append("no sky found in the photo: sky correction was off for this run")
+
