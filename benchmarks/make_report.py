@@ -72,6 +72,43 @@ def _provenance(data: dict, script: str | None) -> list[str]:
     return out
 
 
+def _config_names() -> tuple[dict, dict]:
+    """``(published, renamed)``: the defaults of ``FlyThroughConfig()`` and old setting names -> current ones.
+
+    Results files record the loop settings as they were when they were written; the report shows them
+    under today's names, and leaves out settings the library no longer has (empty when it cannot be imported).
+    """
+    try:
+        import dataclasses
+
+        from infinitenature import FlyThroughConfig
+
+        try:
+            from infinitenature.config import RENAMED_SETTINGS
+        except ImportError:
+            RENAMED_SETTINGS = {}
+        return dataclasses.asdict(FlyThroughConfig()), dict(RENAMED_SETTINGS)
+    except Exception:  # noqa: BLE001 - the report renders without the library too
+        return {}, {}
+
+
+def _current_settings(settings: dict, keep: tuple[str, ...] = ()) -> dict:
+    """``settings`` under today's names, without the ones ``FlyThroughConfig`` no longer has (``keep``: other keys to keep)."""
+    published, renamed = _config_names()
+    if not published:
+        return dict(settings)
+    out = {}
+    for k, v in settings.items():
+        k = renamed.get(k, k)
+        if k in published or k in keep:
+            out[k] = v
+    return out
+
+
+def _fmt_setting(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def _verdict(methods: dict, steps: list[str]) -> list[str]:
     """One sentence per baseline: does the refiner beat it (PSNR) at these steps?"""
     ref = methods.get("refiner")
@@ -112,12 +149,12 @@ def _quality(data: dict, script: str) -> list[str]:
     lines = ["## Quality", "", *_provenance(data, script)]
     lines.append(f"- weights: `{data.get('weights')}` ({data.get('weights_note', '')}), {data.get('resolution')} px, "
                  f"{_fmt(data.get('refiner_parameters'))} parameters")  # fmt: skip
-    loop = data.get("loop")
+    loop = _current_settings(data.get("loop") or {})
     if loop:
-        lines.append(f"- loop settings of `refiner`: keep_visible={loop.get('keep_visible')}, supersample={loop.get('supersample', 1)}, "
-                     f"anchor_scale={loop.get('anchor_scale', 0)}, disparity_median={loop.get('disparity_median', 0)}, "
-                     f"hole_context={loop.get('hole_context', 0)}, detail={loop.get('detail', 0):g}, "
-                     f"streak_blur={loop.get('streak_blur', 0):g}, aerial_perspective={loop.get('aerial_perspective', 0):g}")
+        published, _ = _config_names()
+        departures = {k: v for k, v in loop.items() if k not in published or published[k] != v}
+        text = ", ".join(f"{k}={_fmt_setting(v)}" for k, v in departures.items()) or "the published loop"
+        lines.append(f"- loop settings of `refiner` (those that depart from the published loop): {text}")
     rt = data.get("runtime_s", {})
     if rt:
         lines.append("- runtime: " + ", ".join(f"{k} {v:.0f} s" for k, v in rt.items()))
@@ -247,6 +284,7 @@ def _settings(data: dict, script: str | None) -> list[str]:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_settings import table
 
+    data = {**data, "runs": [{**r, "changes": _current_settings(r.get("changes", {}), keep=("refiner",))} for r in data.get("runs", [])]}
     text = (
         "The loop settings that depart from the published loop, each turned off alone, then all of them "
         "(`published`), and the two baselines in the shipped loop. Cells: PSNR (dB) / SSIM / detail along the true "
