@@ -312,9 +312,20 @@ def _flatten(d, prefix: str = "") -> list[tuple[str, object]]:
 _SKIP_KEYS = {"command", "date", "commit", "machine"}
 
 
+def _retired_settings() -> set[str]:
+    """Names of loop settings the library no longer has (a results file may still record them)."""
+    try:
+        from infinitenature.config import RETIRED_SETTINGS
+    except Exception:  # noqa: BLE001 - the report renders without the library too
+        return set()
+    return set(RETIRED_SETTINGS)
+
+
 def _generic(name: str, data: dict, script: str | None) -> list[str]:
     lines = [f"## {name}", "", *_provenance(data, script), ""]
-    rows = [[k, v] for k, v in _flatten({k: v for k, v in data.items() if k not in _SKIP_KEYS})][:80]
+    _, renamed = _config_names()
+    skip = _SKIP_KEYS | _retired_settings()
+    rows = [[k, v] for k, v in _flatten({renamed.get(k, k): v for k, v in data.items() if k not in skip})][:80]
     return lines + _table(["key", "value"], rows)
 
 
