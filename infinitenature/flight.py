@@ -31,7 +31,6 @@ from .detail import SurfaceDetail, prepare_detail
 from .geometry import relative_pose
 from .io import to_uint8
 from .layers import SkyGroundLayers
-from .render import check_render_backend
 from .scene import PreparedScene
 from .sky import sky_blend
 from .step import (

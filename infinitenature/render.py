@@ -27,7 +27,7 @@ import kornia
 import torch
 from torch import Tensor
 
-from .filters import max_filter, min_filter, refill
+from .filters import min_filter, refill
 from .geometry import pixel_grid
 
 __all__ = [
@@ -452,71 +452,6 @@ def soft_keep_mask(mask: Tensor, *, scale: int = 1) -> Tensor:
     shrunk = min_filter(mask, scale)
     k = 4 * scale + 1
     return kornia.filters.gaussian_blur2d(shrunk, (k, k), (float(scale), float(scale)), border_type="replicate").clamp(0, 1) * shrunk
-
-
-def hole_context_mask(
-    mask: Tensor,
-    disparity: Tensor,
-    *,
-    grow: int,
-    reach: int = 6,
-    ratio: float = 1.15,
-    min_width: int = 3,
-    sky_level: float = 0.0,
-) -> Tensor:
-    """The refiner's input mask with the near side of every depth-edge hole blanked out.
-
-    A hole that a move opens at a depth edge shows what lay *behind* the nearer
-    surface, so only the farther side of the edge is context for it (as in 3D-photo
-    inpainting). Given the near side as well, the small refiner shipped in stops 10-18
-    painted such a hole (on ``examples/valendas.jpg``: behind a dark near ridge) as a
-    blotchy mixture of both with a rough disparity; the next moves opened cracks in
-    that patch, which it painted again from the patch itself, and the blotch spread
-    over the near surface step after step. Here the valid pixels within ``grow`` pixels of such a
-    hole that are nearer than the hole's background are marked invalid for the
-    refiner (only for its input: they stay in the frame, ``soft_keep_mask`` still
-    uses ``mask``).
-
-    A hole pixel is at a depth edge when the valid pixels within ``reach`` pixels of
-    it (through the hole) span disparities more than ``ratio`` apart; its background
-    is the farthest (smallest) of them. Only the parts of a hole at least
-    ``min_width`` pixels across count (those a ``min_width`` square fits in): a sliver
-    one or two pixels wide along a ridge is mostly the edge itself, and the refiner
-    fills it best with both sides in view (hiding those too cost 0.2-0.4 dB on the
-    held-out procedural flights). Holes whose background is sky (disparity at or
-    below ``sky_level``) are left alone by design, not by measurement: a skyline is
-    drawn from the ridge below it.
-
-    Args:
-        mask: ``(B, 1, H, W)`` in {0, 1}, 1 = valid (the refiner's input mask).
-        disparity: ``(B, 1, H, W)`` warped disparity in (0, 1] (read where ``mask`` is 1).
-        grow: pixels of the near side to blank out (0 returns ``mask`` unchanged).
-        reach: how far through a hole its border is looked for.
-        ratio: disparity ratio that counts as a depth edge (> 1).
-        min_width: narrowest hole, in pixels, whose near side is hidden (odd; 1 = any).
-        sky_level: disparity of the sky (``PreparedScene.sky_offset``; 0 = no sky).
-
-    Returns:
-        ``(B, 1, H, W)`` mask in {0, 1}, never 1 where ``mask`` is 0.
-    """
-    if grow <= 0:
-        return mask
-    valid = mask > 0.5
-    inf = torch.full_like(disparity, float("inf"))
-    far = torch.where(valid, disparity, inf)  # per hole pixel: farthest valid disparity in reach
-    near = torch.where(valid, disparity, -inf)  # ... and nearest
-    for _ in range(reach):
-        far = torch.where(valid, far, min_filter(far, 1))
-        near = torch.where(valid, near, max_filter(near, 1))
-    edge = ~valid & torch.isfinite(far) & (far > sky_level) & (near > far * ratio)
-    if min_width > 1:  # keep only the hole's parts that a min_width square fits in (a morphological opening)
-        r = (min_width - 1) // 2
-        hole = (~valid).to(disparity.dtype)
-        core = min_filter(hole, r)
-        edge = edge & (max_filter(core, r) > 0)
-    background = min_filter(torch.where(edge, far, inf), grow)
-    foreground = valid & (disparity > background * ratio)
-    return mask * (~foreground).to(mask.dtype)
 
 
 @dataclass

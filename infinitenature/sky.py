@@ -14,14 +14,9 @@ The released code aborted a sequence when the blend covered less than 5% or
 more than 60% of the frame; here ``sky_blend`` reports the fraction and the
 caller decides (the pipeline warns and skips the blend).
 
-The canvas only holds the sky the photo shows. Where a flight uncovers sky the
-photo hid (behind a range the camera has flown past, beyond the photo's edge
-after a turn), the loop had nothing but the current frame's sky carried in, a
-smooth smear. ``complete_sky`` gives the canvas a sky there before the flight
-starts: each row's mean sky colour (the sky's colour changes mostly with
-elevation), continued below the lowest rows that show enough sky, plus the
-push-pull fill of the sky's departures from it, so that the seam at the photo's
-skyline is continuous. The release outpainted its canvas with a GAN.
+The canvas only holds the sky the photo shows (the release outpainted its canvas
+with a GAN). Where a flight uncovers sky the photo hid, the frame keeps the sky
+the loop carried there.
 """
 
 from __future__ import annotations
@@ -32,10 +27,10 @@ import kornia
 import torch
 from torch import Tensor
 
-from .filters import min_filter, push_pull_fill
+from .filters import min_filter
 from .geometry import pixel_grid
 
-__all__ = ["SkyCanvas", "SkyBlendResult", "sky_blend", "complete_sky"]
+__all__ = ["SkyCanvas", "SkyBlendResult", "sky_blend"]
 
 #: Added to ``sky_offset`` in the ``<=`` tests, so that resampling round-off of a
 #: sky sitting at the 0.01 floor (0.01 -> 0.0100001) does not flip it.
@@ -213,55 +208,3 @@ def sky_blend(
         fraction=float(weight.mean()),
     )
 
-
-def complete_sky(
-    rgb: Tensor, disparity: Tensor, sky_offset: float, *, margin: int = 3, min_share: float = 0.2
-) -> tuple[Tensor, Tensor]:
-    """A canvas with sky everywhere: the photo's sky kept, a sky made up for the rest (module docstring).
-
-    The photo's sky is kept where it is at least ``margin`` pixels from any other
-    content; the mixed pixels of its skyline are made up too (the blend of
-    ``sky_blend`` erodes the canvas's sky, so they never showed; with the sky made
-    whole they would show as a dark line). The sky's colour in each row is the mean
-    over the row's kept sky, for rows where it makes up at least ``min_share`` of
-    the row; rows below the lowest such row take its colour, rows above the highest
-    take that one's. The kept sky's departures from its row colour (clouds) are
-    carried into the rest by ``filters.push_pull_fill``, so they fade into the row
-    colours away from the photo's sky. The new sky gets the sky's disparity.
-
-    Args:
-        rgb: ``(B, 3, H, W)`` canvas colours in ``[0, 1]``.
-        disparity: ``(B, 1, H, W)`` canvas disparity in ``[0.01, 1]``; at or below
-            ``sky_offset`` is sky.
-        sky_offset: the sky's disparity (``SkyCanvas.sky_offset``; ``<= 0``: no sky).
-        margin: pixels of the photo's sky next to other content left out of the colours (>= 0).
-        min_share: share of a row that its sky must make up to give the row's colour, in (0, 1].
-
-    Returns:
-        ``(rgb, disparity)`` shaped like the inputs, equal to them on the photo's
-        kept sky, with every pixel sky; the inputs themselves when the canvas is all
-        sky or without sky, or when an item has no row meeting ``min_share``.
-    """
-    if margin < 0 or int(margin) != margin:
-        raise ValueError(f"margin must be an integer >= 0, got {margin}")
-    if not 0 < min_share <= 1:
-        raise ValueError(f"min_share must be in (0, 1], got {min_share}")
-    if sky_offset <= 0:
-        return rgb, disparity
-    sky = disparity <= sky_offset + _OFFSET_TOLERANCE
-    core = min_filter(sky.to(rgb.dtype), int(margin)) > 0.5
-    count = core.sum(dim=-1, keepdim=True)  # (B, 1, H, 1)
-    ok = count[:, 0, :, 0] >= min_share * rgb.shape[-1]  # (B, H)
-    if bool(sky.all()) or not bool(ok.any(dim=1).all()):
-        return rgb, disparity
-    row_mean = (rgb * core).sum(dim=-1, keepdim=True) / count.clamp_min(1)
-    H = rgb.shape[-2]
-    rows = torch.arange(H, device=rgb.device).expand_as(ok)
-    last_above = torch.cummax(torch.where(ok, rows, -1), dim=1).values  # nearest usable row at or above
-    first_below = torch.cummin(torch.where(ok, rows, H).flip(1), dim=1).values.flip(1)
-    use = torch.where(last_above >= 0, last_above, first_below)  # (B, H)
-    profile = torch.gather(row_mean, 2, use[:, None, :, None].expand(-1, 3, -1, 1))  # (B, 3, H, 1)
-    departure = push_pull_fill(torch.where(core, rgb - profile, torch.zeros_like(rgb)), core.to(rgb.dtype))
-    made = (profile + departure).clamp(0, 1)
-    level = torch.full_like(disparity, min(0.01, float(sky_offset)))
-    return torch.where(core, rgb, made), torch.where(sky, disparity, level)

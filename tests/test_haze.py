@@ -154,7 +154,7 @@ def test_the_loop_brings_back_the_colour_of_a_hazy_wall_it_flies_toward(pipe):
 def test_the_loop_carries_the_haze_where_the_photo_no_longer_shows_the_surface(pipe, monkeypatch):
     """The same flight with the anchor's weight 0 after frame 0 (as where the photo has run out): the
     state's own colours shed the haze by the density carried with them (``haze.rehaze_moved``)."""
-    import infinitenature.pipeline as pipeline_module
+    import infinitenature.anchor as pipeline_module  # the loop looks the anchor up through anchor.sample_anchor
 
     real = pipeline_module.sample_anchor
     calls = []

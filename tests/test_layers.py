@@ -13,9 +13,11 @@ import torch.nn.functional as F
 
 from infinitenature import FlyThrough, FlyThroughConfig
 from infinitenature.geometry import intrinsics_from_fov
-from infinitenature.layers import layered, layered_blend, paint_layers, pick_layer, refill, soften_skyline
+from infinitenature.layers import SkyGroundLayers, layered, layered_blend, paint_layers, pick_layer, refill, soften_skyline
 from infinitenature.models import CoModGenerator, GeneratorConfig
-from infinitenature.render import RenderResult, bilinear_coverage, render_step
+from infinitenature.render import bilinear_coverage, render_step
+from infinitenature.step import RefinerInputs, Warped
+from infinitenature.step import paint as paint_step
 
 SKY = 0.02  # sky level: sky at disparity 0.01, ground above
 RED, GREEN = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0])
@@ -327,7 +329,7 @@ def _photo():
 
 def test_sky_layers_flight_runs_and_is_seeded():
     """End to end with a random tiny refiner (what it paints is arbitrary: the unmixing itself is tested above)."""
-    settings = dict(keep_visible=True, supersample=2, output="state", anchor_scale=2, detail=1.0, streak_blur=1.0)
+    settings = dict(keep_visible=True, supersample=2, frame_size="state", anchor_scale=2, detail=1.0, streak_blur=1.0)
     on = _pipe(sky_layers=True, **settings)
     a = on(_photo(), num_frames=6, progress=False, trajectory="straight")
     b = on(_photo(), num_frames=6, progress=False, trajectory="straight")
@@ -358,11 +360,12 @@ def test_sky_layers_refiner_pass_never_sees_the_sky_colour():
     z = torch.randn(1, pipe.refiner.config.latent_dim, generator=gen)
     code = pipe.refiner.encode_style(torch.rand(1, 4, 32, 32) * 2 - 1)
     outs = []
+    inputs = RefinerInputs(global_code=code, z=z)
     for colour in (rgb, blue):
-        r = RenderResult(rgb=colour * mask, disparity=disp, mask=mask, coverage=mask, alpha=mask, features=None)
+        w = Warped(rgb=colour * mask, disparity=disp, mask=mask)
         with torch.no_grad():
-            outs.append(pipe._paint(r, -F.max_pool2d(-mask, 2), code, z, None, gen, SKY + 1e-6))
-    (a, da, _), (b, db, _) = outs
+            outs.append(paint_step(pipe.refiner, w, inputs, keep_visible=True, scale=2, layering=SkyGroundLayers(SKY + 1e-6)))
+    (a, da, _, _), (b, db, _, _) = outs
     assert torch.equal(da, db)
     ground = da > SKY
     assert bool(ground[..., 20:32, 24:40].any()) and bool((~ground)[..., 20:32, 24:40].any())  # painted both layers

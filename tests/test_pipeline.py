@@ -122,8 +122,97 @@ def test_weights_carry_pipeline_settings(tmp_path, pipe):
     path = save_model(pipe.refiner, tmp_path / "g.safetensors", extra={"pipeline": {"keep_visible": True, "truncation": 0.5}})
     loaded = FlyThrough.from_pretrained(path, depth=ramp_depth, sky=top_sky)
     assert loaded.config.keep_visible is True and loaded.config.truncation == 0.5
-    explicit = FlyThrough.from_pretrained(path, depth=ramp_depth, sky=top_sky, config=FlyThroughConfig())
-    assert explicit.config.keep_visible is False
+    # keyword overrides are merged onto the stored settings, not in place of them
+    merged = FlyThrough.from_pretrained(path, depth=ramp_depth, sky=top_sky, keep_visible=False)
+    assert merged.config.keep_visible is False and merged.config.truncation == 0.5
+    with pytest.raises(ValueError, match=r"unknown setting detial; the settings are: fov_deg, .*, detail, "):
+        FlyThrough.from_pretrained(path, depth=ramp_depth, sky=top_sky, detial=1.0)
+    with pytest.raises(ValueError, match="supersample must be an integer in 1..8, got 0"):
+        FlyThrough.from_pretrained(path, depth=ramp_depth, sky=top_sky, supersample=0)
+    with pytest.raises(TypeError, match="keyword overrides"):
+        FlyThrough.from_pretrained(path, depth=ramp_depth, sky=top_sky, config=FlyThroughConfig())
+
+
+def test_retired_and_renamed_settings_in_stored_weights(tmp_path, pipe):
+    """Weights may store settings the loop no longer has (accepted while off) and the old name of frame_size."""
+    old = {"hole_context": 0, "disparity_median": 0, "sky_completion": False, "output": "state", "supersample": 2}
+    path = save_model(pipe.refiner, tmp_path / "old.safetensors", extra={"pipeline": old})
+    loaded = FlyThrough.from_pretrained(path, depth=ramp_depth, sky=top_sky)
+    assert loaded.config.frame_size == "state" and loaded.config.supersample == 2
+    on = save_model(pipe.refiner, tmp_path / "on.safetensors", extra={"pipeline": {"hole_context": 3}})
+    with pytest.raises(ValueError, match="ask for hole_context=3, a setting this version of infinitenature no longer has"):
+        FlyThrough.from_pretrained(on, depth=ramp_depth, sky=top_sky)
+    bad = save_model(pipe.refiner, tmp_path / "bad.safetensors", extra={"pipeline": {"warp_speed": 9}})
+    with pytest.raises(ValueError, match="unknown setting warp_speed"):
+        FlyThrough.from_pretrained(bad, depth=ramp_depth, sky=top_sky)
+
+
+def test_save_pretrained_round_trip(tmp_path, pipe):
+    """save_pretrained writes the refiner with the settings in force; from_pretrained(folder) restores both."""
+    import dataclasses
+
+    from infinitenature.estimators import load_depth, load_sky
+
+    depth, sky = load_depth("default"), load_sky("default")
+    pipe = FlyThrough(pipe.refiner, depth, sky, config=dataclasses.replace(pipe.config, keep_visible=True, truncation=0.5))
+    folder = pipe.save_pretrained(tmp_path / "mine")
+    assert sorted(p.name for p in folder.iterdir()) == ["depth.safetensors", "generator.safetensors", "sky.safetensors"]
+    back = FlyThrough.from_pretrained(folder)
+    assert back.config == pipe.config
+    img = _photo()
+    assert np.array_equal(pipe(img, num_frames=3, seed=1, progress=False).frames, back(img, num_frames=3, seed=1, progress=False).frames)
+    with pytest.raises(FileExistsError, match="generator.safetensors already exists"):
+        pipe.save_pretrained(folder)
+    pipe.config.truncation = 1.0
+    pipe.save_pretrained(folder, overwrite=True)
+    assert FlyThrough.from_pretrained(folder).config.truncation == 1.0
+    # estimators that are not our networks are not saved; the folder then uses the given ones
+    plain = FlyThrough(pipe.refiner, ramp_depth, top_sky).save_pretrained(tmp_path / "plain")
+    assert sorted(p.name for p in plain.iterdir()) == ["generator.safetensors"]
+
+
+def test_generator_callback_and_progress_config(pipe, capsys):
+    """generator= gives the flight seed= gives; callback sees every frame; the progress bar obeys its config."""
+    img = _photo()
+    by_seed = pipe(img, num_frames=3, seed=5, progress=False)
+    by_gen = pipe(img, num_frames=3, generator=torch.Generator().manual_seed(5), progress=False)
+    assert np.array_equal(by_seed.frames, by_gen.frames)
+    other = pipe(img, num_frames=3, generator=torch.Generator().manual_seed(6), progress=False)
+    assert not np.array_equal(by_seed.frames[2], other.frames[2])
+    seen = []
+    out = pipe(img, num_frames=4, seed=5, callback=lambda f: seen.append((f.index, f.image.copy())), progress=False)
+    assert [i for i, _ in seen] == [0, 1, 2, 3] and all(np.array_equal(a, b) for (_, a), b in zip(seen, out.frames))
+    with pytest.raises(ValueError, match="generator must be a torch.Generator"):
+        pipe(img, num_frames=2, generator=5)
+    capsys.readouterr()
+    pipe.set_progress_bar_config(disable=True)
+    try:
+        pipe(img, num_frames=2)
+        assert "flythrough" not in capsys.readouterr().err
+    finally:
+        pipe.set_progress_bar_config()
+    pipe(img, num_frames=2)
+    assert "flythrough" in capsys.readouterr().err
+
+
+def test_output_carries_warnings_timings_and_shows_itself(pipe):
+    """Warnings and timings belong to the run's output; a notebook shows a strip of frames."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    out = pipe(_photo(), num_frames=3, seed=0, progress=False)
+    assert out.timings.steps == 2 and set(out.timings.per_frame_ms()) == {"pose", "warp", "refine", "sky", "emit"}
+    assert not hasattr(pipe, "warnings") and not hasattr(pipe, "timings")
+    html = out._repr_html_()
+    png = base64.b64decode(re.search(r'src="data:image/png;base64,([^"]+)"', html).group(1))
+    strip = np.asarray(Image.open(io.BytesIO(png)))
+    assert strip.shape == (RES, 3 * RES, 3) and np.array_equal(strip[:, :RES], out.frames[0])
+    assert "3 frames of" in html
+    flight = pipe.iter_frames(_photo(), 2, progress=False, trajectory="straight")
+    frames = list(flight)
+    assert len(frames) == 2 and flight.timings.steps == 1 and isinstance(flight.warnings, list)
 
 
 def test_run_and_checkpoint_folders_name_their_generator(tmp_path, pipe):
@@ -174,10 +263,10 @@ def test_prepare_scene_canvas_and_sky_offset():
     [
         ("keep_visible", "yes", "keep_visible must be True or False"),
         ("sky_correction", 1, "sky_correction must be True or False"),
-        ("fov_deg", 0.0, "fov_deg must be a number of degrees in (0, 180)"),
+        ("fov_deg", 0.0, "fov_deg must be a number in (0, 180)"),
         ("truncation", float("nan"), "truncation must be a finite number"),
-        ("beta", -1.0, "beta must be a positive number"),
-        ("max_sky_fraction", 1.5, "max_sky_fraction must be a fraction in (0, 1]"),
+        ("beta", -1.0, "beta must be a number > 0"),
+        ("max_sky_fraction", 1.5, "max_sky_fraction must be a number in (0, 1]"),
         ("canvas_scale", 0.5, "canvas_scale must be a number >= 1"),
         ("mean_latent_samples", 0, "mean_latent_samples must be a whole number >= 1"),
     ],
@@ -213,7 +302,7 @@ def test_prepare_scene_square_photo_pads_canvas_as_non_sky():
 
 
 def test_keep_visible_keeps_warped_pixels(pipe):
-    from infinitenature.pipeline import soft_keep_mask
+    from infinitenature.render import soft_keep_mask
 
     mask = torch.ones(1, 1, 16, 16)
     mask[..., 8:12, 8:12] = 0
@@ -235,12 +324,10 @@ def test_shipped_default_runs_on_an_example_photo(tmp_path):
 
     pipe = FlyThrough.from_pretrained("default")
     # the settings stored with the shipped weights: keep warped pixels, a 2x state, state-sized frames, the photo
-    # anchor, surface detail, the anchor's streak blur, aerial perspective; since stop 19 no median of the painted disparity and no
-    # hole context (the residual refiner paints no speckles or blotches for them to stop)
-    assert pipe.config.keep_visible is True and pipe.config.supersample == 2 and pipe.config.output == "state"
-    assert pipe.config.anchor_scale == 4 and pipe.config.disparity_median == 0 and pipe.config.detail == 1.5
-    assert pipe.config.hole_context == 0 and pipe.config.streak_blur == 1.0
-    assert pipe.config.aerial_perspective == 0.5  # since stop 23: far ground sheds the photo's haze as it nears
+    # anchor, surface detail, the anchor's streak blur, aerial perspective, sky layers
+    assert pipe.config.keep_visible is True and pipe.config.supersample == 2 and pipe.config.frame_size == "state"
+    assert pipe.config.anchor_scale == 4 and pipe.config.detail == 1.5 and pipe.config.streak_blur == 1.0
+    assert pipe.config.aerial_perspective == 0.5 and pipe.config.sky_layers is True
     # the generator sees push-pull fills in its holes and outputs a correction of its input
     assert pipe.refiner.config.hole_fill == "push_pull" and pipe.refiner.config.residual is True
     photo = Path(__file__).resolve().parents[1] / "examples" / "hills.jpg"
@@ -264,14 +351,15 @@ def test_supersample_config_is_checked():
 
 def test_downsample_intrinsics_matches_the_smaller_camera():
     from infinitenature.geometry import intrinsics_from_fov
-    from infinitenature.pipeline import downsample_intrinsics
+    from infinitenature.step import downsample_intrinsics
 
     for s in (1, 2, 4):
         assert torch.allclose(downsample_intrinsics(intrinsics_from_fov(RES * s, RES * s, 50.0), s), intrinsics_from_fov(RES, RES, 50.0))
 
 
 def test_soft_keep_mask_seam_scales_with_supersampling():
-    from infinitenature.pipeline import soft_keep_mask, upsample
+    from infinitenature.render import soft_keep_mask
+    from infinitenature.step import upsample
 
     mask = torch.ones(1, 1, 16, 16)
     mask[..., 6:10, 6:10] = 0
@@ -373,11 +461,11 @@ def test_state_sized_frames(pipe):
     import dataclasses
 
     old = pipe.config
-    pipe.config = dataclasses.replace(old, supersample=2, keep_visible=True, output="state")
+    pipe.config = dataclasses.replace(old, supersample=2, keep_visible=True, frame_size="state")
     try:
         scene = pipe.prepare(_photo())
         out = pipe(_photo(), num_frames=3, seed=0, progress=False)
-        pipe.config = dataclasses.replace(pipe.config, output="refiner")
+        pipe.config = dataclasses.replace(pipe.config, frame_size="refiner")
         small = pipe(_photo(), num_frames=3, seed=0, progress=False)
     finally:
         pipe.config = old
@@ -388,11 +476,11 @@ def test_state_sized_frames(pipe):
     # the same run: averaged down, the big frames are the small ones (up to rounding)
     down = torch.nn.functional.avg_pool2d(torch.from_numpy(out.frames).permute(0, 3, 1, 2).float(), 2)
     assert (down - torch.from_numpy(small.frames).permute(0, 3, 1, 2).float()).abs().max() <= 1.0
-    with pytest.raises(ValueError, match="output must be"):
-        FlyThroughConfig(output="big")
+    with pytest.raises(ValueError, match="frame_size must be one of 'refiner', 'state'"):
+        FlyThroughConfig(frame_size="big")
 
 
-# ----------------------------------------------------------------- median of the painted disparity
+# ----------------------------------------------------------------- keep_visible and the refiner
 
 
 class _SpeckledRefiner(torch.nn.Module):
@@ -415,28 +503,6 @@ class _SpeckledRefiner(torch.nn.Module):
         return torch.cat([torch.full_like(rgb, 0.5), disp], 1)
 
 
-def test_disparity_median_removes_speckles_of_the_painted_disparity():
-    import dataclasses
-
-    pipe = FlyThrough(_SpeckledRefiner(RES), ramp_depth, top_sky, config=FlyThroughConfig(sky_correction=False))
-    # the published loop keeps the refiner's output everywhere: frame 1 is its disparity
-    frames = list(pipe.iter_frames(_photo(), 3, seed=0, trajectory="straight"))
-    speckled = frames[1].disparity
-    assert np.isclose(speckled[::4, ::4], 0.9).all() and np.isclose(speckled[1::4, 1::4], 0.5).all()
-    pipe.config = dataclasses.replace(pipe.config, disparity_median=3)
-    cleaned = list(pipe.iter_frames(_photo(), 3, seed=0, trajectory="straight"))
-    assert np.allclose(cleaned[1].disparity, 0.5)  # an isolated pixel is not a depth edge
-    # speckles have sharp edges: the next render opens holes around each of them, the median's frame none
-    assert frames[0].hole_fraction == 0.0 and cleaned[0].hole_fraction == 0.0
-    assert frames[2].hole_fraction > 0.2 and cleaned[2].hole_fraction < 0.05, (frames[2].hole_fraction, cleaned[2].hole_fraction)
-    for bad in (-1, 2, 11, 1.0, True):
-        with pytest.raises(ValueError, match="disparity_median"):
-            FlyThroughConfig(disparity_median=bad)
-
-
-# ----------------------------------------------------------------- the refiner's context at depth edges
-
-
 class _SpyRefiner(_SpeckledRefiner):
     """Paints the warped frame's own values back (grey where empty) and records each input mask."""
 
@@ -449,41 +515,6 @@ class _SpyRefiner(_SpeckledRefiner):
         self.masks.append(mask.clone())
         self.disparities.append(disparity.clone())
         return torch.cat([rgb * mask + 0.5 * (1 - mask), disparity.clamp(0.01, 1) * mask + 0.05 * (1 - mask)], 1)
-
-
-def near_block_depth(image):
-    """Far wall (disparity 0.1) with a near block (0.6) in the middle: sideways moves open holes at its sides."""
-    B, _, H, W = image.shape
-    d = torch.full((B, 1, H, W), 0.1, device=image.device)
-    d[..., H // 4 : 3 * H // 4, W // 3 : 2 * W // 3] = 0.6
-    return d
-
-
-def test_hole_context_hides_the_near_side_of_a_depth_edge_from_the_refiner():
-    import dataclasses
-
-    spy = _SpyRefiner(RES)
-    no_sky = lambda image: torch.zeros_like(image[:, :1])  # noqa: E731
-    pipe = FlyThrough(spy, near_block_depth, no_sky, config=FlyThroughConfig(sky_correction=False, keep_visible=True))
-    pan = torch.eye(4, dtype=torch.float64).repeat(3, 1, 1)
-    pan[:, 0, 3] = -torch.arange(3, dtype=torch.float64) * 0.15  # the camera slides sideways, 3-4 px of parallax
-    plain = list(pipe.iter_frames(_photo(), 3, seed=0, trajectory=pan))
-    plain_masks, spy.masks = spy.masks, []
-    pipe.config = dataclasses.replace(pipe.config, hole_context=2)
-    hidden = list(pipe.iter_frames(_photo(), 3, seed=0, trajectory=pan))
-    a, b = plain_masks[0][0, 0], spy.masks[0][0, 0]
-    assert plain[1].hole_fraction > 0 and plain[1].hole_fraction == hidden[1].hole_fraction  # same holes in the frame
-    assert (b <= a).all() and (b < a).sum() > 0  # only valid pixels are hidden ...
-    disp = spy.disparities[0][0, 0]  # the warped disparity the refiner was given
-    hid = disp[b < a]
-    assert hid.min() >= 1.15 * disp[a > 0].min()  # ... all nearer than the wall behind the hole,
-    assert (hid > 0.3).float().mean() > 0.8  # most on the block (the rest: its rim, blended into the wall)
-    # the refiner saw less, but what it did not see keeps its warped values, in keep_visible's seam too
-    # (this refiner paints the holes the same either way): frame 1 is unchanged
-    assert np.array_equal(plain[1].image, hidden[1].image)
-    for bad in (-1, 9, 1.5, True):
-        with pytest.raises(ValueError, match="hole_context"):
-            FlyThroughConfig(hole_context=bad)
 
 
 def test_keep_visible_skips_the_refiner_on_steps_without_holes():

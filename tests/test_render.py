@@ -252,49 +252,6 @@ class TestRenderStep:
         torch.testing.assert_close(res.rgb, rgb, atol=1e-4, rtol=0)
 
 
-# ----------------------------------------------------------------- hole_context_mask
-
-
-def _edge_scene(near=0.5, far=0.1):
-    """8 x 24: near surface in columns 0-9, far in 10-23; columns 10-13 are a hole (opened at the edge)."""
-    disp = torch.full((1, 1, 8, 24), far)
-    disp[..., :10] = near
-    mask = torch.ones(1, 1, 8, 24)
-    mask[..., 10:14] = 0
-    return mask, disp
-
-
-def test_hole_context_mask_blanks_the_near_side_of_an_edge_hole_only():
-    from infinitenature.render import hole_context_mask
-
-    mask, disp = _edge_scene()
-    out = hole_context_mask(mask, disp, grow=3)
-    cols = out[0, 0, 0]
-    assert cols[:7].eq(1).all() and cols[7:10].eq(0).all()  # 3 near-side columns hidden
-    assert cols[10:14].eq(0).all() and cols[14:].eq(1).all()  # the hole stays a hole, the far side is kept
-    assert (out[0, 0] == out[0, 0, :1]).all()  # the same in every row
-    assert torch.equal(hole_context_mask(mask, disp, grow=0), mask)
-
-
-def test_hole_context_mask_leaves_slivers_skylines_and_holes_without_a_depth_edge_alone():
-    from infinitenature.render import hole_context_mask
-
-    mask, disp = _edge_scene(near=0.1, far=0.1)  # one flat surface
-    assert torch.equal(hole_context_mask(mask, disp, grow=3), mask)
-    mask, disp = _edge_scene(near=0.105, far=0.1)  # a gentle slope, within the edge ratio
-    assert torch.equal(hole_context_mask(mask, disp, grow=3), mask)
-    mask, disp = _edge_scene()
-    mask[..., 12:14] = 1  # a sliver 2 px wide along the edge: the refiner needs both sides
-    assert torch.equal(hole_context_mask(mask, disp, grow=3), mask)
-    assert not torch.equal(hole_context_mask(mask, disp, grow=3, min_width=1), mask)
-    mask, disp = _edge_scene(near=0.5, far=0.01)  # the hole's background is sky: a skyline
-    assert torch.equal(hole_context_mask(mask, disp, grow=3, sky_level=0.0101), mask)
-    assert not torch.equal(hole_context_mask(mask, disp, grow=3), mask)
-    far_hole = torch.ones(1, 1, 8, 40)
-    far_hole[..., 30:34] = 0  # a hole 20+ columns from any near pixel: beyond reach, nothing hidden
-    d = torch.full((1, 1, 8, 40), 0.1)
-    d[..., :10] = 0.5
-    assert torch.equal(hole_context_mask(far_hole, d, grow=3), far_hole)
 
 
 def test_max_and_min_filters_equal_max_pooling_and_kornia_erosion():

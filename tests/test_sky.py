@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from infinitenature.geometry import intrinsics_from_fov, shift_principal_point
-from infinitenature.sky import SkyBlendResult, SkyCanvas, complete_sky, sky_blend
+from infinitenature.sky import SkyBlendResult, SkyCanvas, sky_blend
 
 SIZE, MARGIN = 32, 8
 SKY = 0.01
@@ -122,57 +122,3 @@ def test_errors():
     with pytest.raises(ValueError, match="canvas disparity"):
         SkyCanvas(rgb=canvas.rgb, disparity=canvas.disparity[..., :3], K=canvas.K, sky_offset=0.01)
 
-
-def _sky_over_ground(H=32, W=40, skyline=16, top_band=0):
-    """Sky whose colour changes with the row (blue rising toward the top), flat grey ground below row ``skyline``;
-    the first ``top_band`` rows are beyond the photo (ground's disparity, as the canvas pads them)."""
-    rows = torch.arange(H).float().view(1, 1, H, 1).expand(1, 1, H, W)
-    sky_rgb = torch.cat([0.2 + 0.01 * rows, 0.4 + 0.01 * rows, 0.9 - 0.01 * rows], dim=1)
-    is_sky = (rows < skyline) & (rows >= top_band)
-    rgb = torch.where(is_sky, sky_rgb, torch.full_like(sky_rgb, 0.3))
-    disp = torch.where(is_sky, torch.full_like(rows, SKY), torch.full_like(rows, 0.6))
-    return rgb, disp, sky_rgb
-
-
-def test_complete_sky_continues_each_rows_colour_behind_the_ground():
-    rgb, disp, sky_rgb = _sky_over_ground(top_band=4)
-    out_rgb, out_disp = complete_sky(rgb, disp, SKY, margin=3)
-    assert (out_disp <= SKY).all()  # sky everywhere, at the sky's disparity
-    # the photo's sky away from the skyline and the band is kept as it was
-    torch.testing.assert_close(out_rgb[..., 7:13, :], rgb[..., 7:13, :], atol=0, rtol=0)
-    # below it: the colour of the lowest row with enough sky 3 px from the ground (row 12)
-    torch.testing.assert_close(out_rgb[..., 16:, :], sky_rgb[..., 12:13, :].expand(-1, -1, 16, -1), atol=1e-5, rtol=0)
-    # the skyline's mixed pixels (rows 13-15) are made up too; the band above takes row 7's colour
-    torch.testing.assert_close(out_rgb[..., 13:16, :], sky_rgb[..., 12:13, :].expand(-1, -1, 3, -1), atol=1e-5, rtol=0)
-    torch.testing.assert_close(out_rgb[..., :4, :], sky_rgb[..., 7:8, :].expand(-1, -1, 4, -1), atol=1e-5, rtol=0)
-
-
-def test_complete_sky_carries_the_clouds_into_the_made_up_sky():
-    rgb, disp, _ = _sky_over_ground()
-    rgb[..., 8:13, :10] += 0.1  # a bright cloud near the skyline, at the left
-    out_rgb, _ = complete_sky(rgb, disp, SKY, margin=3)
-    left, right = out_rgb[..., 16:20, :6].mean(), out_rgb[..., 16:20, -6:].mean()
-    assert left > right + 0.02  # the cloud's brightness continues below it, fading
-
-
-def test_complete_sky_leaves_a_canvas_without_ground_or_sky_alone():
-    rgb, disp, _ = _sky_over_ground()
-    for d, offset in ((disp, 0.0), (torch.full_like(disp, SKY), SKY), (torch.full_like(disp, 0.5), SKY)):
-        out = complete_sky(rgb, d, offset)
-        assert out[0] is rgb and out[1] is d
-    with pytest.raises(ValueError, match="margin"):
-        complete_sky(rgb, disp, SKY, margin=-1)
-    with pytest.raises(ValueError, match="min_share"):
-        complete_sky(rgb, disp, SKY, min_share=0.0)
-
-
-def test_a_completed_canvas_gives_sky_where_the_photo_showed_ground():
-    canvas, K = _canvas()
-    c_rgb, c_disp = complete_sky(canvas.rgb, canvas.disparity, canvas.sky_offset)
-    done = SkyCanvas(rgb=c_rgb, disparity=c_disp, K=canvas.K, sky_offset=canvas.sky_offset)
-    rgb = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
-    disp = torch.full((1, 1, SIZE, SIZE), SKY)  # the frame is all sky, below the canvas's skyline too
-    plain, made = sky_blend(rgb, disp, canvas, torch.eye(3), K), sky_blend(rgb, disp, done, torch.eye(3), K)
-    assert (plain.weight[..., 14:, :] == 0).all()  # the photo's ground: no canvas sky
-    assert (made.weight[..., 14:-3, 3:-3] > 1 - 1e-6).all()  # now there is, but at the canvas's own edge
-    assert made.fraction > plain.fraction
