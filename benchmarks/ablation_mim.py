@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from infinitenature.geometry import intrinsics_from_fov  # noqa: E402
 from infinitenature.metrics.protocol import build_pipeline, fidelity_scores, machine_info, method_pipelines, synthetic_truth  # noqa: E402
-from infinitenature.pipeline import FlyThroughConfig  # noqa: E402
+from infinitenature.config import FlyThroughConfig  # noqa: E402
 from infinitenature.train import PhotoCache, Trainer, TrainConfig, heldout_crops, hole_filling_l1  # noqa: E402
 from infinitenature.weights import load_model  # noqa: E402
 

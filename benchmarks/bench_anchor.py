@@ -4,8 +4,8 @@ Usage::
 
     python benchmarks/bench_anchor.py [--weights default] [--scales 0,2,4] [--threads 2]
 
-For each ``FlyThroughConfig.anchor_scale`` (0 = off, and then also no ``detail`` and
-``streak_blur``, which need the anchor), with the loop settings stored with the weights
+For each ``FlyThroughConfig.anchor_scale`` (0 = off, and then also no ``detail``,
+``streak_blur`` and ``aerial_perspective``, which need the anchor), with the loop settings stored with the weights
 otherwise:
 
 - the fidelity part of ``bench_quality.py`` (held-out procedural scenes 1000-1007,
@@ -23,7 +23,6 @@ Writes ``benchmarks/results/anchor.json``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -48,7 +47,7 @@ PHOTO_FRAMES = (10, 20, 30, 40, 50, 60)
 def photo_runs(weights: str, scale: int) -> dict:
     """Relative sharpness at ``PHOTO_FRAMES`` and ms per frame of 61 autopilot frames from each example photo."""
     pipe = FlyThrough.from_pretrained(weights)
-    pipe.config = dataclasses.replace(pipe.config, **anchor_off(scale))
+    pipe.config = pipe.config.replace(**anchor_off(scale))
     pipe.mean_latent()
     out = {}
     for photo in sorted((ROOT / "examples").glob("*.jpg")):
@@ -62,8 +61,8 @@ def photo_runs(weights: str, scale: int) -> dict:
 
 
 def anchor_off(scale: int) -> dict:
-    """The loop settings for this anchor scale: at 0 also no ``detail`` and ``streak_blur``, which need the anchor."""
-    return {"anchor_scale": scale} if scale else {"anchor_scale": 0, "detail": 0.0, "streak_blur": 0.0}
+    """The loop settings for this anchor scale: at 0 also no ``detail``, ``streak_blur`` and ``aerial_perspective``, which need the anchor."""
+    return {"anchor_scale": scale} if scale else {"anchor_scale": 0, "detail": 0.0, "streak_blur": 0.0, "aerial_perspective": 0.0}
 
 
 def table(data: dict) -> str:

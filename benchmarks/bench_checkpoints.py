@@ -27,7 +27,6 @@ prints a Markdown table and writes the JSON (about 70 s per candidate on one thr
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import sys
@@ -90,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     try:
         files = {label(c): candidate_file(c) for c in a.candidates}
-        settings = dataclasses.replace(load_with_settings(a.settings)[1], output="refiner")
+        settings = load_with_settings(a.settings)[1].replace(frame_size="refiner")
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -119,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "commit": commit(),
         "machine": machine_info(),
-        "loop": dataclasses.asdict(settings),
+        "loop": settings.to_dict(),
         "options": {"crops": a.crops, "seed": a.seed, "threads": a.threads, "seeds": list(opts.seeds),
                     "steps": list(opts.steps)},
         "candidates": results,

@@ -59,8 +59,9 @@ from infinitenature.metrics.protocol import (  # noqa: E402
     stability_steps,
     synthetic_truth,
 )
-from infinitenature.pipeline import FlyThrough, downsample  # noqa: E402
+from infinitenature.pipeline import FlyThrough  # noqa: E402
 from infinitenature.scene import center_square  # noqa: E402
+from infinitenature.step import downsample  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_pipeline import commit  # noqa: E402
@@ -77,8 +78,6 @@ class QualityOptions:
     resolution: int | None = None  # frame size for random presets (weight files fix their own)
     supersample: int | None = None  # FlyThroughConfig.supersample; None = the setting stored with the weights
     anchor_scale: int | None = None  # FlyThroughConfig.anchor_scale; None = the setting stored with the weights
-    disparity_median: int | None = None  # FlyThroughConfig.disparity_median; None = the setting stored with the weights
-    hole_context: int | None = None  # FlyThroughConfig.hole_context; None = the setting stored with the weights
     detail: float | None = None  # FlyThroughConfig.detail; None = the setting stored with the weights
     streak_blur: float | None = None  # FlyThroughConfig.streak_blur; None = the setting stored with the weights
     aerial_perspective: float | None = None  # FlyThroughConfig.aerial_perspective; None = the setting stored with the weights
@@ -209,9 +208,9 @@ def run_quality(opts: QualityOptions, *, progress: bool = True, command: str = "
     # config=None: the loop settings stored with the weights
     pipe = build_pipeline(opts.weights, depth=None, sky=None, resolution=opts.resolution, config=None)
     # all overrides at once: the config checks them together (detail and streak_blur need the anchor)
-    names = ("supersample", "anchor_scale", "disparity_median", "hole_context", "detail", "streak_blur", "aerial_perspective")
+    names = ("supersample", "anchor_scale", "detail", "streak_blur", "aerial_perspective")
     overrides = {k: getattr(opts, k) for k in names if getattr(opts, k) is not None}
-    pipe.config = dataclasses.replace(pipe.config, **overrides)
+    pipe.config = pipe.config.replace(**overrides)
     size = pipe.resolution
     pipes = method_pipelines(pipe, opts.methods)
     result: dict = {
@@ -227,7 +226,7 @@ def run_quality(opts: QualityOptions, *, progress: bool = True, command: str = "
             else "trained weights"
         ),
         "resolution": size,
-        "loop": dataclasses.asdict(pipe.config),
+        "loop": pipe.config.to_dict(),
         "refiner_parameters": sum(p.numel() for p in pipe.refiner.parameters()),
         "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(opts).items()},
         "skipped": [],
@@ -340,10 +339,6 @@ def parse_args(argv: list[str] | None = None) -> QualityOptions:
     ap.add_argument("--resolution", type=int, default=None, help="frame size for random presets")
     ap.add_argument("--supersample", type=int, default=None, help="state supersampling (default: the weights' setting)")
     ap.add_argument("--anchor-scale", type=int, default=None, help="photo anchor scale, 0 = off (default: the weights' setting)")
-    ap.add_argument("--disparity-median", type=int, default=None,
-                    help="median of the refiner's disparity, 0 = off (default: the weights' setting)")
-    ap.add_argument("--hole-context", type=int, default=None,
-                    help="near-side pixels hidden from the refiner at depth-edge holes, 0 = off (default: the weights' setting)")
     ap.add_argument("--detail", type=float, default=None,
                     help="surface detail strength, 0 = off (default: the weights' setting)")
     ap.add_argument("--streak-blur", type=float, default=None,
@@ -373,7 +368,7 @@ def parse_args(argv: list[str] | None = None) -> QualityOptions:
     a = ap.parse_args(argv)
     return QualityOptions(
         weights=a.weights, resolution=a.resolution, supersample=a.supersample, anchor_scale=a.anchor_scale,
-        disparity_median=a.disparity_median, hole_context=a.hole_context, detail=a.detail, streak_blur=a.streak_blur, aerial_perspective=a.aerial_perspective, depth=a.depth, sky=a.sky, seeds=a.seeds, steps=a.steps, speed=a.speed,
+        detail=a.detail, streak_blur=a.streak_blur, aerial_perspective=a.aerial_perspective, depth=a.depth, sky=a.sky, seeds=a.seeds, steps=a.steps, speed=a.speed,
         terrain_resolution=a.terrain_resolution, stability_scenes=a.stability_scenes, photos=tuple(a.photo),
         photo_dir=a.photo_dir, max_photos=a.max_photos, long_frames=a.long_frames, baseline_frames=a.baseline_frames,
         report_steps=a.report_steps, fid_window=a.fid_window, kid_subsets=a.kid_subsets, seed=a.seed, threads=a.threads, out=a.out,

@@ -13,11 +13,10 @@ for one change:
 - one row per departure from the published loop, turned off alone
   (``keep_visible=False``, ``supersample=1``, ``anchor_scale=0``, which also turns
   off ``detail``, ``streak_blur`` and ``aerial_perspective``, which need it, then ``detail=0``,
-  ``streak_blur=0``, ``aerial_perspective=0``, ``disparity_median=0``, ``hole_context=0``,
-  ``sky_layers=False``, ``sky_completion=False``);
+  ``streak_blur=0``, ``aerial_perspective=0``, ``sky_layers=False``);
 - ``published``: all of them off (the published loop with these weights);
 - the two baselines in the shipped loop (``inpaint``: push-pull hole filling,
-  ``warp``: holes left black; both without ``hole_context``).
+  ``warp``: holes left black).
 
 Writes ``benchmarks/results/settings.json``; ``make_report.py`` renders it.
 """
@@ -25,7 +24,6 @@ Writes ``benchmarks/results/settings.json``; ``make_report.py`` renders it.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -45,8 +43,7 @@ OUT = ROOT / "benchmarks" / "results" / "settings.json"
 
 #: The published loop: every departure off.
 PUBLISHED = dict(
-    keep_visible=False, supersample=1, anchor_scale=0, detail=0.0, streak_blur=0.0, aerial_perspective=0.0, disparity_median=0, hole_context=0,
-    sky_layers=False, sky_completion=False,
+    keep_visible=False, supersample=1, anchor_scale=0, detail=0.0, streak_blur=0.0, aerial_perspective=0.0, sky_layers=False,
 )
 
 
@@ -60,10 +57,7 @@ def variants(config) -> dict[str, dict]:
         "detail": dict(detail=0.0),
         "streak_blur": dict(streak_blur=0.0),
         "aerial_perspective": dict(aerial_perspective=0.0),
-        "disparity_median": dict(disparity_median=0),
-        "hole_context": dict(hole_context=0),
         "sky_layers": dict(sky_layers=False),
-        "sky_completion": dict(sky_completion=False),
     }
     for name, changes in off.items():
         if getattr(config, name) != PUBLISHED[name]:
@@ -97,9 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     base = build_pipeline(args.weights, depth=None, sky=None)
     pipes = {}
     for name, changes in variants(base.config).items():
-        pipes[name] = (changes, build_pipeline(base.refiner, depth=None, sky=None, config=dataclasses.replace(base.config, **changes)))
+        pipes[name] = (changes, build_pipeline(base.refiner, depth=None, sky=None, config=base.config.replace(**changes)))
     for m, p in method_pipelines(base, ("inpaint", "warp")).items():
-        pipes[m] = ({"refiner": m, "hole_context": 0}, p)
+        pipes[m] = ({"refiner": m}, p)
     groups: dict[tuple[int, int], dict] = {}  # the truth depends on the state's size and the anchor
     for name, (_, p) in pipes.items():
         groups.setdefault((p.config.supersample, p.config.anchor_scale), {})[name] = p

@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     shipped = pipe.config
     runs = {}
     for label, changes in settings.items():
-        pipe.config = dataclasses.replace(shipped, **changes)
+        pipe.config = shipped.replace(**changes)
         runs[label] = {}
         for name in [p for p in args.photos.split(",") if p]:
             path = Path(name)

@@ -18,7 +18,6 @@ structure as the truth); PSNR and SSIM as in ``bench_quality.py``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -41,17 +40,18 @@ METHODS = ("refiner", "refiner-all", "inpaint")
 
 
 def frame_time(weights: str, factor: int, *, frames: int = 30) -> dict:
-    """Milliseconds per autopilot step (and per stage) from examples/hills.jpg at this factor."""
+    """Milliseconds per autopilot step (and per step of the loop: ``StepTimings.per_frame_ms``) from examples/hills.jpg at this factor."""
     pipe = build_pipeline(weights)
-    pipe.config = dataclasses.replace(pipe.config, supersample=factor)
+    pipe.config = pipe.config.replace(supersample=factor)
     scene = pipe.prepare(ROOT / "examples" / "hills.jpg")
     pipe.mean_latent()
     for _ in pipe.iter_frames(None, 3, scene=scene):  # warm-up
         pass
     t0 = time.perf_counter()
-    for _ in pipe.iter_frames(None, frames + 1, scene=scene):
+    flight = pipe.iter_frames(None, frames + 1, scene=scene)
+    for _ in flight:
         pass
-    return {"ms_per_frame": 1000.0 * (time.perf_counter() - t0) / frames, "stage_ms": pipe.timings.per_frame_ms()}
+    return {"ms_per_frame": 1000.0 * (time.perf_counter() - t0) / frames, "stage_ms": flight.timings.per_frame_ms()}
 
 
 def fidelity_cells(v: dict, steps: list[str]) -> list[str]:

@@ -140,8 +140,8 @@ def test_synthetic_truth_poses_are_in_the_scenes_units():
     """Warping the true first frame along the truth's poses gives the true later frames.
 
     The scene's disparity is ``s / depth``, so the pipeline's world is the scene shrunk by
-    ``s`` and the poses' translations must be divided by ``s`` (they were multiplied by it
-    until stop 19: the loop flew ``s**2`` as far as the true frames had moved)."""
+    ``s`` and the poses' translations must be divided by ``s`` (multiplied by it, the loop
+    would fly ``s**2`` as far as the true frames moved)."""
     from infinitenature.metrics.protocol import synthetic_truth
     from infinitenature.render import render_step
 
@@ -151,13 +151,13 @@ def test_synthetic_truth_poses_are_in_the_scenes_units():
     assert s > 1.2  # so that a pose in the wrong units is far off
     for k in (1, 3):
         errors = []
-        for factor in (1.0, s * s, 0.0):  # as given, in the old units (x s^2), no translation at all
+        for factor in (1.0, s * s, 0.0):  # as given, in the wrong units (x s^2), no translation at all
             R, t = truth.poses[k, :3, :3].float(), (truth.poses[k, :3, 3] * factor).float()
             r = render_step(truth.scene.rgb, truth.scene.disparity, R[None], t[None], K)
             seen = (r.mask > 0.99).expand(-1, 3, -1, -1)
             errors.append(float((r.rgb - truth.frames[k][None]).abs()[seen].mean()))
-        right, old_units, still = errors
-        assert right < 0.5 * old_units and right < 0.5 * still, (k, errors)  # measured at 64 px: 0.3x and 0.3x
+        right, wrong_units, still = errors
+        assert right < 0.5 * wrong_units and right < 0.5 * still, (k, errors)  # measured at 64 px: 0.3x and 0.3x
 
 
 def test_synthetic_truth_supersampled_first_frame_and_antialiasing():
@@ -209,6 +209,19 @@ def test_methods_share_the_loop_and_the_baselines_differ_at_disocclusions(tiny_p
         method_pipelines(tiny_pipe, ["refiner", "dream"])
 
 
+def test_fly_keeps_the_flights_warnings_and_step_timings(tiny_pipe):
+    from infinitenature.flight import StepTimings
+
+    rgb, depth, sky, K = _box_truth()
+    with_sky, _ = scene_from_truth(rgb, depth, sky, K, RES)
+    no_sky, _ = scene_from_truth(rgb, torch.where(sky, torch.full_like(depth, 20.0), depth), torch.zeros_like(sky), K, RES)
+    rec = fly(tiny_pipe, num_frames=3, scene=no_sky)
+    assert list(rec.stage_ms) == list(StepTimings.STEPS) == ["pose", "warp", "refine", "sky", "emit"]
+    assert all(v >= 0 for v in rec.stage_ms.values()) and rec.stage_ms["refine"] > 0
+    assert any("no sky found" in w for w in rec.warnings), rec.warnings
+    assert not any("no sky found" in w for w in fly(tiny_pipe, num_frames=2, scene=with_sky).warnings)
+
+
 def test_load_refiner_presets_are_seeded():
     a, b = load_refiner("random-tiny", resolution=RES), load_refiner("random-tiny", resolution=RES)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
@@ -219,11 +232,11 @@ def test_load_refiner_presets_are_seeded():
 def test_build_pipeline_keeps_the_weights_loop_settings_but_scores_at_refiner_size(tmp_path):
     path = save_model(
         load_refiner("random-tiny", resolution=RES), tmp_path / "g.safetensors",
-        extra={"pipeline": {"keep_visible": True, "supersample": 2, "output": "state"}},
+        extra={"pipeline": {"keep_visible": True, "supersample": 2, "frame_size": "state"}},
     )  # fmt: skip
     pipe = build_pipeline(str(path), depth=None, sky=None)
     assert pipe.config.keep_visible is True and pipe.config.supersample == 2
-    assert pipe.config.output == "refiner"
+    assert pipe.config.frame_size == "refiner"
 
 
 # --------------------------------------------------------------------------- benchmarks and report
@@ -340,7 +353,7 @@ def test_settings_benchmark_turns_off_one_departure_at_a_time(tmp_path, capsys):
     from infinitenature.models import CoModGenerator, GeneratorConfig
 
     shipped = {"keep_visible": True, "supersample": 2, "anchor_scale": 2, "detail": 1.5, "streak_blur": 1.0,
-               "aerial_perspective": 1.0, "disparity_median": 3, "hole_context": 3, "mean_latent_samples": 64}  # fmt: skip
+               "aerial_perspective": 1.0, "sky_layers": True, "mean_latent_samples": 64}  # fmt: skip
     tiny = dict(resolution=RES, latent_dim=16, mapping_layers=1, f_base=128, f_base_style=64, f_max=8)
     path = save_model(CoModGenerator(GeneratorConfig(**tiny)), tmp_path / "g.safetensors", extra={"pipeline": shipped})
     out = tmp_path / "settings.json"
@@ -348,9 +361,11 @@ def test_settings_benchmark_turns_off_one_departure_at_a_time(tmp_path, capsys):
     assert bench_settings.main(argv) == 0
     runs = {r["setting"]: r for r in json.loads(out.read_text())["runs"]}
     assert list(runs) == ["shipped", "keep_visible off", "supersample off", "anchor_scale off", "detail off",
-                          "streak_blur off", "aerial_perspective off", "disparity_median off", "hole_context off", "published", "inpaint", "warp"]  # fmt: skip
+                          "streak_blur off", "aerial_perspective off", "sky_layers off", "published", "inpaint", "warp"]  # fmt: skip
     assert runs["anchor_scale off"]["changes"] == {"anchor_scale": 0, "detail": 0.0, "streak_blur": 0.0, "aerial_perspective": 0.0}
     assert runs["published"]["changes"] == bench_settings.PUBLISHED
+    assert FlyThroughConfig().replace(**bench_settings.PUBLISHED) == FlyThroughConfig()  # every departure off is the published loop
+    assert runs["inpaint"]["changes"] == {"refiner": "inpaint"} and runs["warp"]["changes"] == {"refiner": "warp"}
     for r in runs.values():
         assert set(r["fidelity"]["psnr"]) == {"1", "2"} and all(np.isfinite(v) for v in r["fidelity"]["psnr"].values())
     assert "| detail off | detail=0 |" in capsys.readouterr().out
@@ -562,5 +577,8 @@ def test_pipeline_benchmark_records_what_it_ran(tmp_path, capsys):
     assert r["command"] == f"python benchmarks/bench_pipeline.py --frames 3 --long 0 --threads 1 --out {out}"
     assert r["image"] == "valendas.jpg" and r["frames"] == 3 and r["threads"] == 1
     assert 0 <= r["steps_with_holes"] <= 2 and r["frame_ms"] > 0 and "memory_rss_mb" not in r
-    assert set(r["stage_ms"]) >= {"autopilot", "render", "refine", "sky"} and r["machine"]["torch"] == torch.__version__
+    assert list(r["stage_ms"]) == ["pose", "warp", "refine", "sky", "emit"] and r["machine"]["torch"] == torch.__version__
+    assert math.isclose(r["overhead_ms"], sum(v for k, v in r["stage_ms"].items() if k != "refine"))
+    assert math.isclose(r["loop_overhead_fraction"], r["overhead_ms"] / sum(r["stage_ms"].values()))
+    assert not {"hole_context", "disparity_median", "sky_completion"} & set(r)
     assert f"refiner ran on {r['steps_with_holes']} of 2 steps" in capsys.readouterr().out

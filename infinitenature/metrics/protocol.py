@@ -14,11 +14,9 @@ keep the true camera path consistent with it, the truth is normalized by a
 *pure scale*, ``disparity = s / depth`` with ``s`` chosen so that the 97th
 percentile of the first frame's disparity is 0.8. The pipeline's depth is then
 ``depth / s``: its world is the scene shrunk by ``s``, so camera translations are
-divided by ``s``. (Until stop 19 they were multiplied by ``s``: the loop flew
-``s**2``, 1.8-4.9x, as far as the true frames had moved; every fidelity figure
-measured before that is off.) (The photo normalization
-``(d - p1) / (p97 - p1) * 0.8`` also shifts disparity, which no rescaling of the
-scene reproduces, so it is not used here.)
+divided by ``s``. (The photo normalization ``(d - p1) / (p97 - p1) * 0.8`` also
+shifts disparity, which no rescaling of the scene reproduces, so it is not used
+here.)
 """
 
 from __future__ import annotations
@@ -37,9 +35,11 @@ from ..anchor import anchor_side, build_anchor
 from ..haze import estimate_haze
 from ..estimators.normalize import NEAR_VALUE, compute_sky_offset, depth_to_disparity
 from ..geometry import intrinsics_from_fov, shift_principal_point
-from ..pipeline import FlyThrough, FlyThroughConfig, downsample
+from ..config import FlyThroughConfig
+from ..pipeline import FlyThrough
 from ..scene import PreparedScene
 from ..sky import SkyCanvas
+from ..step import downsample
 from .baselines import BASELINES, BaselineConfig, BaselineRefiner
 from .fidelity import psnr, ssim
 from .stability import sharpness, stability_report
@@ -116,7 +116,7 @@ def build_pipeline(
     ``depth``/``sky`` are specs for ``estimators.load_depth``/``load_sky``, callables, or
     ``None`` for runs that only start from prepared scenes (e.g. procedural truth).
     Frames come out at the refiner's resolution whatever the weights recommend
-    (``output="refiner"``): every score compares them with references of that size.
+    (``frame_size="refiner"``): every score compares them with references of that size.
     """
     from ..estimators import load_depth, load_sky
 
@@ -125,8 +125,8 @@ def build_pipeline(
         from ..pipeline import load_refiner as load_with_settings
 
         config = load_with_settings(weights)[1]  # the loop settings stored with the weights
-    if config is not None and config.output != "refiner":
-        config = dataclasses.replace(config, output="refiner")
+    if config is not None and config.frame_size != "refiner":
+        config = config.replace(frame_size="refiner")
     depth_fn = None if depth is None else (depth if callable(depth) else load_depth(depth))
     sky_fn = None if sky is None else (sky if callable(sky) else load_sky(sky))
     return FlyThrough(refiner, depth_fn, sky_fn, config=config).to(device)
@@ -139,19 +139,17 @@ def method_pipelines(pipe: FlyThrough, methods: Sequence[str] = ("refiner", *BAS
         pipe: the refiner's pipeline (returned under ``"refiner"``).
         methods: names among ``"refiner"`` (the pipeline as configured), ``"refiner-all"``
             (the same refiner with ``keep_visible=False``, as published), ``"warp"``, ``"inpaint"``
-            (the baselines run with the pipeline's settings except ``hole_context=0``).
+            (the baselines, run with the pipeline's settings).
     """
     out = {}
     for m in methods:
         if m == "refiner":
             out[m] = pipe
         elif m == "refiner-all":  # the published behaviour: the refiner's output for every pixel
-            out[m] = FlyThrough(pipe.refiner, pipe.depth, pipe.sky, config=dataclasses.replace(pipe.config, keep_visible=False))
+            out[m] = FlyThrough(pipe.refiner, pipe.depth, pipe.sky, config=pipe.config.replace(keep_visible=False))
         elif m in BASELINES:
             base = BaselineRefiner(BaselineConfig(method=m, resolution=pipe.resolution))
-            # hole_context only chooses what a learned refiner is shown; push-pull fills a hole better from
-            # both sides (hiding the near side cost it 0.4-0.6 dB on the held-out procedural flights)
-            out[m] = FlyThrough(base, pipe.depth, pipe.sky, config=dataclasses.replace(pipe.config, hole_context=0)).to(pipe.device)
+            out[m] = FlyThrough(base, pipe.depth, pipe.sky, config=pipe.config.replace()).to(pipe.device)
         else:
             raise ValueError(f"unknown method {m!r}; valid: 'refiner', 'refiner-all', {', '.join(map(repr, BASELINES))}")
     return out
@@ -332,7 +330,8 @@ class FlightRecord:
         hole_fraction: ``(T,)`` share of each frame the refiner painted (``Frame.hole_fraction``).
         warnings: what the pipeline reported as degraded.
         ms_per_frame: wall-clock milliseconds per generated step (frame 0 excluded).
-        stage_ms: per-stage milliseconds per step (``StepTimings.per_frame_ms``).
+        stage_ms: milliseconds per generated frame of each step of the loop
+            (``StepTimings.per_frame_ms``: pose, warp, refine, sky, emit).
     """
 
     frames: np.ndarray
@@ -371,8 +370,9 @@ def fly(
             return poses[step]
 
     frames, disps, poses_out, sky, holes = [], [], [], [], []
+    flight = pipe.iter_frames(image, num_frames, seed=seed, trajectory=trajectory, progress=progress, scene=scene)
     t0 = time.perf_counter()
-    for f in pipe.iter_frames(image, num_frames, seed=seed, trajectory=trajectory, progress=progress, scene=scene):
+    for f in flight:
         if f.index == 0:
             t0 = time.perf_counter()
         frames.append(f.image)
@@ -387,9 +387,9 @@ def fly(
         poses=np.stack(poses_out),
         sky_fraction=np.asarray(sky, dtype=np.float32),
         hole_fraction=np.asarray(holes, dtype=np.float32),
-        warnings=list(pipe.warnings),
+        warnings=list(flight.warnings),
         ms_per_frame=1000.0 * wall / max(num_frames - 1, 1),
-        stage_ms=pipe.timings.per_frame_ms(),
+        stage_ms=flight.timings.per_frame_ms(),
     )
 
 
