@@ -240,7 +240,8 @@ def refine(refiner, warped: Warped, inputs: RefinerInputs, *, scale: int = 1, la
     valid only where every state pixel under it is, and its output is upsampled back.
 
     Args:
-        refiner: a generator with ``refine(rgb, disparity, mask, global_code, z, ...)``.
+        refiner: a generator with ``refine(rgb, disparity, mask, global_code, z, *, noise, generator)``
+            (and ``truncation``, ``truncation_mean`` where ``inputs`` truncates).
         warped: the warped frame at the state's resolution.
         inputs: codes, truncation and noise (``RefinerInputs``).
         scale: state pixels per refiner pixel (``FlyThroughConfig.supersample``).
@@ -252,10 +253,8 @@ def refine(refiner, warped: Warped, inputs: RefinerInputs, *, scale: int = 1, la
     in_mask = refiner_mask(warped.mask, scale)
     in_rgb, in_disp = (warped.rgb, warped.disparity) if scale == 1 else layering.resample(lambda x: downsample(x, scale), warped.rgb, warped.disparity)
     in_rgb = layering.refiner_input(in_rgb, in_disp, in_mask)
-    out = refiner.refine(
-        in_rgb, in_disp, in_mask, inputs.global_code, inputs.z,
-        truncation=inputs.truncation, truncation_mean=inputs.truncation_mean, noise=inputs.noise, generator=inputs.generator,
-    )
+    truncate = {} if inputs.truncation_mean is None else {"truncation": inputs.truncation, "truncation_mean": inputs.truncation_mean}
+    out = refiner.refine(in_rgb, in_disp, in_mask, inputs.global_code, inputs.z, noise=inputs.noise, generator=inputs.generator, **truncate)
     rgb, disp = layering.resample(lambda x: upsample(x, scale), out[:, :3], out[:, 3:4])
     disp = disp.clamp(0.01, 1.0)
     return layering.settle(rgb, disp, warped, border=4 * scale)

@@ -20,7 +20,7 @@ import torch
 from kornia.geometry.conversions import axis_angle_to_rotation_matrix
 from torch import Tensor
 
-from ..render import RenderResult, render_step, soft_keep_mask
+from ..step import LoopState, RefinerInputs, Warped, paint, warp
 
 __all__ = [
     "sample_relative_poses",
@@ -123,10 +123,11 @@ def render_refine(
     z: Tensor,
     *,
     beta: float = 4.0,
+    keep_visible: bool = False,
     noise: str = "random",
     generator: torch.Generator | None = None,
-) -> tuple[Tensor, RenderResult]:
-    """One render-refine step: warp the RGBD to the next camera, then let ``net`` fill it.
+) -> tuple[Tensor, Warped]:
+    """One render-refine step, the loop's own (``step.warp`` then ``step.paint``).
 
     Args:
         net: a generator with ``refine(rgb, disparity, mask, global_code, z, *, noise, generator)``.
@@ -134,13 +135,16 @@ def render_refine(
         rotation, translation: ``(B, 3, 3)``, ``(B, 3)``: ``X_next = R X + t``.
         K: ``(3, 3)`` or ``(B, 3, 3)`` intrinsics.
         global_code, z: the sequence's style code ``(B, G)`` and latent ``(B, Z)``.
+        keep_visible: composite as ``FlyThroughConfig(keep_visible=True)`` does.
 
     Returns:
-        ``(rgbd, render)``: the refined ``(B, 4, H, W)`` frame in ``[0, 1]`` and the render.
+        ``(rgbd, warped)``: the new ``(B, 4, H, W)`` frame (colour in ``[0, 1]``, disparity
+        in ``[0.01, 1]``) and the warped frame (``warped.mask``: 1 = warped pixel, 0 = hole).
     """
-    r = render_step(rgb, disparity, rotation, translation, K, beta=beta)
-    out = net.refine(r.rgb, r.disparity, r.mask, global_code, z, noise=noise, generator=generator)
-    return out, r
+    w = warp(LoopState(rgb=rgb, disparity=disparity), rotation, translation, K, beta=beta)
+    inputs = RefinerInputs(global_code=global_code, z=z, noise=noise, generator=generator)
+    new_rgb, new_disp, _, _ = paint(net, w, inputs, keep_visible=keep_visible)
+    return torch.cat([new_rgb, new_disp], dim=1), w
 
 
 @dataclass
@@ -190,8 +194,8 @@ def fly(
             reach the refinements of the last ``detach_every`` steps only, which
             bounds memory for long cycles to that many generator graphs.
         keep_visible: composite every step as ``FlyThroughConfig(keep_visible=True)``
-            does (``render.soft_keep_mask``): the warped pixels that survived the
-            move are kept and ``net``'s output is used only in and around the holes.
+            does (``step.composite``): the warped pixels that survived the move are
+            kept and ``net``'s output is used only in and around the holes.
         noise, generator: forwarded to ``net.refine``.
 
     Returns:
@@ -207,15 +211,12 @@ def fly(
             rgb, disparity = rgb.detach(), disparity.detach()
         cur = poses[:, k]
         rel = cur @ torch.linalg.inv(prev)  # X_cur = rel X_prev
-        out, r = render_refine(
+        out, w = render_refine(
             net, rgb, disparity, rel[:, :3, :3], rel[:, :3, 3], K, global_code, z,
-            beta=beta, noise=noise, generator=generator,
+            beta=beta, keep_visible=keep_visible, noise=noise, generator=generator,
         )
-        if keep_visible:
-            keep = soft_keep_mask(r.mask)
-            out = keep * torch.cat([r.rgb, r.disparity], dim=1) + (1 - keep) * out
         frames.append(out)
-        masks.append(r.mask)
-        rgb, disparity = out[:, :3], out[:, 3:].clamp(0.01, 1.0)
+        masks.append(w.mask)
+        rgb, disparity = out[:, :3], out[:, 3:]
         prev = cur
     return CycleResult(frames=torch.stack(frames), masks=torch.stack(masks))
