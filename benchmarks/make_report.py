@@ -129,7 +129,11 @@ def _speed(data: dict, script: str) -> list[str]:
     lines = ["## Speed", "", *_provenance(data, script), ""]
     if data.get("note"):
         lines += [f"Note: {data['note']}.", ""]
-    stages = ("autopilot", "render", "refine", "sky")
+    # the loop's steps as recorded (StepTimings.STEPS; files written before the loop had named steps hold
+    # autopilot / render / refine / sky / detail)
+    recorded = {k for r in data.get("runs", []) for k in r["stage_ms"]}
+    order = ("pose", "autopilot", "warp", "render", "refine", "sky", "detail", "emit")
+    stages = [s for s in order if s in recorded]
     rows = [
         [r["model"], r["init"], r["parameters"], f"{r['resolution']} px", r["device"], r["fps"], r["frame_ms"],
          *[r["stage_ms"].get(s) for s in stages]]
