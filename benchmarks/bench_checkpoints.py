@@ -20,8 +20,7 @@ For each candidate:
   1000-1007 at steps 1, 5, 10, 20 (``bench_quality.fidelity_part``), with those loop
   settings, and with ``--full-refinement`` also as published (``keep_visible=False``).
 
-This is the command behind the checkpoint tables of ``weights/MODEL_CARD.md``. It
-prints a Markdown table and writes the JSON (about 70 s per candidate on one thread).
+It prints a Markdown table and writes the JSON (about 70 s per candidate on one thread).
 """
 
 from __future__ import annotations

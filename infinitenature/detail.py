@@ -32,7 +32,7 @@ the only fine structure there, instead of sitting on streaks.
 This invents detail; it does not recover it. It is an inference option of ours
 (``FlyThroughConfig.detail``), not part of the published method, whose refiner
 repaints every frame and learned to paint texture from far more training than
-the shipped model had. See the README for what it does to the benchmarks.
+the shipped model had. docs/SETTINGS.md gives what it does to the benchmarks.
 """
 
 from __future__ import annotations

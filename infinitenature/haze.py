@@ -11,8 +11,7 @@ with ``J`` the surface's own colour, ``A`` the colour of the haze ("airlight")
 and ``t`` the transmission. A flythrough that keeps a far surface's photographed
 colour as the camera closes in keeps its haze too: the far hills stay blue-grey
 and, once the camera has passed all the nearer ground, the whole lower frame
-takes on the colour of the photo's horizon (README, "Long flights take on the
-colour of the photo's horizon"). Seen from a new distance ``depth'``, the same
+takes on the colour of the photo's horizon (docs/SETTINGS.md, ``aerial_perspective``). Seen from a new distance ``depth'``, the same
 surface has ``t' = t ** (depth' / depth)``, so
 
     I' = A + (I - A) * t ** (depth' / depth - 1)

@@ -23,8 +23,8 @@ from infinitenature.estimators import (
     refine_mask,
     load_sky,
 )
-from infinitenature.estimators.augment import AugmentConfig, augment
-from infinitenature.estimators.losses import (
+from infinitenature.train.estimator_augment import AugmentConfig, augment
+from infinitenature.train.estimator_losses import (
     align_scale_shift,
     gradient_matching_loss,
     ordinal_agreement_counts,
@@ -444,7 +444,7 @@ class TestHF:
 
 def test_training_command_end_to_end(tmp_path, monkeypatch):
     """Train two steps on a fake pool, save, evaluate, reload through load_depth/load_sky."""
-    from infinitenature.estimators import train_estimators as te
+    from infinitenature.train import estimators as te
 
     def fake_pool(first_seed, scenes, views, size, cache_dir=None):
         count = scenes * views
@@ -469,11 +469,11 @@ def test_training_command_end_to_end(tmp_path, monkeypatch):
     from infinitenature.weights import read_metadata
 
     extra = read_metadata(out / "sky-default.safetensors")["extra"]
-    assert extra["steps"] == 2 and "train_estimators" in extra["command"]
+    assert extra["steps"] == 2 and "infinitenature.train.estimators" in extra["command"]
 
 
 def test_dry_run(capsys):
-    from infinitenature.estimators.train_estimators import main
+    from infinitenature.train.estimators import main
 
     assert main(["--dry-run", "--steps", "7"]) == 0
     assert json.loads(capsys.readouterr().out)["steps"] == 7
@@ -482,7 +482,7 @@ def test_dry_run(capsys):
 def test_photo_sheet(tmp_path, tiny_depth, tiny_sky):
     import imageio.v3 as iio
 
-    from infinitenature.estimators.train_estimators import photo_sheet
+    from infinitenature.train.estimators import photo_sheet
 
     photos = tmp_path / "photos"
     photos.mkdir()

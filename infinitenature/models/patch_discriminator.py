@@ -5,8 +5,7 @@ The published method trains its refiner against StyleGAN2's image-level discrimi
 patches instead, and can tell the discriminator which patches were painted: every
 patch is a sample, so it is meant to learn what texture looks like from fewer images
 than an image-level one (``TrainConfig.discriminator``). At this project's CPU scale it
-did not yet: after 8,000 steps it told painted patches from real ones by about 0.1 logit
-(weights/MODEL_CARD.md, stop 22).
+does not yet: after 8,000 steps it tells painted patches from real ones by about 0.1 logit.
 
 Built from the same blocks as ``Discriminator`` (equalized convolutions, StyleGAN2
 residual blocks with blurred stride-2 downsampling), without the minibatch-stddev and

@@ -120,8 +120,8 @@ class TrainConfig:
     mask_patch: int = _opt(8, "block size in pixels of random block masks")
     geometric_mask_prob: float = _opt(0.5, "probability that an item gets a disocclusion mask instead of blocks")
     magnify_prob: float = _opt(0.0, "probability that an item's input is also blurred as if magnified beyond its "
-                               "resolution, the target sharp, to teach restoring detail (0 = off; it did not help "
-                               "at the shipped scale, see weights/MODEL_CARD.md)")
+                               "resolution, the target sharp, to teach restoring detail (0 = off; it does not help "
+                               "at the shipped scale)")
     magnify_max: float = _opt(3.0, "largest magnification of that blur (drawn log-uniformly from 1..this)")
     sky_refill: bool = _opt(
         False, "show the refiner no sky colour, the visible ground's carried into the sky, as the loop does with "

@@ -4,9 +4,9 @@ Train on procedural landscapes (``infinitenature.synthetic``) with
 photo-like augmentations, then evaluate on scenes whose seeds training never
 used::
 
-    python -m infinitenature.estimators.train_estimators --out weights/ --minutes 15
-    python -m infinitenature.estimators.train_estimators --eval-only --out weights/
-    python -m infinitenature.estimators.train_estimators --sheet docs/estimators_photos.png \\
+    python -m infinitenature.train.estimators --out weights/ --minutes 15
+    python -m infinitenature.train.estimators --eval-only --out weights/
+    python -m infinitenature.train.estimators --sheet docs/estimators_photos.png \\
         --photos /work/shared/data/photos
 
 Training renders a pool of random views of procedural scenes once (cached as
@@ -31,9 +31,9 @@ import torch
 from torch import Tensor
 
 from ..weights import load_model, read_metadata, save_model
-from .augment import AugmentConfig, augment
-from .losses import gradient_matching_loss, ordinal_agreement_counts, sky_iou_counts, sky_loss, ssi_loss
-from .nets import DepthNet, DepthNetConfig, SkyNet, SkyNetConfig
+from .estimator_augment import AugmentConfig, augment
+from .estimator_losses import gradient_matching_loss, ordinal_agreement_counts, sky_iou_counts, sky_loss, ssi_loss
+from ..estimators.nets import DepthNet, DepthNetConfig, SkyNet, SkyNetConfig
 
 __all__ = ["TrainOptions", "render_views", "render_pool", "train", "evaluate", "photo_sheet", "main"]
 
@@ -86,7 +86,7 @@ def render_views(seed: int, views: int, size: int) -> dict[str, Tensor]:
     """
     from ..geometry import intrinsics_from_fov
     from ..synthetic.landscape import Landscape
-    from .normalize import depth_to_disparity, normalize_disparity
+    from ..estimators.normalize import depth_to_disparity, normalize_disparity
 
     scene = Landscape(seed)
     g = torch.Generator().manual_seed(seed)
@@ -218,7 +218,7 @@ def train(opts: TrainOptions) -> dict:
     depth.eval()
     sky.eval()
     summary = {
-        "command": "python -m infinitenature.estimators.train_estimators " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": "python -m infinitenature.train.estimators " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "steps": step,
         "total_steps": previous_steps + step,
         "init": str(opts.init) if opts.init is not None else None,
@@ -317,7 +317,7 @@ def _jsonable(opts: TrainOptions) -> dict:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m infinitenature.estimators.train_estimators", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m infinitenature.train.estimators", description=__doc__.split("\n\n")[0])
     d = TrainOptions()
     for f in dataclasses.fields(TrainOptions):
         default = getattr(d, f.name)
