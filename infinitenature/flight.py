@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -46,9 +46,6 @@ from .step import (
     refiner_mask,
     warp,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .pipeline import FlyThrough
 
 __all__ = ["Flight", "Frame", "StepTimings", "departures_for", "layering_for"]
 
@@ -116,6 +113,11 @@ def layering_for(cfg: FlyThroughConfig, sky_level: float) -> Layering:
 class Flight:
     """One flight over a prepared scene; iterate it for ``Frame`` objects (flat memory).
 
+    Made by ``FlyThrough.iter_frames``, which checks the arguments: ``refiner`` (a
+    ``CoModGenerator``), the settings, the scene on the refiner's device, a generator
+    for the latent (and noise), the detail's ``seed``, the camera path's ``trajectory``,
+    a per-frame ``callback``, tqdm options (``None`` = no bar) and the truncation mean.
+
     Attributes:
         config: the ``FlyThroughConfig`` it flies with.
         timings: ``StepTimings`` of the steps flown so far.
@@ -124,7 +126,8 @@ class Flight:
 
     def __init__(
         self,
-        pipe: "FlyThrough",
+        refiner: torch.nn.Module,
+        config: FlyThroughConfig,
         scene: PreparedScene,
         num_frames: int,
         *,
@@ -134,13 +137,14 @@ class Flight:
         callback: Callable[[Frame], None] | None = None,
         progress: dict | None = None,
         prepare_seconds: float = 0.0,
+        truncation_mean: Tensor | None = None,
     ) -> None:
-        cfg = self.config = pipe.config
+        cfg = self.config = config
         self.num_frames = num_frames
         self.timings = StepTimings(prepare=prepare_seconds)
         self.warnings: list[str] = []
         self._callback, self._progress = callback, progress
-        device = pipe.device
+        device = scene.rgb.device
         self.scale = ss = cfg.supersample
         self.scene = scene
         self.K_state = scene.K
@@ -153,16 +157,16 @@ class Flight:
         self.path.reset(pose.clone())
         self.layering = layering_for(cfg, self.sky_level)
         self.departures = departures_for(cfg, scene, seed=seed, sky_level=self.sky_level)
-        self.refiner = pipe.refiner
-        z = torch.randn(1, pipe.refiner.config.latent_dim, generator=generator, device=generator.device).to(device)
+        self.refiner = refiner
+        z = torch.randn(1, refiner.config.latent_dim, generator=generator, device=generator.device).to(device)
         rgbd0 = torch.cat([downsample(scene.rgb, ss), downsample(scene.disparity, ss)], dim=1) * 2 - 1
         on_cpu = device.type == "cpu" and generator.device.type == "cpu"
-        global_code = pipe.refiner.encode_style(rgbd0, dropout=cfg.stochastic, generator=generator if on_cpu else None)
+        global_code = refiner.encode_style(rgbd0, dropout=cfg.stochastic, generator=generator if on_cpu else None)
         self.inputs = RefinerInputs(
             global_code=global_code,
             z=z,
             truncation=cfg.truncation,
-            truncation_mean=pipe.mean_latent() if cfg.truncation < 0.999 else None,
+            truncation_mean=truncation_mean if cfg.truncation < 0.999 else None,
             noise="random" if cfg.stochastic else "zero",
             generator=generator if (cfg.stochastic and on_cpu) else None,
         )

@@ -278,8 +278,9 @@ class FlyThrough:
         show = self._progress.get("disable") is not True if progress is None else bool(progress)
         bar = {k: v for k, v in self._progress.items() if k != "disable"} if show else None
         return Flight(
-            self, state, int(num_frames), generator=generator, seed=int(seed), trajectory=trajectory,
+            self.refiner, cfg, state, int(num_frames), generator=generator, seed=int(seed), trajectory=trajectory,
             callback=callback, progress=bar, prepare_seconds=time.perf_counter() - t0,
+            truncation_mean=self.mean_latent() if cfg.truncation < 0.999 else None,
         )
 
     def __call__(

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from .filters import min_filter, refill
-from .geometry import pixel_grid
+from .splat import SPLAT_EPS, check_bchw, softmax_importance, splat_inputs, warp_pixels
 
 __all__ = [
     "forward_splat",
@@ -43,128 +43,9 @@ __all__ = [
     "soft_keep_mask",
 ]
 
-#: Added to the summed splatting weight before dividing (as in the reference
-#: softmax splatting). With weights ``exp(w)``, ``w`` in ``[-10, 10]``, a pixel
-#: that received any noticeable contribution gets coverage ~1.
-SPLAT_EPS = 1e-7
-#: Points with camera-frame z below this (in scene units) are dropped.
-_Z_EPS = 1e-6
 #: Names accepted by ``render_step(backend=...)``: ``"torch"`` (``forward_splat``,
 #: the default) and ``"pytorch3d"`` (``render_pytorch3d.forward_splat_pytorch3d``).
 RENDER_BACKENDS = ("torch", "pytorch3d")
-
-
-def _check_bchw(x: Tensor, name: str, channels: int | None = None) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 4 or (channels is not None and x.shape[1] != channels):
-        want = f"(B, {channels}, H, W)" if channels is not None else "(B, C, H, W)"
-        raise ValueError(f"{name} must be a {want} tensor, got shape {tuple(x.shape)}")
-
-
-def _batched_matrix(m: Tensor | None, batch: int, size: int, name: str, like: Tensor) -> Tensor:
-    """``(size, size)`` or ``(B, size, size)`` -> ``(B, size, size)`` in ``like``'s dtype/device."""
-    if not isinstance(m, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(m).__name__}")
-    if m.dim() == 2 and m.shape == (size, size):
-        m = m.unsqueeze(0)
-    if m.dim() != 3 or m.shape[1:] != (size, size) or m.shape[0] not in (1, batch):
-        raise ValueError(f"{name} must be ({size}, {size}) or ({batch}, {size}, {size}), got {tuple(m.shape)}")
-    return m.to(device=like.device, dtype=like.dtype).expand(batch, size, size)
-
-
-def _splat_inputs(
-    rgba: Tensor,
-    disparity: Tensor,
-    rotation: Tensor,
-    translation: Tensor,
-    K_src: Tensor,
-    K_dst: Tensor | None,
-    weight_range: float,
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Argument checks shared by the splatting backends.
-
-    Returns ``(rgba, disparity, R, t, K_src, K_dst)`` in the working dtype
-    (float32 for half-precision inputs) on ``rgba``'s device, batched:
-    ``(B, C, H, W)``, ``(B, 1, H, W)``, ``(B, 3, 3)``, ``(B, 3)``, ``(B, 3, 3)``,
-    ``(B, 3, 3)`` (``K_dst`` defaults to ``K_src``).
-    """
-    _check_bchw(rgba, "rgba")
-    _check_bchw(disparity, "disparity", 1)
-    if disparity.shape[0] != rgba.shape[0] or disparity.shape[2:] != rgba.shape[2:]:
-        raise ValueError(
-            f"rgba {tuple(rgba.shape)} and disparity {tuple(disparity.shape)} must share batch and size"
-        )
-    if not 0.0 <= weight_range <= 80.0:
-        raise ValueError(f"weight_range must be in [0, 80], got {weight_range}")
-    B = rgba.shape[0]
-    work = torch.float32 if rgba.dtype in (torch.float16, torch.bfloat16) else rgba.dtype
-    rgba = rgba.to(work)
-    disparity = disparity.to(work)
-    R = _batched_matrix(rotation, B, 3, "rotation", rgba)
-    if not isinstance(translation, Tensor):
-        raise TypeError(f"translation must be a torch.Tensor, got {type(translation).__name__}")
-    t = translation.unsqueeze(0) if translation.dim() == 1 else translation
-    if t.dim() != 2 or t.shape[1] != 3 or t.shape[0] not in (1, B):
-        raise ValueError(f"translation must be (3,) or ({B}, 3), got {tuple(translation.shape)}")
-    t = t.to(rgba).expand(B, 3)
-    Ks = _batched_matrix(K_src, B, 3, "K_src", rgba)
-    Kd = Ks if K_dst is None else _batched_matrix(K_dst, B, 3, "K_dst", rgba)
-    return rgba, disparity, R, t, Ks, Kd
-
-
-def _warp_pixels(
-    disparity: Tensor, R: Tensor, t: Tensor, Ks: Tensor, Kd: Tensor
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Where every source pixel lands: ``K_dst (R K_src^-1 [u, v, 1] / d + t)``.
-
-    Args:
-        disparity: ``(B, 1, H, W)``; ``R``, ``t``, ``Ks``, ``Kd`` batched as
-            returned by ``_splat_inputs``.
-
-    Returns:
-        ``(x, y, new_disp, valid)``, each ``(B, 1, H * W)`` in source-pixel order:
-        target column and row (pixels), new-view disparity ``1 / z_t``, and
-        ``False`` where the disparity is non-finite or ``<= 0`` or the point is
-        behind the target camera (``z_t <= 1e-6``). Invalid entries hold safe
-        finite values (no NaN reaches the gradient); nothing is checked against
-        the image bounds.
-    """
-    B, _, H, W = disparity.shape
-    # Homogeneous form: K_dst X_t = (K_dst R K_src^-1 [u v 1] + d K_dst t) / d, so the
-    # target pixel is p_xy / p_z and the new-view disparity is d / p_z with
-    # p = M [u v 1] + d k. This works on disparity directly (no 1/d).
-    M = Kd @ R @ torch.linalg.inv(Ks)  # (B, 3, 3)
-    k = (Kd @ t.unsqueeze(-1))  # (B, 3, 1)
-    N = H * W
-    grid = pixel_grid(H, W, dtype=disparity.dtype, device=disparity.device).reshape(3, N)  # rows u, v, 1
-    d = disparity.reshape(B, 1, N)
-    valid = (d > 0) & (d < float("inf"))  # False for NaN too
-    d = torch.where(valid, d, torch.ones_like(d))  # safe values, so no NaN reaches the gradient
-    p = torch.baddbmm(d * k, M, grid.expand(B, 3, N))  # (B, 3, N)
-    z_times_d = p[:, 2:3]  # = z_t * d
-    valid = valid & (z_times_d > _Z_EPS * d)
-    pz = torch.where(valid, z_times_d, torch.ones_like(z_times_d))
-    x = p[:, 0:1] / pz  # (B, 1, N) target column
-    y = p[:, 1:2] / pz
-    new_disp = d / pz  # (B, 1, N) = 1 / z_t
-    return x, y, new_disp, valid
-
-
-def _softmax_importance(new_disp: Tensor, valid: Tensor, weight_range: float) -> Tensor:
-    """Near-wins splatting weights ``exp(w)`` (no gradient), 0 where not ``valid``.
-
-    ``w`` is the new-view disparity mapped per image linearly onto
-    ``[-weight_range, weight_range]`` over the valid points. Shapes ``(B, 1, N)``.
-    """
-    with torch.no_grad():
-        nd = new_disp.detach()
-        lo = torch.where(valid, nd, torch.full_like(nd, float("inf"))).amin(dim=2, keepdim=True)
-        hi = torch.where(valid, nd, torch.full_like(nd, float("-inf"))).amax(dim=2, keepdim=True)
-        lo = torch.where(torch.isfinite(lo), lo, torch.zeros_like(lo))
-        hi = torch.where(torch.isfinite(hi), hi, torch.zeros_like(hi))
-        w = (nd - lo) / (hi - lo + 1e-6) * (2.0 * weight_range) - weight_range
-        return torch.where(valid, w.clamp(-weight_range, weight_range).exp(), torch.zeros_like(w))
 
 
 def _check_backend_name(backend: str) -> None:
@@ -260,13 +141,13 @@ def bilinear_coverage(
     Returns:
         ``(B, C, H, W)`` sums, in ``values``' dtype (no gradient).
     """
-    values, disparity, R, t, Ks, Kd = _splat_inputs(values, disparity, rotation, translation, K_src, K_dst, 0.0)
-    x, y, _, valid = _warp_pixels(disparity.detach(), R, t, Ks, Kd)
+    values, disparity, R, t, Ks, Kd = splat_inputs(values, disparity, rotation, translation, K_src, K_dst, 0.0)
+    x, y, _, valid = warp_pixels(disparity.detach(), R, t, Ks, Kd)
     return _coverage_at(values, x, y, valid)
 
 
 def _coverage_at(values: Tensor, x: Tensor, y: Tensor, valid: Tensor) -> Tensor:
-    """``bilinear_coverage`` from the landing spots ``_warp_pixels`` gave (``(B, 1, H * W)`` each)."""
+    """``bilinear_coverage`` from the landing spots ``warp_pixels`` gave (``(B, 1, H * W)`` each)."""
     with torch.no_grad():
         B, C, H, W = values.shape
         x, y = x.detach(), y.detach()
@@ -282,7 +163,7 @@ def _coverage_at(values: Tensor, x: Tensor, y: Tensor, valid: Tensor) -> Tensor:
 def _softmax_sums(
     values: Tensor, disparity: Tensor, R: Tensor, t: Tensor, Ks: Tensor, Kd: Tensor, weight_range: float, layer: Tensor | None = None
 ) -> Tensor:
-    """The scatter behind ``forward_splat`` (inputs as ``_splat_inputs`` returns them).
+    """The scatter behind ``forward_splat`` (inputs as ``splat_inputs`` returns them).
 
     Every source pixel adds ``[values, new-view disparity, 1]`` times its bilinear corner
     weight times its near-wins softmax weight to the four target pixels around its landing
@@ -296,9 +177,9 @@ def _softmax_sums(
     """
     B, C, H, W = values.shape
     N = H * W
-    x, y, new_disp, valid = _warp_pixels(disparity, R, t, Ks, Kd)
+    x, y, new_disp, valid = warp_pixels(disparity, R, t, Ks, Kd)
     valid = valid & (x > -1) & (x < W) & (y > -1) & (y < H)  # also drops NaN / inf positions
-    importance = _softmax_importance(new_disp, valid, weight_range)
+    importance = softmax_importance(new_disp, valid, weight_range)
     corner_w, inside, index = _bilinear_corners(x, y, valid, H, W)
     weight = torch.where(inside, corner_w * importance, torch.zeros_like(corner_w))  # (B, 4, N)
     feats = torch.cat([values.reshape(B, C, N), new_disp, torch.ones_like(new_disp)], dim=1)  # (B, C+2, N)
@@ -380,7 +261,7 @@ def forward_splat(
         (True, True)
     """
     out_dtype = rgba.dtype
-    rgba, disparity, R, t, Ks, Kd = _splat_inputs(rgba, disparity, rotation, translation, K_src, K_dst, weight_range)
+    rgba, disparity, R, t, Ks, Kd = splat_inputs(rgba, disparity, rotation, translation, K_src, K_dst, weight_range)
     C = rgba.shape[1]
     acc = _softmax_sums(rgba, disparity, R, t, Ks, Kd, weight_range)[:, 0].transpose(0, 1)  # (B, C+2, H, W)
     total = acc[:, -1:]
@@ -410,7 +291,7 @@ def edge_alpha(disparity: Tensor, beta: float = 4.0) -> Tensor:
         >>> float(edge_alpha(torch.full((1, 1, 8, 8), 0.5)).min()) > 0.9999
         True
     """
-    _check_bchw(disparity, "disparity", 1)
+    check_bchw(disparity, "disparity", 1)
     if beta < 0:
         raise ValueError(f"beta must be >= 0, got {beta}")
     return torch.exp(-beta * kornia.filters.sobel(disparity, normalized=False, eps=1e-12))
@@ -428,8 +309,8 @@ def valid_mask(
     Returns:
         ``(B, 1, H, W)`` float mask with values in ``{0, 1}`` (1 = valid).
     """
-    _check_bchw(alpha, "alpha", 1)
-    _check_bchw(coverage, "coverage", 1)
+    check_bchw(alpha, "alpha", 1)
+    check_bchw(coverage, "coverage", 1)
     if alpha.shape != coverage.shape:
         raise ValueError(f"alpha {tuple(alpha.shape)} and coverage {tuple(coverage.shape)} must match")
     return ((alpha > alpha_threshold) & (coverage > coverage_threshold)).to(alpha.dtype)
@@ -498,7 +379,7 @@ def _splat_layers(
         summed weight, and the layer's coverage (no gradient); ``(B, 1, H, W)``
         ``forward_splat``'s coverage of both layers together.
     """
-    moved, disparity, R, t, Ks, Kd = _splat_inputs(moved, disparity, R, t, K, None, weight_range)
+    moved, disparity, R, t, Ks, Kd = splat_inputs(moved, disparity, R, t, K, None, weight_range)
     C = moved.shape[1]
     sums = _softmax_sums(moved, disparity, R, t, Ks, Kd, weight_range, layer=ground).permute(2, 1, 0, 3, 4)
     total = sums[:, :, C + 1].sum(dim=1, keepdim=True)
@@ -515,8 +396,8 @@ def _splat_layers_generic(
     Returns the same ``(sums, coverage)``, the sums scaled by the joint splat's total
     weight (``_pick_layer`` only uses their ratios) and the coverage the backend's.
     """
-    d, R_, t_, Ks, Kd = _splat_inputs(disparity, disparity, R, t, K, None, 0.0)[1:]
-    x, y, new_disp, valid = _warp_pixels(d.detach(), R_, t_, Ks, Kd)
+    d, R_, t_, Ks, Kd = splat_inputs(disparity, disparity, R, t, K, None, 0.0)[1:]
+    x, y, new_disp, valid = warp_pixels(d.detach(), R_, t_, Ks, Kd)
     B, C, H, W = moved.shape
     g = ground.to(moved.dtype)
     new_disp = new_disp.reshape(B, 1, H, W).to(moved.dtype)
@@ -598,8 +479,8 @@ def render_step(
         ``RenderResult`` for the next camera.
     """
     _check_backend_name(backend)
-    _check_bchw(rgb, "rgb", 3)
-    _check_bchw(disparity, "disparity", 1)
+    check_bchw(rgb, "rgb", 3)
+    check_bchw(disparity, "disparity", 1)
     if features is not None and (features.dim() != 4 or features.shape[0] != rgb.shape[0] or features.shape[-2:] != rgb.shape[-2:]):
         raise ValueError(f"features must be (B, F, H, W) like rgb {tuple(rgb.shape)}, got {tuple(features.shape)}")
     if backend == "pytorch3d":

@@ -32,7 +32,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .render import SPLAT_EPS, _softmax_importance, _splat_inputs, _warp_pixels
+from .splat import SPLAT_EPS, softmax_importance, splat_inputs, warp_pixels
 
 __all__ = [
     "pytorch3d_available",
@@ -235,7 +235,7 @@ def forward_splat_pytorch3d(
         and ``(B, 1, H, W)`` coverage in ``[0, 1]``, in ``rgba``'s dtype.
     """
     out_dtype = rgba.dtype
-    rgba, disparity, R, t, Ks, Kd = _splat_inputs(rgba, disparity, rotation, translation, K_src, K_dst, weight_range)
+    rgba, disparity, R, t, Ks, Kd = splat_inputs(rgba, disparity, rotation, translation, K_src, K_dst, weight_range)
     B, C, H, W = rgba.shape
     N = H * W
     s = min(H, W)
@@ -250,11 +250,11 @@ def forward_splat_pytorch3d(
             raise ImportError(PYTORCH3D_MISSING)
         rasterizer = _pytorch3d_rasterize
 
-    x, y, new_disp, valid = _warp_pixels(disparity, R, t, Ks, Kd)  # (B, 1, N) each
+    x, y, new_disp, valid = warp_pixels(disparity, R, t, Ks, Kd)  # (B, 1, N) each
     x_ndc, y_ndc = _pixel_to_ndc(x, y, H, W)
     # Only points whose disk can cover a pixel centre (also drops NaN / inf positions).
     valid = valid & (x_ndc.abs() < (W - 1) / s + radius) & (y_ndc.abs() < (H - 1) / s + radius)
-    importance = _softmax_importance(new_disp, valid, weight_range)
+    importance = softmax_importance(new_disp, valid, weight_range)
 
     # Dropped points become (0, 0, -1): pytorch3d skips points with z < 0.
     z_t = torch.where(valid, 1.0 / new_disp, torch.full_like(new_disp, -1.0))

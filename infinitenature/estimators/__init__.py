@@ -6,7 +6,8 @@
 ``compute_sky_offset`` turn their outputs into the pipeline's state.
 """
 
-from .base import DepthEstimator, SkyEstimator, load_depth, load_sky
+from .base import DepthEstimator, SkyEstimator
+from .loading import load_depth, load_sky
 from .files import DepthFromArray, SkyFromArray, read_map
 from .nets import DepthNet, DepthNetConfig, SkyNet, SkyNetConfig
 from .normalize import compute_sky_offset, depth_to_disparity, disparity_percentiles, normalize_disparity

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import geometry
-from .styles import LandscapeStyle, _PRESETS, style_for_seed
+from .styles import LandscapeStyle, STYLE_PRESETS, style_for_seed
 from .terrain import PeriodicTexture, fbm, grid_coords, periodic_blur, ridged
 
 __all__ = ["Landscape", "RenderSettings", "PERIOD", "FAR"]
@@ -145,7 +145,7 @@ class Landscape:
     @classmethod
     def flat(cls, height: float = 0.0, *, seed: int = 0, resolution: int = 64) -> "Landscape":
         """A flat textured ground at ``height`` under the sky (for analytic tests)."""
-        return cls(seed, style=replace(_PRESETS["flat"], base_height=float(height)), resolution=resolution)
+        return cls(seed, style=replace(STYLE_PRESETS["flat"], base_height=float(height)), resolution=resolution)
 
     def __repr__(self) -> str:
         return f"Landscape(seed={self.seed}, style={self.style.name!r}, terrain={self.style.terrain!r})"

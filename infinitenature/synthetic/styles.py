@@ -95,7 +95,7 @@ class LandscapeStyle:
             raise ValueError(f"fog_density must be >= 0, got {self.fog_density}")
 
 
-_PRESETS: dict[str, LandscapeStyle] = {
+STYLE_PRESETS: dict[str, LandscapeStyle] = {
     "alpine": LandscapeStyle(
         name="alpine", terrain="ridged", amplitude=55.0, feature_size=170.0, floor_amplitude=1.2,
         valley_width=32.0, meander=40.0, snow_line=24.0, tree_line=14.0, forest=0.55,
@@ -153,9 +153,9 @@ def style_for_seed(seed: int, name: str | None = None) -> LandscapeStyle:
     """
     if name is None:
         name = STYLE_NAMES[seed % len(STYLE_NAMES)]
-    if name not in _PRESETS:
-        raise ValueError(f"unknown style {name!r}; expected one of {sorted(_PRESETS)}")
-    base = _PRESETS[name]
+    if name not in STYLE_PRESETS:
+        raise ValueError(f"unknown style {name!r}; expected one of {sorted(STYLE_PRESETS)}")
+    base = STYLE_PRESETS[name]
     if name == "flat":
         return base
     rng = np.random.default_rng([seed, 7919])
