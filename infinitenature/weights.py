@@ -30,6 +30,7 @@ __all__ = [
     "resolve_weights",
     "generator_file",
     "read_tensor_file",
+    "check_finite",
 ]
 
 _REGISTRY: dict[str, tuple[type, type]] = {}
@@ -78,30 +79,96 @@ def read_metadata(path: str | Path) -> dict:
     """The metadata of a safetensors checkpoint: ``kind``, ``config`` (dict), ``extra`` (dict).
 
     Raises:
-        ValueError: the file is not a readable safetensors file.
+        ValueError: the file is not a readable safetensors file, or its metadata is not
+            the JSON objects ``save_model`` writes.
     """
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except Exception as e:  # noqa: BLE001 - safetensors raises its own error types
         raise ValueError(f"{path} is not a readable safetensors file ({' '.join(str(e).split())})") from None
-    return {
-        "kind": meta.get("kind"),
-        "config": json.loads(meta.get("config", "{}")),
-        "extra": json.loads(meta.get("extra", "{}")),
-    }
+    out = {"kind": meta.get("kind")}
+    for key in ("config", "extra"):
+        try:
+            value = json.loads(meta.get(key, "{}"))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: its metadata {key!r} is not valid JSON ({e.msg} at character {e.pos})") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"{path}: its metadata {key!r} is not a JSON object (got {type(value).__name__})")
+        out[key] = value
+    return out
+
+
+def check_finite(state: dict, source: str | Path) -> None:
+    """Raise ``ValueError`` naming the first floating-point tensor of ``state`` that holds NaN or infinity.
+
+    Such weights come from a diverged training run; every frame they paint would be NaN.
+    """
+    for name, t in state.items():
+        if isinstance(t, torch.Tensor) and (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise ValueError(
+                f"{source}: tensor {name!r} holds {bad} NaN or infinite value(s) of {t.numel()} "
+                "(weights of a diverged training run?); they cannot be used"
+            )
+
+
+def _file_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """The shape of every tensor in a safetensors file, read from its header (no tensor data)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error types
+        raise ValueError(f"{path} is not a readable safetensors file ({' '.join(str(e).split())})") from None
+
+
+def _check_shapes(path: Path, kind: str, cls: type, config, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Raise ``ValueError`` unless the model ``config`` describes has exactly the tensors of the file.
+
+    The model is built on the meta device (no memory), so a config that asks for an absurd
+    architecture is refused before anything is allocated.
+    """
+    try:
+        with torch.device("meta"):
+            probe = cls(config)
+    except (TypeError, ValueError, OverflowError) as e:  # config values of the wrong type or range
+        raise ValueError(f"{path}: its stored {kind} config cannot build the model ({' '.join(str(e).split())[:200]})") from None
+    except (NotImplementedError, RuntimeError):  # a model that cannot be built without data: load_state_dict checks
+        return
+    expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    missing = [k for k in expected if k not in shapes]
+    unexpected = [k for k in shapes if k not in expected]
+    wrong = [k for k in expected if k in shapes and shapes[k] != expected[k]]
+    if not (missing or unexpected or wrong):
+        return
+    config_text = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items())
+    if wrong:
+        k = wrong[0]
+        what = f"tensor {k!r} is {shapes[k]} in the file but {expected[k]} for the config"
+    elif missing:
+        what = f"the file lacks tensor {missing[0]!r}"
+    else:
+        what = f"the file has a tensor {unexpected[0]!r} the config has no place for"
+    n = len(wrong) + len(missing) + len(unexpected)
+    raise ValueError(
+        f"{path}: its stored config does not fit its tensors ({what}; {n} tensor(s) differ) - "
+        f"the metadata's {kind} config ({config_text[:200]}) is damaged or belongs to other weights"
+    )
 
 
 def load_model(path: str | Path, *, kind: str | None = None, device: str | torch.device = "cpu") -> torch.nn.Module:
     """Rebuild a registered model from a safetensors file written by ``save_model``.
 
     ``kind``, when given, must match the file's kind (a clear error otherwise).
-    The model is returned in eval mode on ``device``.
+    The stored config is checked against the tensors' shapes before the model is
+    built (nothing is allocated for a config that does not fit them), and every
+    tensor must be finite. The model is returned in eval mode on ``device``.
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: not a readable safetensors file, another kind of model, or tensors
-            that do not fit the stored config.
+        ValueError: not a readable safetensors file, metadata that is not valid JSON,
+            another kind of model, a config that does not fit the tensors, or tensors
+            holding NaN or infinity (named).
     """
     path = Path(path)
     if not path.is_file():
@@ -116,9 +183,17 @@ def load_model(path: str | Path, *, kind: str | None = None, device: str | torch
         raise ValueError(f"{path} holds a {file_kind!r} model, expected {kind!r}")
     cls, config_cls = _REGISTRY[file_kind]
     fields = {f.name for f in dataclasses.fields(config_cls)}
-    config = config_cls(**{k: v for k, v in meta["config"].items() if k in fields})
-    model = cls(config)
+    try:
+        config = config_cls(**{k: v for k, v in meta["config"].items() if k in fields})
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: its stored {file_kind} config is invalid ({' '.join(str(e).split())[:200]})") from None
+    _check_shapes(path, file_kind, cls, config, _file_shapes(path))
+    try:
+        model = cls(config)
+    except (TypeError, ValueError, OverflowError) as e:  # config values of the wrong type or range
+        raise ValueError(f"{path}: its stored {file_kind} config cannot build the model ({' '.join(str(e).split())[:200]})") from None
     state = read_tensor_file(path, map_location=device)  # ValueError for a truncated file
+    check_finite(state, path)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:  # tensors that do not fit the stored config
