@@ -162,6 +162,24 @@ class _FromInitialPose:
         return axis_angle_to_rotation_matrix(axis.reshape(1, 3))[0] @ self._R0.T
 
 
+def _check_finite(value, name: str) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite number, got {value!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    return value
+
+
+def _check_speed(speed) -> float:
+    """``speed`` as a float; ``ValueError`` unless it is a finite number >= 0 (NaN would reach the renderer)."""
+    value = _check_finite(speed, "speed")
+    if value < 0:
+        raise ValueError(f"speed must be >= 0, got {value:g}")
+    return value
+
+
 def _check_step(step: int) -> int:
     if int(step) != step or step < 0:
         raise ValueError(f"step must be a non-negative integer, got {step}")
@@ -195,8 +213,7 @@ class AutopilotConfig:
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {value}")
-        if self.speed < 0:
-            raise ValueError(f"speed must be >= 0, got {self.speed}")
+        _check_speed(self.speed)
 
 
 class Autopilot:
@@ -284,9 +301,7 @@ class StraightPath(_FromInitialPose):
     """
 
     def __init__(self, speed: float = 0.1875) -> None:
-        if speed < 0:
-            raise ValueError(f"speed must be >= 0, got {speed}")
-        self.speed = float(speed)
+        self.speed = _check_speed(speed)
 
     def __repr__(self) -> str:
         return f"StraightPath(speed={self.speed})"
@@ -305,10 +320,8 @@ class PanPath(_FromInitialPose):
     """
 
     def __init__(self, degrees_per_step: float = 0.5, speed: float = 0.05) -> None:
-        if speed < 0:
-            raise ValueError(f"speed must be >= 0, got {speed}")
-        self.degrees_per_step = float(degrees_per_step)
-        self.speed = float(speed)
+        self.degrees_per_step = _check_finite(degrees_per_step, "degrees_per_step")
+        self.speed = _check_speed(speed)
 
     def __repr__(self) -> str:
         return f"PanPath(degrees_per_step={self.degrees_per_step}, speed={self.speed})"
@@ -333,10 +346,10 @@ class OrbitPath(_FromInitialPose):
     """
 
     def __init__(self, depth: float = 2.0, degrees_per_step: float = 0.5) -> None:
-        if depth <= 0:
+        if not _check_finite(depth, "depth") > 0:
             raise ValueError(f"depth must be > 0, got {depth}")
         self.depth = float(depth)
-        self.degrees_per_step = float(degrees_per_step)
+        self.degrees_per_step = _check_finite(degrees_per_step, "degrees_per_step")
 
     def __repr__(self) -> str:
         return f"OrbitPath(depth={self.depth}, degrees_per_step={self.degrees_per_step})"

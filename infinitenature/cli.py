@@ -8,9 +8,11 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 import warnings
-from pathlib import Path
 
 __all__ = ["main"]
 
@@ -19,6 +21,40 @@ EXIT_USAGE = 2
 
 class CLIError(Exception):
     """A user-facing failure: printed as one line, exit code 2."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C (outputs in progress are deleted), exit 128 + signum."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: Signals handled like SIGINT (timeouts, ``docker stop``, Slurm, a closed terminal).
+TERMINATION_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def _termination_signals():
+    """While inside, SIGTERM and SIGHUP raise ``Terminated`` in the main thread (once; a second one is
+    ignored so that the clean-up finishes). Yields a dict whose ``"signum"`` is the signal received."""
+    received: dict = {"signum": None}
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum, frame):  # noqa: ARG001 (the signature signal calls)
+        if received["signum"] is None:
+            received["signum"] = signum
+            raise Terminated(signum)
+
+    previous = {s: signal.signal(s, handler) for s in TERMINATION_SIGNALS}
+    try:
+        yield received
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -77,23 +113,6 @@ def _fly_parser(sub) -> None:
         "(0-8; sharper, more of the photo's own texture; 0 = off, as published; default: what the weights recommend)",
     )
     p.add_argument(
-        "--disparity-median",
-        type=int,
-        default=None,
-        metavar="N",
-        help="median-filter the refiner's painted disparity over N x N pixels (odd; fewer speckled holes; "
-        "0 = off, as published; default: what the weights recommend)",
-    )
-    p.add_argument(
-        "--hole-context",
-        type=int,
-        default=None,
-        metavar="N",
-        help="hide the near side of a depth edge from the refiner, N pixels deep, where it paints the hole "
-        "behind that edge (0-8; no painted blotches spreading over near hills; 0 = off, as published; "
-        "default: what the weights recommend)",
-    )
-    p.add_argument(
         "--detail",
         type=float,
         default=None,
@@ -129,13 +148,6 @@ def _fly_parser(sub) -> None:
         "the sky's colour (off = as published; default: what the weights recommend)",
     )
     p.add_argument(
-        "--sky-completion",
-        choices=("on", "off"),
-        default=None,
-        help="make up a sky where the photo shows none (behind its ground, beyond its edges), for the sky a "
-        "flight uncovers (off = as published; default: what the weights recommend)",
-    )
-    p.add_argument(
         "--frame-size",
         choices=("refiner", "state"),
         default=None,
@@ -153,21 +165,35 @@ def _fly_parser(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _fly(args) -> int:
-    import torch
+#: Largest ``--frames`` (about an hour of video at 30 fps).
+MAX_FRAMES = 100_000
+#: Largest ``--seed`` (``FlyThrough.iter_frames`` takes 0 .. 2**63 - 1).
+MAX_SEED = 2**63 - 1
+#: Largest ``--speed``: 8 x the distance to the nearest content per frame.
+MAX_SPEED = 10.0
 
-    from .io import ImageError, VideoWriter, load_image
+
+def _fly(args) -> int:
+    """``infinitenature fly``: every option is checked (and the output folder tried) before the models load."""
     from .anchor import MAX_STREAK_BLUR
+    from .config import MAX_ANCHOR_SCALE, MAX_SUPERSAMPLE
     from .detail import MAX_DETAIL
     from .devices import resolve_device
-    from .pipeline import MAX_ANCHOR_SCALE, MAX_DISPARITY_MEDIAN, MAX_HOLE_CONTEXT, MAX_SUPERSAMPLE, FlyThrough, FlyThroughConfig
+    from .io import MAX_FPS, MIN_FPS, ImageError, VideoWriter, check_fps, check_output, load_image
     from .render import check_render_backend
 
-    out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise CLIError(f"{out} already exists (use --overwrite to replace it)")
-    if args.frames < 1:
-        raise CLIError(f"--frames must be >= 1, got {args.frames}")
+    try:
+        out = check_output(args.output, overwrite=args.overwrite)
+    except (OSError, ValueError) as e:
+        raise CLIError(_one_line(e)) from None
+    if not 1 <= args.frames <= MAX_FRAMES:
+        raise CLIError(f"--frames must be a whole number from 1 to {MAX_FRAMES}, got {args.frames}")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise CLIError(f"--seed must be a whole number from 0 to 2**63 - 1 ({MAX_SEED}), got {args.seed}")
+    try:
+        check_fps(args.fps)
+    except ValueError:
+        raise CLIError(f"--fps must be a number from {MIN_FPS:g} to {MAX_FPS:g}, got {args.fps:g}") from None
     try:
         resolve_device(args.device)
     except ValueError as e:
@@ -176,15 +202,6 @@ def _fly(args) -> int:
         raise CLIError(f"--supersample must be an integer from 1 to {MAX_SUPERSAMPLE}, got {args.supersample}")
     if args.anchor_scale is not None and not 0 <= args.anchor_scale <= MAX_ANCHOR_SCALE:
         raise CLIError(f"--anchor-scale must be an integer from 0 to {MAX_ANCHOR_SCALE}, got {args.anchor_scale}")
-    if args.disparity_median is not None:
-        try:  # FlyThroughConfig holds the rule (0 or odd, at most MAX_DISPARITY_MEDIAN)
-            FlyThroughConfig(disparity_median=args.disparity_median)
-        except ValueError:
-            raise CLIError(
-                f"--disparity-median must be 0 or an odd integer up to {MAX_DISPARITY_MEDIAN}, got {args.disparity_median}"
-            ) from None
-    if args.hole_context is not None and not 0 <= args.hole_context <= MAX_HOLE_CONTEXT:
-        raise CLIError(f"--hole-context must be an integer from 0 to {MAX_HOLE_CONTEXT}, got {args.hole_context}")
     if args.detail is not None:
         if not 0.0 <= args.detail <= MAX_DETAIL:
             raise CLIError(f"--detail must be a number from 0 to {MAX_DETAIL:g}, got {args.detail:g}")
@@ -207,83 +224,118 @@ def _fly(args) -> int:
             raise CLIError(f"--render-backend must be torch or pytorch3d, got {args.render_backend!r}") from None
         except ImportError as e:
             raise CLIError(_one_line(e)) from None
+    trajectory = _trajectory(args.trajectory, args.speed)
     try:
         image = load_image(args.image)  # fail fast on a bad photo, before loading models
     except ImageError as e:
         raise CLIError(str(e)) from None
-    trajectory = args.trajectory
-    if trajectory.endswith(".npy"):
-        import numpy as np
-
-        try:
-            trajectory = torch.from_numpy(np.load(trajectory)).double()
-        except (OSError, ValueError) as e:
-            raise CLIError(f"--trajectory {args.trajectory}: cannot read keyframes ({e})") from None
-    if args.speed is not None:
-        from .autopilot import make_camera_path
-
-        if args.speed <= 0:
-            raise CLIError(f"--speed must be positive, got {args.speed}")
-        if not isinstance(trajectory, str) or trajectory not in ("autopilot", "straight", "pan"):
-            raise CLIError("--speed applies to the autopilot, straight and pan trajectories only")
-        try:
-            trajectory = make_camera_path(trajectory, speed=args.speed)
-        except (TypeError, ValueError) as e:
-            raise CLIError(_one_line(e)) from None
-    try:
-        pipe = FlyThrough.from_pretrained(args.weights, depth=args.depth, sky=args.sky, device=args.device)
-        if args.stochastic:
-            pipe.config.stochastic = True
-        if args.refine_all:
-            pipe.config.keep_visible = False
-        if args.render_backend is not None:
-            pipe.config.render_backend = args.render_backend
-        if args.supersample is not None:
-            pipe.config.supersample = args.supersample
-        if args.anchor_scale is not None:
-            pipe.config.anchor_scale = args.anchor_scale
-            if args.anchor_scale == 0:
-                pipe.config.detail = 0.0  # the detail continues the anchor's texture
-                pipe.config.streak_blur = 0.0  # and the streak blur filters its lookup
-                pipe.config.aerial_perspective = 0.0  # and the haze changes its colours
-        if args.detail is not None:
-            pipe.config.detail = args.detail
-        if args.streak_blur is not None:
-            pipe.config.streak_blur = args.streak_blur
-        if args.aerial_perspective is not None:
-            pipe.config.aerial_perspective = args.aerial_perspective
-        if args.sky_layers is not None:
-            pipe.config.sky_layers = args.sky_layers == "on"
-        if args.sky_completion is not None:
-            pipe.config.sky_completion = args.sky_completion == "on"
-        if args.disparity_median is not None:
-            pipe.config.disparity_median = args.disparity_median
-        if args.hole_context is not None:
-            pipe.config.hole_context = args.hole_context
-        if args.frame_size is not None:
-            pipe.config.output = args.frame_size
-        check_render_backend(pipe.config.render_backend)
+    try:  # reserves the hidden temporary output: an unwritable folder fails here, not after the flight
         writer = VideoWriter(out, fps=args.fps, overwrite=args.overwrite)
-    except (OSError, ValueError, ImportError) as e:  # OSError: missing files, existing outputs, permissions
+    except (OSError, ValueError) as e:
         raise CLIError(_one_line(e)) from None
-    with writer:
-        try:
-            for frame in pipe.iter_frames(image, args.frames, seed=args.seed, trajectory=trajectory, progress=not args.quiet):
-                writer.append(frame.image)
-        except ValueError as e:
+    try:
+        pipe, flight = _start_flight(args, image, trajectory)
+        for frame in flight:
+            writer.append(frame.image)
+        writer.close()  # checks the finished output, then moves it into place
+    except BaseException as e:  # also KeyboardInterrupt and the signals main() turns into it
+        writer.abort()  # the temporary output is deleted; OUTPUT is left as it was
+        if isinstance(e, (OSError, ValueError, ImportError)):  # OSError: missing files, permissions, a full disk
             raise CLIError(_one_line(e)) from None
-    for w in pipe.warnings:  # the loop's own notes, printed like every other warning of the CLI
+        raise
+    for w in flight.warnings:  # the loop's own notes, printed like every other warning of the CLI
         print(f"infinitenature fly: warning: {w}", file=sys.stderr)
-    tm = pipe.timings.per_frame_ms()
     if not args.quiet:
-        print(
-            f"wrote {writer.count} frames to {writer.path} "
-            f"({tm['refine']:.0f} ms refine + {tm['render']:.0f} ms render + {tm['sky']:.0f} ms sky"
-            + (f" + {tm['detail']:.0f} ms detail" if pipe.config.detail > 0 else "")
-            + " per frame)",
-            file=sys.stderr,
-        )
+        tm = flight.timings.per_frame_ms()
+        steps = " + ".join(f"{tm[k]:.0f} ms {k}" for k in flight.timings.STEPS)
+        print(f"wrote {writer.count} frames to {writer.path} ({steps} per frame)", file=sys.stderr)
     return 0
+
+
+def _start_flight(args, image, trajectory):
+    """Load the models with the options of the command line applied; returns ``(pipe, flight)``."""
+    from .pipeline import FlyThrough
+    from .render import check_render_backend
+
+    pipe = FlyThrough.from_pretrained(args.weights, depth=args.depth, sky=args.sky, device=args.device)
+    if args.stochastic:
+        pipe.config.stochastic = True
+    if args.refine_all:
+        pipe.config.keep_visible = False
+    if args.render_backend is not None:
+        pipe.config.render_backend = args.render_backend
+    if args.supersample is not None:
+        pipe.config.supersample = args.supersample
+    if args.anchor_scale is not None:
+        pipe.config.anchor_scale = args.anchor_scale
+        if args.anchor_scale == 0:
+            pipe.config.detail = 0.0  # the detail continues the anchor's texture
+            pipe.config.streak_blur = 0.0  # and the streak blur filters its lookup
+            pipe.config.aerial_perspective = 0.0  # and the haze changes its colours
+    if args.detail is not None:
+        pipe.config.detail = args.detail
+    if args.streak_blur is not None:
+        pipe.config.streak_blur = args.streak_blur
+    if args.aerial_perspective is not None:
+        pipe.config.aerial_perspective = args.aerial_perspective
+    if args.sky_layers is not None:
+        pipe.config.sky_layers = args.sky_layers == "on"
+    if args.frame_size is not None:
+        pipe.config.frame_size = args.frame_size
+    check_render_backend(pipe.config.render_backend)
+    flight = pipe.iter_frames(image, args.frames, seed=args.seed, trajectory=trajectory, progress=not args.quiet)
+    return pipe, flight
+
+
+def _trajectory(spec: str, speed: float | None):
+    """The camera path of ``--trajectory`` and ``--speed``, checked: a name, a path object, or keyframes."""
+    import math
+
+    import torch
+
+    from .autopilot import CAMERA_PATH_NAMES, make_camera_path
+
+    if spec.lower().endswith(".npy"):
+        poses = torch.from_numpy(_keyframes(spec))
+        try:
+            make_camera_path(poses)  # checks the keyframes (rigid, finite)
+        except (TypeError, ValueError) as e:
+            raise CLIError(f"--trajectory {spec}: {_one_line(e)}") from None
+        trajectory = poses
+    elif spec.lower() in CAMERA_PATH_NAMES:
+        trajectory = spec.lower()
+    else:
+        raise CLIError(f"--trajectory must be one of {', '.join(CAMERA_PATH_NAMES)} or a .npy file of (N, 4, 4) keyframes, got {spec!r}")
+    if speed is None:
+        return trajectory
+    if not (math.isfinite(speed) and 0 < speed <= MAX_SPEED):
+        raise CLIError(f"--speed must be a number greater than 0 and at most {MAX_SPEED:g}, got {speed:g}")
+    if not isinstance(trajectory, str) or trajectory not in ("autopilot", "straight", "pan"):
+        raise CLIError("--speed applies to the autopilot, straight and pan trajectories only")
+    try:
+        return make_camera_path(trajectory, speed=speed)
+    except (TypeError, ValueError) as e:
+        raise CLIError(_one_line(e)) from None
+
+
+def _keyframes(path: str):
+    """The ``(N, 4, 4)`` float64 keyframe poses of a ``.npy`` file (``CLIError`` for anything else)."""
+    import numpy as np
+
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise CLIError(f"--trajectory {path}: cannot read keyframes ({_one_line(e)})") from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        raise CLIError(f"--trajectory {path}: expected one (N, 4, 4) array, got an archive of several")
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise CLIError(f"--trajectory {path}: keyframes must be numbers, got an array of {arr.dtype}")
+    if arr.ndim != 3 or arr.shape[1:] != (4, 4) or arr.shape[0] < 1:
+        raise CLIError(f"--trajectory {path}: keyframes must be an (N, 4, 4) array, got shape {arr.shape}")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise CLIError(f"--trajectory {path}: keyframes hold NaN or infinite values")
+    return arr
 
 
 #: Sub-commands whose own ``main(argv)`` parses the rest of the command line.
@@ -329,12 +381,16 @@ def main(argv: list[str] | None = None) -> int:
 
     Warnings raised while it runs are printed as one line each (``infinitenature CMD:
     warning: ...``); the previous warning display is restored when it returns.
+    SIGTERM and SIGHUP are handled like Ctrl-C: whatever is being written is deleted,
+    one line goes to stderr and the exit code is 128 + the signal's number (143, 129;
+    130 for Ctrl-C).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv else None
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _termination_signals() as received:
         warnings.showwarning = _warning_printer(command)
-        return _run(command, argv)
+        code = _run(command, argv)
+        return 128 + received["signum"] if received["signum"] is not None else code
 
 
 def _run(command: str | None, argv: list[str]) -> int:
@@ -348,9 +404,11 @@ def _run(command: str | None, argv: list[str]) -> int:
     except CLIError as e:
         print(f"infinitenature {command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"infinitenature {command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        signum = getattr(e, "signum", signal.SIGINT)
+        what = "interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}"
+        print(f"infinitenature {command}: {what}", file=sys.stderr)
+        return 128 + signum
 
 
 if __name__ == "__main__":  # pragma: no cover

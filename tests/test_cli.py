@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -65,10 +66,6 @@ def test_bad_options(tmp_path, capsys):
     assert code == 2 and "--supersample must be an integer from 1 to 8" in err and "\n" not in err.strip()
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--anchor-scale", "9"], capsys)
     assert code == 2 and "--anchor-scale must be an integer from 0 to 8" in err and "\n" not in err.strip()
-    code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--disparity-median", "4"], capsys)
-    assert code == 2 and "--disparity-median must be 0 or an odd integer up to 9" in err and "\n" not in err.strip()
-    code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--hole-context", "9"], capsys)
-    assert code == 2 and "--hole-context must be an integer from 0 to 8" in err and "\n" not in err.strip()
     for bad in ("11", "-1", "nan"):
         code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--detail", bad], capsys)
         assert code == 2 and "--detail must be a number from 0 to 10" in err and "\n" not in err.strip()
@@ -140,33 +137,37 @@ def test_anchor_off_on_the_default_weights_turns_detail_off(tmp_path, capsys):
     assert out.stat().st_size > 0
 
 
-def test_aerial_perspective_reaches_the_loop(tmp_path, capsys, monkeypatch):
+def _spy_config(monkeypatch):
+    """Record the ``FlyThroughConfig`` every flight starts with."""
     import infinitenature.pipeline as pipeline_module
 
     seen = []
-    real = pipeline_module.sample_anchor
+    real = pipeline_module.FlyThrough.iter_frames
 
-    def spy(*args, **kwargs):
-        seen.append(kwargs.get("aerial_perspective", 0.0))
-        return real(*args, **kwargs)
+    def spy(self, *args, **kwargs):
+        seen.append(dataclasses.replace(self.config))
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline_module, "sample_anchor", spy)
+    monkeypatch.setattr(pipeline_module.FlyThrough, "iter_frames", spy)
+    return seen
+
+
+def test_aerial_perspective_reaches_the_loop(tmp_path, capsys, monkeypatch):
+    seen = _spy_config(monkeypatch)
     src = _photo(tmp_path / "p.png")
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "a.gif"), "--frames", "3", "--aerial-perspective", "0.5", "--quiet"], capsys)
     assert code == 0, err
-    assert seen[1:] == [0.5, 0.5]  # frame 0's lookup (for the detail and the haze) does not change colours
+    assert [c.aerial_perspective for c in seen] == [0.5]
 
 
-def test_summary_line_names_the_stages_that_ran(tmp_path, capsys):
-    """The closing line gives per-frame stage times, the detail's only when it is on."""
+def test_summary_line_names_the_steps_of_the_loop(tmp_path, capsys):
+    """The closing line gives the per-frame time of each step of the loop."""
     src = _photo(tmp_path / "p.png")
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "a.gif"), "--frames", "2"], capsys)
     assert code == 0, err
     line = err.strip().splitlines()[-1]
-    assert line.startswith("wrote 2 frames to") and "ms refine" in line and "ms detail per frame)" in line
-    code, err = _run(["fly", str(src), "-o", str(tmp_path / "b.gif"), "--frames", "2", "--detail", "0"], capsys)
-    assert code == 0, err
-    assert "ms detail" not in err and "ms sky per frame)" in err
+    assert line.startswith(f"wrote 2 frames to {tmp_path / 'a.gif'} (")
+    assert all(f"ms {step}" in line for step in ("pose", "warp", "refine", "sky", "emit")) and line.endswith(" per frame)")
 
 
 def test_warnings_print_as_one_line_and_the_display_is_restored(monkeypatch, capsys):
@@ -269,37 +270,9 @@ def test_output_under_a_file_is_one_line(tmp_path, capsys, command):
 
 
 @pytest.mark.parametrize("value, expected", [("on", True), ("off", False)])
-def test_sky_completion_reaches_the_loop(tmp_path, capsys, monkeypatch, value, expected):
-    import infinitenature.pipeline as pipeline_module
-
-    seen = []
-    real = pipeline_module.complete_sky
-
-    def spy(*args, **kwargs):
-        seen.append(True)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(pipeline_module, "complete_sky", spy)
-    src = _photo(tmp_path / "p.png")
-    argv = ["fly", str(src), "-o", str(tmp_path / "a.gif"), "--frames", "3", "--sky-completion", value, "--quiet"]
-    code, err = _run(argv, capsys)
-    assert code == 0, err
-    assert seen == ([True] if expected else [])
-
-
-@pytest.mark.parametrize("value, expected", [("on", True), ("off", False)])
 def test_sky_layers_reaches_the_loop(tmp_path, capsys, monkeypatch, value, expected):
-    import infinitenature.pipeline as pipeline_module
-
-    seen = []
-    real = pipeline_module.render_step
-
-    def spy(*args, **kwargs):
-        seen.append(kwargs.get("sky_level") is not None)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(pipeline_module, "render_step", spy)
+    seen = _spy_config(monkeypatch)
     src = _photo(tmp_path / "p.png")
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "a.gif"), "--frames", "3", "--sky-layers", value, "--quiet"], capsys)
     assert code == 0, err
-    assert seen == [expected, expected]
+    assert [c.sky_layers for c in seen] == [expected]
