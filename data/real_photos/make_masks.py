@@ -16,7 +16,7 @@ Each mask is made semi-automatically, then corrected by hand:
 4. ``fixes``: hand-drawn polygons ``(value, [(x, y), ...])`` applied in order:
    255 sky, 0 not sky, 128 uncertain (ignored by the metric).
 
-A photo without an entry has no sky (an all-zero mask). Every mask was checked
+A photo whose entry is ``None`` has no sky (an all-zero mask). Every mask was checked
 by eye at full size on its overlay (sky tinted, boundary drawn in yellow,
 uncertain pixels in magenta) and on zoomed tiles of its boundary.
 
@@ -208,7 +208,7 @@ def make_mask(rgb: np.ndarray, spec: dict | None) -> np.ndarray:
 
 # --------------------------------------------------------------------------
 # Per-photo specifications (coordinates in the stored <=1024 px image).
-# Photos not listed here have no sky: after-the-rain? no -- see below.
+# A photo whose entry is None has no sky (an all-zero mask).
 # --------------------------------------------------------------------------
 
 def _shift(poly, dy):
