@@ -59,6 +59,9 @@ PAIRS: dict[str, list] = {
         ((100, 545), (400, 450), "foot of the hill vs hill higher up in the fog"),
         ((800, 520), (960, 330), "field on the hill vs forest in the fog above it"),
         ((400, 660), (150, 505), "field vs foot of the hill"),
+        ((800, 700), (700, 500), "near field vs rising field on the hill"),
+        ((1000, 600), (1000, 450), "field vs field higher on the hill"),
+        ((150, 600), (250, 470), "field vs hill in the fog"),
     ],
     "after-the-rain": [
         ((1000, 495), (500, 528), "tree crown vs distant ridge"),
@@ -145,6 +148,7 @@ PAIRS: dict[str, list] = {
         ((700, 620), (700, 455), "road vs field"),
         ((100, 670), (300, 440), "road vs far field"),
         ((400, 600), (600, 490), "road vs guard rail"),
+        ((800, 600), (800, 505), "road vs guard rail"),
     ],
     "summer-1am": [
         ((300, 600), (300, 450), "near vs far lake"),
@@ -156,6 +160,7 @@ PAIRS: dict[str, list] = {
         ((100, 470), (100, 414), "lake vs hazy far shore"),
         ((600, 480), (650, 420), "lake with sparse reeds vs island"),
         ((450, 445), (450, 418), "lake vs far shore"),
+        ((900, 600), (900, 490), "lake vs reeds"),
     ],
     "cold-ripple": [
         ((500, 600), (500, 420), "near vs far walkway"),
@@ -167,6 +172,8 @@ PAIRS: dict[str, list] = {
         ((200, 620), (950, 400), "walkway vs lake"),
         ((250, 365), (517, 300), "front of the pier head vs ladder at its back edge"),
         ((850, 600), (600, 400), "near vs far walkway"),
+        ((100, 600), (300, 340), "walkway vs top of the pier head"),
+        ((900, 560), (700, 340), "walkway vs top of the pier head"),
     ],
     "darkest-hour": [
         ((500, 600), (650, 405), "lake vs island"),
@@ -176,6 +183,9 @@ PAIRS: dict[str, list] = {
         ((700, 520), (370, 415), "lake vs island"),
         ((850, 520), (900, 405), "lake vs wooded shore on the right"),
         ((300, 600), (300, 470), "near vs far lake"),
+        ((550, 520), (550, 440), "near vs far lake"),
+        ((200, 600), (650, 470), "near vs far lake"),
+        ((800, 470), (740, 408), "lake vs wooded island"),
     ],
     "fallen-leaf": [
         ((700, 330), (180, 130), "maple leaf vs blurred red leaf behind"),
@@ -184,6 +194,8 @@ PAIRS: dict[str, list] = {
         ((800, 300), (900, 80), "maple leaf vs background"),
         ((100, 560), (100, 250), "near vs far leaves"),
         ((500, 500), (500, 150), "near vs far leaves"),
+        ((900, 560), (900, 200), "near blurred leaves vs background"),
+        ((350, 450), (350, 100), "leaves vs background"),
     ],
     "one-stands-out": [
         # seen from above: the centre of a moss shoot is nearer than the bare soil next to it
@@ -193,6 +205,9 @@ PAIRS: dict[str, list] = {
         ((690, 505), (640, 570), "moss shoot vs bare soil, seen from above"),
         ((465, 482), (440, 580), "small moss shoot vs bare soil, seen from above"),
         ((735, 592), (640, 600), "moss shoot vs bare soil, seen from above"),
+        ((645, 460), (620, 530), "withered moss shoot vs bare soil, seen from above"),
+        ((765, 468), (655, 612), "moss shoot vs bare soil, seen from above"),
+        ((355, 437), (400, 520), "moss shoot vs bare soil, seen from above"),
     ],
     "flowers": [
         ((620, 255), (500, 50), "flower vs meadow background"),
@@ -200,6 +215,10 @@ PAIRS: dict[str, list] = {
         ((560, 600), (615, 345), "blurred foreground flowers vs flower in focus"),
         ((300, 620), (620, 255), "foreground vs flower in focus"),
         ((800, 560), (200, 60), "foreground vs background"),
+        ((770, 245), (700, 40), "flower vs meadow background"),
+        ((150, 640), (150, 80), "foreground vs background"),
+        ((450, 660), (800, 100), "foreground vs background"),
+        ((615, 345), (600, 60), "flower vs meadow background"),
     ],
     "green-meadow": [
         ((500, 780), (500, 80), "near blades vs blurred background"),
@@ -207,6 +226,8 @@ PAIRS: dict[str, list] = {
         ((800, 650), (700, 100), "blades vs background"),
         ((450, 500), (450, 80), "blades in focus vs background"),
         ((100, 780), (900, 50), "near blades vs background"),
+        ((300, 500), (300, 150), "blades vs blurred background"),
+        ((700, 780), (600, 200), "near blades vs background"),
     ],
 }
 
