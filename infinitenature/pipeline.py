@@ -340,7 +340,9 @@ def load_refiner(name_or_path: str | Path = "default") -> tuple[torch.nn.Module,
     """A refiner and the loop settings that go with it.
 
     Args:
-        name_or_path: ``"default"`` (shipped weights), a ``save_pretrained`` folder, one of
+        name_or_path: ``"default"`` (shipped weights), ``"infinite-nature-zero"`` (the
+            official checkpoint, downloaded once into ``hub.cache_dir()``; the names are
+            ``hub.names("refiner")``), a ``save_pretrained`` folder, one of
             our ``.safetensors`` generator files, a training run folder (its
             ``export/generator_ema.safetensors``), a training checkpoint folder (its
             ``G_ema.safetensors``), or the official checkpoint (``.tar``/``.pth``/``.pt``/``.ckpt``).
@@ -349,10 +351,26 @@ def load_refiner(name_or_path: str | Path = "default") -> tuple[torch.nn.Module,
         ``(refiner, config)``: the generator in eval mode on the CPU, and the
         ``FlyThroughConfig`` stored with our weights (``extra["pipeline"]`` in the
         safetensors metadata, ``config.settings_from_metadata``) or, for the official
-        checkpoint, the release's behaviour (``FlyThroughConfig.published``).
+        checkpoint, the release's behaviour (``FlyThroughConfig.published``). A refiner
+        loaded by name carries ``refiner.source`` (``hub.checkpoint_source``: name, file, sha256, URL).
+
+    Raises:
+        FileNotFoundError: neither a name nor an existing path (the message lists what is accepted);
+            ``hub.OfflineError`` for a name that is not cached and cannot be downloaded now.
+        hub.DownloadError: the download failed or arrived damaged (nothing of it is kept).
     """
+    from . import hub
     from .weights import generator_file, load_model, read_metadata, resolve_weights
 
+    by_name = hub.resolve_refiner(name_or_path)
+    if by_name is not None:
+        from .models import load_official_generator
+
+        refiner = load_official_generator(by_name)
+        refiner.source = hub.checkpoint_source(by_name, name=str(name_or_path))
+        return refiner, FlyThroughConfig.published()
+    if str(name_or_path) != "default" and not Path(name_or_path).expanduser().exists():
+        raise hub.refiner_not_found(name_or_path)
     path = resolve_weights(name_or_path, "generator-default.safetensors")
     if path.is_dir() and (path / GENERATOR_FILE).is_file():
         path = path / GENERATOR_FILE

@@ -7,6 +7,9 @@ already use. They are optional: transformers must be installed
 Hugging Face cache or a local folder, because nothing is downloaded at run time
 (``local_files_only=True``). Download a model once with ``HF_HUB_OFFLINE`` unset,
 e.g. ``python -c "from transformers import AutoModel; AutoModel.from_pretrained('<id>')"``.
+The short names of ``hub.MODELS`` (``load_depth("depth-anything-v2-small")``,
+``load_sky("segformer-b0-ade")``) are downloaded once through ``huggingface_hub``
+into its cache and then loaded from there with these adapters.
 
 Pre-processing is done here in torch (resize, mean/std from the model's
 ``preprocessor_config.json`` when present), so inputs stay batched tensors on

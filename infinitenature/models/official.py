@@ -49,9 +49,10 @@ def _read_state_dict(path_or_state_dict: str | Path | Mapping[str, torch.Tensor]
         if not isinstance(v, torch.Tensor):
             raise ValueError(f"state dict entry {k!r} is a {type(v).__name__}, not a tensor")
         # Copy tensors the caller still holds: the model will own them (load_state_dict(assign=True)).
+        # contiguous(): a tensor saved as a broadcast view (stride 0) becomes an ordinary one.
         out[k[len("module.") :] if k.startswith("module.") else k] = v.detach().to(
             device="cpu", dtype=torch.float32, memory_format=torch.contiguous_format, copy=not owned
-        )
+        ).contiguous()
     return out
 
 
