@@ -50,6 +50,8 @@ class FlyThroughOutput:
         K: ``(3, 3)`` intrinsics of the frames.
         warnings: what degraded during the run (e.g. skipped sky blends).
         timings: seconds per step of the loop (``StepTimings``).
+        source: the refiner's provenance when it was loaded by name (``hub.checkpoint_source``:
+            name, file, sha256, url, zip member); empty otherwise.
     """
 
     frames: np.ndarray
@@ -58,6 +60,7 @@ class FlyThroughOutput:
     K: np.ndarray
     warnings: list[str] = field(default_factory=list)
     timings: StepTimings = field(default_factory=StepTimings)
+    source: dict = field(default_factory=dict)
 
     def save(self, path: str | Path, *, fps: float = 30.0, overwrite: bool = False) -> Path:
         """Write the frames to ``.mp4``/``.webm``/``.gif`` or a folder of PNGs (no suffix).
@@ -189,6 +192,11 @@ class FlyThrough:
         return self
 
     @property
+    def source(self) -> dict:
+        """The refiner's provenance when it was loaded by name (e.g. the official checkpoint's sha256); else empty."""
+        return dict(getattr(self.refiner, "source", None) or {})
+
+    @property
     def device(self) -> torch.device:
         return next(self.refiner.parameters()).device
 
@@ -312,6 +320,7 @@ class FlyThrough:
             K=intrinsics_from_fov(frames[0].image.shape[0], frames[0].image.shape[1], self.config.fov_deg).numpy(),
             warnings=list(flight.warnings),
             timings=flight.timings,
+            source=self.source,
         )
 
 

@@ -160,6 +160,12 @@ def test_first_call_downloads_and_loads_second_works_offline(release, server, ca
     record = json.loads((cache / hub.RECORD_FILE).read_text())
     assert record["sha256"] == sha and record["bytes"] == len(ckpt) and record["member"] == MEMBER
 
+    # the flight's output records which file made it
+    quick = FlyThrough.from_pretrained("infinite-nature-zero", truncation=1.0)  # no 50,000-sample mean latent
+    assert quick.source == pipe.refiner.source
+    out = quick(torch.rand(3, 64, 64), num_frames=2, progress=False)
+    assert out.source["sha256"] == sha and out.frames.shape == (2, 128, 128, 3)
+
     server.stop()
     again, config = load_refiner("infinite-nature-zero")
     assert config == FlyThroughConfig.published() and again.source["sha256"] == sha
