@@ -151,8 +151,8 @@ def _check_shapes(path: Path, kind: str, cls: type, config, shapes: dict[str, tu
         what = f"the file has a tensor {unexpected[0]!r} the config has no place for"
     n = len(wrong) + len(missing) + len(unexpected)
     raise ValueError(
-        f"{path}: its stored config does not fit its tensors ({what}; {n} tensor(s) differ) - "
-        f"the metadata's {kind} config ({config_text[:200]}) is damaged or belongs to other weights"
+        f"{path}: its tensors cannot be loaded into the {kind} it describes ({what}; {n} tensor(s) differ): "
+        f"its stored config ({config_text[:200]}) is damaged or belongs to other weights"
     )
 
 

@@ -285,6 +285,21 @@ def test_an_output_that_appears_while_writing_is_kept(tmp_path, name):
     assert _hidden(tmp_path) == []
 
 
+def test_an_output_that_appears_during_a_cli_run_is_kept(tmp_path, capsys, monkeypatch):
+    append = VideoWriter.append
+
+    def append_while_another_run_finishes(self, frame):
+        append(self, frame)
+        if not self.path.exists():
+            self.path.write_bytes(b"the other run's video")
+
+    monkeypatch.setattr(VideoWriter, "append", append_while_another_run_finishes)
+    out = tmp_path / "v.gif"
+    code, err = _run(["fly", str(_photo(tmp_path / "p.png")), "-o", str(out), "--frames", "2", "--quiet"], capsys)
+    assert code == 2 and _one_error_line(err).startswith(f"infinitenature fly: error: {out} appeared while this run was writing it; it is kept")
+    assert out.read_bytes() == b"the other run's video" and _hidden(tmp_path) == []
+
+
 def test_an_output_that_appears_is_replaced_with_overwrite(tmp_path):
     out = tmp_path / "v.gif"
     with VideoWriter(out, fps=10, overwrite=True) as w:

@@ -69,7 +69,7 @@ def test_an_absurd_config_is_refused_before_anything_is_allocated(tiny, tmp_path
     with pytest.raises(ValueError) as e:
         load_model(path)
     msg = str(e.value)
-    assert msg.startswith(f"{path}: its stored config does not fit its tensors (tensor ")
+    assert msg.startswith(f"{path}: its tensors cannot be loaded into the generator it describes (tensor ")
     assert "latent_dim=200000" in msg and "\n" not in msg
     assert built == ["meta"]  # never built for real
 
@@ -100,7 +100,7 @@ def test_bad_weights_in_the_cli_are_one_line(tiny, tmp_path, capsys, damage):
         expected = f"tensor '{name}' holds 8 NaN"
     elif damage == "absurd":
         path = _rewrite(tiny, tmp_path / "w.safetensors", config={"latent_dim": 200_000})
-        expected = "its stored config does not fit its tensors"
+        expected = "its tensors cannot be loaded into the generator it describes"
     else:
         path = _rewrite(tiny, tmp_path / "w.safetensors", meta_config_text="{bad")
         expected = "its metadata 'config' is not valid JSON"
