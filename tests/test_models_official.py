@@ -147,6 +147,19 @@ def test_load_state_dict_with_module_prefix(official):
     assert loaded.state_dict()[key].data_ptr() != sd["module." + key].data_ptr()
 
 
+def test_nan_weights_are_refused_naming_the_tensor(official, tmp_path):
+    """A diverged run's checkpoint is refused at load, naming the tensor (file and state dict alike)."""
+    sd = {k: v.clone() for k, v in official.state_dict().items()}
+    key = "G_synthesis.G_128x128.Conv1.conv.weight"
+    sd[key][0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match=rf"tensor '{key}' holds \d+ NaN or infinite value"):
+        load_official_generator(sd)
+    path = tmp_path / "diverged_latest.tar"
+    torch.save({"netG_ema": sd, "global_step": 1, "epoch": 1}, path)
+    with pytest.raises(ValueError, match=rf"diverged_latest.tar: tensor '{key}'"):
+        load_official_generator(path)
+
+
 def test_strict_load_error_names_keys(official):
     sd = dict(official.state_dict())
     del sd["G_mapping.G_mapping.Dense3.bias"]

@@ -53,6 +53,9 @@ def _read_state_dict(path_or_state_dict: str | Path | Mapping[str, torch.Tensor]
         out[k[len("module.") :] if k.startswith("module.") else k] = v.detach().to(
             device="cpu", dtype=torch.float32, memory_format=torch.contiguous_format, copy=not owned
         ).contiguous()
+    from ..weights import check_finite
+
+    check_finite(out, path_or_state_dict if isinstance(path_or_state_dict, (str, Path)) else "the state dict")
     return out
 
 
