@@ -1,4 +1,4 @@
-"""The ``infinitenature`` command: ``fly``, ``train``, ``eval``, ``synthetic``.
+"""The ``infinitenature`` command: ``fly``, ``train``, ``eval``, ``synthetic``, ``models``.
 
 Every failure the user can cause (a missing or unreadable photo, an existing
 output, a bad option) ends with one line on stderr and a non-zero exit code,
@@ -85,84 +85,70 @@ def _fly_parser(sub) -> None:
         help="camera speed per frame for autopilot/straight/pan, in units where the nearest content is ~1.25 away "
         "(default 0.1875, as published)",
     )
-    p.add_argument("--weights", default="default", help="generator weights: 'default', our .safetensors, a training run or checkpoint folder, or the official .tar")
-    p.add_argument("--depth", default="default", help="depth model: 'default', 'hf:<model>', or a disparity .npy/image")
-    p.add_argument("--sky", default="default", help="sky model: 'default', 'hf:<model>', or a sky mask image")
+    p.add_argument("--weights", default="default", help="generator: 'default', 'infinite-nature-zero' (the official checkpoint, downloaded once), our .safetensors, a save_pretrained, training run or checkpoint folder, or the official .tar")
+    p.add_argument("--depth", default="default", help="depth model: 'default', a name from 'infinitenature models' (e.g. depth-anything-v2-small), 'hf:<model>', or a disparity .npy/image")
+    p.add_argument("--sky", default="default", help="sky model: 'default', a name from 'infinitenature models' (e.g. segformer-b0-ade), 'hf:<model>', or a sky mask image")
     p.add_argument("--fps", type=float, default=30.0, help="frames per second of the video (default 30)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, or auto (default)")
-    p.add_argument("--stochastic", action="store_true", help="the release's randomness (per-step noise, style dropout)")
-    p.add_argument(
-        "--refine-all",
-        action="store_true",
-        help="use the refiner's output for every pixel, as published (default: what the weights recommend)",
-    )
-    p.add_argument(
-        "--supersample",
-        type=int,
-        default=None,
-        metavar="N",
-        help="carry the warped frame at N x the refiner's resolution (1-8), which keeps the photo's detail "
-        "as the camera flies closer (default: what the weights recommend; 1 = as published)",
-    )
-    p.add_argument(
-        "--anchor-scale",
-        type=int,
-        default=None,
-        metavar="N",
-        help="re-sample what the photo still shows from the photo itself, kept at up to N x the state's size "
-        "(0-8; sharper, more of the photo's own texture; 0 = off, as published; default: what the weights recommend)",
-    )
-    p.add_argument(
-        "--detail",
-        type=float,
-        default=None,
-        metavar="X",
-        help="add texture where flying closer magnifies the photo beyond its pixels, X x the photo's own "
-        "fine contrast per octave (0-10; needs the anchor; 0 = off, as published; default: what the "
-        "weights recommend; --anchor-scale 0 turns it off too)",
-    )
-    p.add_argument(
-        "--streak-blur",
-        type=float,
-        default=None,
-        metavar="X",
-        help="filter the photo's colour along the direction the view steps through it fastest, so slopes "
-        "flown close to are not drawn as streaks; X x one view footprint (0-4; needs the anchor; 0 = off; "
-        "default: what the weights recommend; --anchor-scale 0 turns it off too)",
-    )
-    p.add_argument(
-        "--aerial-perspective",
-        type=float,
-        default=None,
-        metavar="X",
-        help="change the colour of the ground the camera nears for its new distance, by the photo's haze "
-        "(dark channel prior), so far ground sheds its haze instead of the flight taking on the horizon's "
-        "colour; X = 0-1 of the estimate (needs the anchor; 0 = off, as published; default: what the weights "
-        "recommend; --anchor-scale 0 turns it off too)",
-    )
-    p.add_argument(
-        "--sky-layers",
-        choices=("on", "off"),
-        default=None,
-        help="keep sky and ground apart in every resampling and refiner pass, so long flights do not take on "
-        "the sky's colour (off = as published; default: what the weights recommend)",
-    )
-    p.add_argument(
-        "--frame-size",
-        choices=("refiner", "state"),
-        default=None,
-        help="size of the written frames: refiner (the refiner's resolution) or state (--supersample x larger, "
-        "with the photo's own detail where it is still visible); default: what the weights recommend",
-    )
-    p.add_argument(
-        "--render-backend",
-        default=None,
-        metavar="{torch,pytorch3d}",
-        help="how frames are warped: torch (pure PyTorch, default) or pytorch3d (its point rasterizer; "
-        "needs pip install 'infinitenature[pytorch3d]')",
-    )
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_setting_flags(p)
+
+
+def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per ``FlyThroughConfig`` field, made from its ``config.Setting`` metadata.
+
+    ``--keep-visible on|off`` for a switch, ``--frame-size {refiner,state}`` for a choice,
+    ``--supersample N`` for a number. Every flag defaults to ``None``: the setting the
+    weights store (``setting_overrides`` collects the given ones).
+    """
+    import dataclasses
+
+    from .config import FlyThroughConfig
+
+    group = parser.add_argument_group("loop settings (default: what the weights store; docs/SETTINGS.md has each one's effect)")
+    for f in dataclasses.fields(FlyThroughConfig):
+        s = f.metadata["setting"]
+        flag = "--" + f.name.replace("_", "-")
+        if s.kind == "bool":
+            group.add_argument(flag, choices=("on", "off"), default=None, help=s.help)
+        elif s.kind == "choice":  # checked by setting_overrides: one line with the allowed values
+            group.add_argument(flag, default=None, metavar="{" + ",".join(s.choices) + "}", help=s.help)
+        else:
+            kind = int if s.kind == "int" else float
+            group.add_argument(flag, type=kind, default=None, metavar=s.metavar, help=f"{s.help}; {s.describe()}")
+
+
+def setting_overrides(args: argparse.Namespace) -> dict:
+    """The loop settings given on the command line, each checked against its range.
+
+    ``--anchor-scale 0`` also turns off the departures that need the anchor (``detail``,
+    ``streak_blur``, ``aerial_perspective``) unless they are given too.
+
+    Raises:
+        CLIError: a value out of its setting's range (one line naming the flag).
+    """
+    import dataclasses
+
+    from .config import FlyThroughConfig
+
+    out = {}
+    for f in dataclasses.fields(FlyThroughConfig):
+        value = getattr(args, f.name, None)
+        if value is None:
+            continue
+        s = f.metadata["setting"]
+        value = value == "on" if s.kind == "bool" else value
+        if not s.accepts(value):
+            raise CLIError(f"--{f.name.replace('_', '-')} must be {s.describe()}, got {value!r}")
+        out[f.name] = value
+    if out.get("anchor_scale") == 0:
+        for name in ("detail", "streak_blur", "aerial_perspective"):
+            if out.get(name, 0.0) > 0:
+                flag = "--" + name.replace("_", "-")
+                raise CLIError(f"{flag} needs the photo anchor: it cannot be combined with --anchor-scale 0")
+            out[name] = 0.0
+    return out
 
 
 #: Largest ``--frames`` (about an hour of video at 30 fps).
@@ -175,9 +161,6 @@ MAX_SPEED = 10.0
 
 def _fly(args) -> int:
     """``infinitenature fly``: every option is checked (and the output folder tried) before the models load."""
-    from .anchor import MAX_STREAK_BLUR
-    from .config import MAX_ANCHOR_SCALE, MAX_SUPERSAMPLE
-    from .detail import MAX_DETAIL
     from .devices import resolve_device
     from .io import MAX_FPS, MIN_FPS, ImageError, VideoWriter, check_fps, check_output, load_image
     from .render import check_render_backend
@@ -198,30 +181,10 @@ def _fly(args) -> int:
         resolve_device(args.device)
     except ValueError as e:
         raise CLIError(f"--device: {e}") from None
-    if args.supersample is not None and not 1 <= args.supersample <= MAX_SUPERSAMPLE:
-        raise CLIError(f"--supersample must be an integer from 1 to {MAX_SUPERSAMPLE}, got {args.supersample}")
-    if args.anchor_scale is not None and not 0 <= args.anchor_scale <= MAX_ANCHOR_SCALE:
-        raise CLIError(f"--anchor-scale must be an integer from 0 to {MAX_ANCHOR_SCALE}, got {args.anchor_scale}")
-    if args.detail is not None:
-        if not 0.0 <= args.detail <= MAX_DETAIL:
-            raise CLIError(f"--detail must be a number from 0 to {MAX_DETAIL:g}, got {args.detail:g}")
-        if args.detail > 0 and args.anchor_scale == 0:
-            raise CLIError("--detail needs the photo anchor: it cannot be combined with --anchor-scale 0")
-    if args.streak_blur is not None:
-        if not 0.0 <= args.streak_blur <= MAX_STREAK_BLUR:
-            raise CLIError(f"--streak-blur must be a number from 0 to {MAX_STREAK_BLUR:g}, got {args.streak_blur:g}")
-        if args.streak_blur > 0 and args.anchor_scale == 0:
-            raise CLIError("--streak-blur needs the photo anchor: it cannot be combined with --anchor-scale 0")
-    if args.aerial_perspective is not None:
-        if not 0.0 <= args.aerial_perspective <= 1.0:
-            raise CLIError(f"--aerial-perspective must be a number from 0 to 1, got {args.aerial_perspective:g}")
-        if args.aerial_perspective > 0 and args.anchor_scale == 0:
-            raise CLIError("--aerial-perspective needs the photo anchor: it cannot be combined with --anchor-scale 0")
-    if args.render_backend is not None:
+    overrides = setting_overrides(args)
+    if "render_backend" in overrides:
         try:
-            check_render_backend(args.render_backend)
-        except ValueError:
-            raise CLIError(f"--render-backend must be torch or pytorch3d, got {args.render_backend!r}") from None
+            check_render_backend(overrides["render_backend"])
         except ImportError as e:
             raise CLIError(_one_line(e)) from None
     trajectory = _trajectory(args.trajectory, args.speed)
@@ -234,7 +197,7 @@ def _fly(args) -> int:
     except (OSError, ValueError) as e:
         raise CLIError(_one_line(e)) from None
     try:
-        pipe, flight = _start_flight(args, image, trajectory)
+        pipe, flight = _start_flight(args, image, trajectory, overrides)
         for frame in flight:
             writer.append(frame.image)
         writer.close()  # checks the finished output, then moves it into place
@@ -252,36 +215,12 @@ def _fly(args) -> int:
     return 0
 
 
-def _start_flight(args, image, trajectory):
-    """Load the models with the options of the command line applied; returns ``(pipe, flight)``."""
+def _start_flight(args, image, trajectory, overrides: dict):
+    """Load the models with the command line's settings merged onto the stored ones; returns ``(pipe, flight)``."""
     from .pipeline import FlyThrough
     from .render import check_render_backend
 
-    pipe = FlyThrough.from_pretrained(args.weights, depth=args.depth, sky=args.sky, device=args.device)
-    if args.stochastic:
-        pipe.config.stochastic = True
-    if args.refine_all:
-        pipe.config.keep_visible = False
-    if args.render_backend is not None:
-        pipe.config.render_backend = args.render_backend
-    if args.supersample is not None:
-        pipe.config.supersample = args.supersample
-    if args.anchor_scale is not None:
-        pipe.config.anchor_scale = args.anchor_scale
-        if args.anchor_scale == 0:
-            pipe.config.detail = 0.0  # the detail continues the anchor's texture
-            pipe.config.streak_blur = 0.0  # and the streak blur filters its lookup
-            pipe.config.aerial_perspective = 0.0  # and the haze changes its colours
-    if args.detail is not None:
-        pipe.config.detail = args.detail
-    if args.streak_blur is not None:
-        pipe.config.streak_blur = args.streak_blur
-    if args.aerial_perspective is not None:
-        pipe.config.aerial_perspective = args.aerial_perspective
-    if args.sky_layers is not None:
-        pipe.config.sky_layers = args.sky_layers == "on"
-    if args.frame_size is not None:
-        pipe.config.frame_size = args.frame_size
+    pipe = FlyThrough.from_pretrained(args.weights, depth=args.depth, sky=args.sky, device=args.device, **overrides)
     check_render_backend(pipe.config.render_backend)
     flight = pipe.iter_frames(image, args.frames, seed=args.seed, trajectory=trajectory, progress=not args.quiet)
     return pipe, flight
@@ -343,6 +282,7 @@ DELEGATED = {
     "train": ("infinitenature.train.__main__", "train a generator from a folder of photos"),
     "eval": ("infinitenature.metrics.__main__", "score flythroughs of a folder of photos"),
     "synthetic": ("infinitenature.synthetic.__main__", "write procedural landscapes with depth and sky"),
+    "models": ("infinitenature.hub", "list the models --weights, --depth and --sky accept by name, or download them"),
 }
 
 

@@ -63,22 +63,22 @@ def test_bad_options(tmp_path, capsys):
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--frames", "0"], capsys)
     assert code == 2 and "--frames" in err
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--supersample", "0"], capsys)
-    assert code == 2 and "--supersample must be an integer from 1 to 8" in err and "\n" not in err.strip()
+    assert code == 2 and "--supersample must be an integer in 1..8, got 0" in err and "\n" not in err.strip()
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--anchor-scale", "9"], capsys)
-    assert code == 2 and "--anchor-scale must be an integer from 0 to 8" in err and "\n" not in err.strip()
+    assert code == 2 and "--anchor-scale must be an integer in 0..8, got 9" in err and "\n" not in err.strip()
     for bad in ("11", "-1", "nan"):
         code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--detail", bad], capsys)
-        assert code == 2 and "--detail must be a number from 0 to 10" in err and "\n" not in err.strip()
+        assert code == 2 and "--detail must be a number in [0, 10]" in err and "\n" not in err.strip()
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--detail", "2", "--anchor-scale", "0"], capsys)
     assert code == 2 and "--detail needs the photo anchor" in err and "\n" not in err.strip()
     for bad in ("5", "-1", "nan"):
         code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--streak-blur", bad], capsys)
-        assert code == 2 and "--streak-blur must be a number from 0 to 4" in err and "\n" not in err.strip()
+        assert code == 2 and "--streak-blur must be a number in [0, 4]" in err and "\n" not in err.strip()
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--streak-blur", "1", "--anchor-scale", "0"], capsys)
     assert code == 2 and "--streak-blur needs the photo anchor" in err and "\n" not in err.strip()
     for bad in ("1.5", "-0.1", "nan"):
         code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--aerial-perspective", bad], capsys)
-        assert code == 2 and "--aerial-perspective must be a number from 0 to 1" in err and "\n" not in err.strip()
+        assert code == 2 and "--aerial-perspective must be a number in [0, 1]" in err and "\n" not in err.strip()
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "o.mp4"), "--aerial-perspective", "1", "--anchor-scale", "0"], capsys)
     assert code == 2 and "--aerial-perspective needs the photo anchor" in err and "\n" not in err.strip()
 
@@ -276,3 +276,37 @@ def test_sky_layers_reaches_the_loop(tmp_path, capsys, monkeypatch, value, expec
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "a.gif"), "--frames", "3", "--sky-layers", value, "--quiet"], capsys)
     assert code == 0, err
     assert [c.sky_layers for c in seen] == [expected]
+
+
+def test_every_setting_has_a_flag_generated_from_the_config():
+    """`fly` offers one flag per FlyThroughConfig field, with the field's own help and range."""
+    from infinitenature.cli import build_parser
+    from infinitenature.config import FlyThroughConfig
+
+    fly = next(a for a in build_parser()._subparsers._group_actions[0].choices.items() if a[0] == "fly")[1]
+    flags = {opt: act for act in fly._actions for opt in act.option_strings}
+    for f in dataclasses.fields(FlyThroughConfig):
+        act = flags["--" + f.name.replace("_", "-")]
+        s = f.metadata["setting"]
+        assert act.default is None and act.help.startswith(s.help)
+        if s.kind == "bool":
+            assert act.choices == ("on", "off")
+
+
+def test_generated_flags_reach_the_loop_merged_onto_the_stored_settings(tmp_path, capsys, monkeypatch):
+    """Given flags override the weights' settings; the rest keep what the weights store."""
+    from infinitenature import FlyThrough
+
+    seen = _spy_config(monkeypatch)
+    stored = FlyThrough.from_pretrained("default").config
+    src = _photo(tmp_path / "p.png")
+    argv = ["fly", str(src), "-o", str(tmp_path / "a.gif"), "--frames", "2", "--quiet", "--keep-visible", "off",
+            "--frame-size", "refiner", "--fov-deg", "60", "--truncation", "1", "--beta", "3", "--stochastic", "on"]  # fmt: skip
+    code, err = _run(argv, capsys)
+    assert code == 0, err
+    want = dataclasses.replace(stored, keep_visible=False, frame_size="refiner", fov_deg=60.0, truncation=1.0, beta=3.0, stochastic=True)
+    assert seen == [want]
+    code, err = _run(["fly", str(src), "-o", str(tmp_path / "b.gif"), "--frame-size", "huge"], capsys)
+    assert code == 2 and err.strip() == "infinitenature fly: error: --frame-size must be one of 'refiner', 'state', got 'huge'"
+    code, err = _run(["fly", str(src), "-o", str(tmp_path / "b.gif"), "--fov-deg", "180"], capsys)
+    assert code == 2 and err.strip() == "infinitenature fly: error: --fov-deg must be a number in (0, 180), got 180.0"

@@ -491,7 +491,7 @@ class TestPipelineAndCli:
         code = main(["fly", str(self._photo(tmp_path)), "-o", str(out), "--render-backend", "opengl", "--quiet"])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and err[0].startswith("infinitenature fly: error: --render-backend"), err
-        assert "torch or pytorch3d" in err[0] and not out.exists()
+        assert "must be one of 'torch', 'pytorch3d', got 'opengl'" in err[0] and not out.exists()
 
     @needs_no_pytorch3d
     def test_cli_pytorch3d_missing_is_one_line(self, tmp_path, capsys):
