@@ -492,3 +492,150 @@ def test_photo_sheet(tmp_path, tiny_depth, tiny_sky):
     out = photo_sheet(photos, tmp_path / "sheet.png", tiny_depth, tiny_sky, height=16)
     sheet = iio.imread(out)
     assert sheet.shape == (32, 3 * round(40 * 16 / 30), 3)
+
+
+# ----------------------------------------------------------------------------- real-photo sky training
+
+
+def _fake_real_set(root, names=("a", "b", "c"), size=(48, 64)):
+    """A tiny real-photo folder: blue sky over a green, textured ground; a band of uncertain pixels."""
+    from PIL import Image
+
+    (root / "images").mkdir(parents=True)
+    (root / "sky").mkdir()
+    rng = np.random.default_rng(0)
+    h, w = size
+    for k, name in enumerate(names):
+        horizon = 16 + 6 * k
+        img = np.zeros((h, w, 3), np.uint8)
+        img[:horizon] = (90, 140, 230)
+        img[horizon:] = rng.integers(20, 120, (h - horizon, w, 3))
+        mask = np.zeros((h, w), np.uint8)
+        mask[:horizon] = 255
+        mask[horizon - 1 : horizon + 1, : w // 4] = 128
+        Image.fromarray(img).save(root / "images" / f"{name}.jpg", quality=95)
+        Image.fromarray(mask).save(root / "sky" / f"{name}.png")
+    (root / "split.json").write_text(json.dumps({"train": list(names[:-1]), "heldout": [names[-1]]}))
+    return root
+
+
+class TestRealSkyTraining:
+    def test_load_validates_inputs(self, tmp_path):
+        from infinitenature.train.estimator_augment import load_real_sky
+
+        root = _fake_real_set(tmp_path / "real")
+        real = load_real_sky(root, "train", short_side=24)
+        assert real.names == ["a", "b"] and real.images[0].shape == (3, 24, 32)
+        assert real.valid[0].min() == 0 and real.sky[0][0, 0].min() == 1  # uncertain band left out; top is sky
+        assert len(real.plates) == 2 and real.plates[0].shape[-1] == 32
+        for kwargs, match in [
+            (dict(split="test"), "split 'test' is not in"),
+            (dict(split="train", exclude=["c"]), r"cannot exclude \['c'\]"),
+            (dict(split="train", exclude=["a", "b"]), "no photos left"),
+        ]:
+            with pytest.raises(ValueError, match=match) as e:
+                load_real_sky(root, **kwargs)
+            _one_line_error(e)
+        with pytest.raises(ValueError, match="no split.json"):
+            load_real_sky(tmp_path)
+        (root / "sky" / "b.png").unlink()
+        with pytest.raises(ValueError, match="missing"):
+            load_real_sky(root, "train")
+
+    def test_cli_rejects_bad_real_options(self, tmp_path, capsys):
+        from infinitenature.train.estimators import main
+
+        root = _fake_real_set(tmp_path / "real")
+        assert main(["--dry-run", "--real-photos", str(root), "--real-exclude", "c"]) == 2
+        assert "cannot exclude" in capsys.readouterr().err
+        assert main(["--dry-run", "--real-photos", str(tmp_path / "nowhere")]) == 2
+        assert main(["--dry-run", "--real-share", "1.5"]) == 2
+        assert main(["--dry-run", "--sky-only", "--real-photos", str(root), "--real-exclude", "a"]) == 0
+        opts = json.loads(capsys.readouterr().out)
+        assert opts["sky_only"] is True and opts["real_exclude"] == "a"
+
+    def test_real_batch_and_weighted_loss(self, tmp_path):
+        from infinitenature.train.estimator_augment import load_real_sky, real_sky_batch
+
+        real = load_real_sky(_fake_real_set(tmp_path / "real"), "train", short_side=32)
+        g = torch.Generator().manual_seed(0)
+        b = real_sky_batch(real, 6, size=32, plates=real.plates, paste=0.5, generator=g)
+        assert b["rgb"].shape == (6, 3, 32, 32) and b["sky"].shape == b["valid"].shape == (6, 1, 32, 32)
+        assert 0 <= b["rgb"].min() and b["rgb"].max() <= 1 and set(b["valid"].unique().tolist()) <= {0.0, 1.0}
+        # Pixels with weight 0 do not count: a wrong answer there costs nothing.
+        target = b["sky"].round()
+        logits = target * 20 - 10
+        wrong = torch.where(b["valid"] > 0, logits, -logits)
+        assert sky_loss(wrong, target, weight=b["valid"]) == pytest.approx(float(sky_loss(logits, target, weight=b["valid"])), abs=1e-4)
+
+    def test_a_few_steps_on_real_crops_reduce_the_loss(self, tmp_path):
+        from infinitenature.train.estimator_augment import load_real_sky, real_sky_batch
+
+        real = load_real_sky(_fake_real_set(tmp_path / "real"), "train", short_side=32)
+        g = torch.Generator().manual_seed(0)
+        b = real_sky_batch(real, 8, size=32, generator=g)
+        torch.manual_seed(0)
+        net = SkyNet(SkyNetConfig(**TINY)).train()
+        optim = torch.optim.Adam(net.parameters(), lr=1e-2)
+        losses = []
+        for _ in range(20):
+            loss = sky_loss(net.logits(b["rgb"]), b["sky"], weight=b["valid"])
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+            losses.append(loss.item())
+        assert losses[-1] < 0.7 * losses[0]
+
+    def test_sky_only_command_with_real_photos(self, tmp_path, monkeypatch):
+        from infinitenature.train import estimators as te
+        from infinitenature.weights import read_metadata
+
+        def fake_pool(first_seed, scenes, views, size, cache_dir=None):
+            count = scenes * views
+            rows = torch.linspace(0, 1, size).view(1, 1, size, 1).expand(count, 1, size, size)
+            sky = (rows < 0.4).float()
+            rgb = torch.rand(count, 3, size, size, generator=torch.Generator().manual_seed(first_seed)) * 0.2 + sky * 0.7
+            return {"rgb": rgb, "disparity": torch.where(sky > 0, 0.01, rows.clamp(0.01, 1)), "sky": sky}
+
+        monkeypatch.setattr(te, "render_pool", fake_pool)
+        root = _fake_real_set(tmp_path / "real")
+        out = tmp_path / "w"
+        args = ["--out", str(out), "--run-dir", str(tmp_path / "run"), "--train-scenes", "2", "--eval-scenes", "1",
+                "--render-size", "40", "--working-size", "32", "--train-size", "32", "--widths", "4", "8", "--blocks", "0",
+                "--batch", "4", "--steps", "2", "--eval-size", "24", "--threads", "1", "--sky-only",
+                "--real-photos", str(root), "--real-split", "train", "--copy-paste", "0.5"]  # fmt: skip
+        assert te.main(args) == 0
+        assert not (out / "depth-default.safetensors").exists()
+        extra = read_metadata(out / "sky-default.safetensors")["extra"]
+        assert extra["steps"] == 2 and "real crops of 2 photos" in extra["train_data"] and "hardware" in extra
+        assert load_sky(out / "sky-default.safetensors")(torch.rand(1, 3, 20, 30)).shape == (1, 1, 20, 30)
+
+
+class TestSkyIslands:
+    def test_islands_are_damped_and_top_regions_kept(self):
+        from infinitenature.estimators.nets import damp_sky_islands
+
+        p = torch.full((2, 1, 12, 10), 0.1)
+        p[0, :, :4] = 0.9  # sky along the top
+        p[0, :, 8:11, 2:5] = 0.8  # a lookalike below the skyline (a reflection)
+        p[1, :, 3:6, 3:6] = 0.7  # no sky at the top at all
+        out = damp_sky_islands(p, 0.0)
+        assert torch.equal(out[0, :, :8], p[0, :, :8]) and out[0, :, 8:11, 2:5].max() == 0
+        assert out[1].max() == pytest.approx(0.1)
+        assert torch.equal(damp_sky_islands(p, 1.0), p)
+        with pytest.raises(ValueError, match="must be"):
+            damp_sky_islands(torch.rand(1, 12, 10))
+
+    def test_sky_net_options(self):
+        torch.manual_seed(0)
+        image = torch.rand(2, 3, 40, 56)
+        plain = SkyNet(SkyNetConfig(**TINY, refine=False)).eval()
+        for kw in (dict(refine=True), dict(refine=False, top_connected=True), dict(top_connected=True, island_factor=0.0)):
+            net = SkyNet(SkyNetConfig(**TINY, **kw)).eval()
+            net.load_state_dict(plain.state_dict())
+            out = net(image)
+            assert out.shape == (2, 1, 40, 56) and 0 <= out.min() and out.max() <= 1
+        # Damping only ever lowers the probability.
+        damped = SkyNet(SkyNetConfig(**TINY, refine=False, top_connected=True, island_factor=0.0)).eval()
+        damped.load_state_dict(plain.state_dict())
+        assert (damped(image) <= plain(image) + 1e-6).all()

@@ -9,8 +9,10 @@ in post-processing:
 
 * ``DepthNet`` -> ``sigmoid`` = disparity roughly in the normalized range
   (larger = nearer), trained scale-and-shift invariantly.
-* ``SkyNet`` -> ``sigmoid`` = sky probability, snapped to the photo's edges
-  at full resolution with a fast guided filter.
+* ``SkyNet`` -> ``sigmoid`` = sky probability at the working resolution;
+  optionally (``top_connected``) regions of sky that do not touch the top
+  border are damped (in a landscape the sky reaches the top of the frame);
+  then the mask is resized to the photo.
 
 A photo of any size is resized so that its short side is ``working_size``
 (keeping its aspect ratio, sides rounded to multiples of 32), and the output is
@@ -30,7 +32,16 @@ from ..weights import register_model
 from .base import check_image, follow_device, resize
 from .refine import refine_mask
 
-__all__ = ["UNetConfig", "DepthNetConfig", "SkyNetConfig", "TinyUNet", "DepthNet", "SkyNet", "working_shape"]
+__all__ = [
+    "UNetConfig",
+    "DepthNetConfig",
+    "SkyNetConfig",
+    "TinyUNet",
+    "DepthNet",
+    "SkyNet",
+    "working_shape",
+    "damp_sky_islands",
+]
 
 
 @dataclass
@@ -74,14 +85,21 @@ class SkyNetConfig(UNetConfig):
     """Config of the shipped sky network.
 
     Attributes:
-        refine: upsample the mask with a fast guided filter (edges snapped to the photo).
+        refine: upsample with a fast guided filter (edges snapped to the photo) in
+            ``SkyNet._upsample``; the forward resizes bilinearly and does not use it.
         refine_radius: guided-filter window radius in working-resolution pixels.
         refine_eps: guided-filter regularisation (larger = smoother).
+        top_connected: multiply the probability of predicted sky regions
+            (probability > 0.5 at the working resolution) that do not touch the
+            top border by ``island_factor`` (``damp_sky_islands``).
+        island_factor: the factor for such regions, in ``[0, 1]``.
     """
 
     refine: bool = True
     refine_radius: int = 2
     refine_eps: float = 1e-3
+    top_connected: bool = False
+    island_factor: float = 0.25
 
 
 def _conv_bn(cin: int, cout: int, *, kernel: int = 1, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
@@ -197,6 +215,45 @@ class _NetEstimator(nn.Module):
         return f"{dataclasses.asdict(self.config)}, params={n}"
 
 
+def damp_sky_islands(prob: Tensor, factor: float = 0.25, threshold: float = 0.5) -> Tensor:
+    """Damp regions of predicted sky that do not touch the top border.
+
+    Connected regions (8-connectivity) of ``prob > threshold`` are found per
+    image; those without a pixel in the first row get their probabilities
+    multiplied by ``factor``. Water mirroring the sky, bright ground in photos
+    without sky and similar lookalikes below the skyline form such islands.
+
+    Args:
+        prob: ``(B, 1, H, W)`` sky probabilities.
+        factor: multiplier for the islands (0 removes them, 1 changes nothing).
+        threshold: probability above which a pixel belongs to a sky region.
+
+    Returns:
+        ``(B, 1, H, W)``, a new tensor.
+
+    Example:
+        >>> p = torch.zeros(1, 1, 6, 4); p[..., :2, :] = 0.9; p[..., 4:, 1:3] = 0.8
+        >>> damp_sky_islands(p, 0.5)[0, 0, :, 1]
+        tensor([0.9000, 0.9000, 0.0000, 0.0000, 0.4000, 0.4000])
+    """
+    from scipy import ndimage
+
+    if prob.dim() != 4 or prob.shape[1] != 1:
+        raise ValueError(f"prob must be (B, 1, H, W), got {tuple(prob.shape)}")
+    out = prob.clone()
+    masks = (prob[:, 0] > threshold).cpu().numpy()
+    for i, m in enumerate(masks):
+        labels, n = ndimage.label(m, structure=[[1, 1, 1], [1, 1, 1], [1, 1, 1]])
+        if n == 0:
+            continue
+        keep = torch.zeros(n + 1, dtype=torch.bool)
+        keep[torch.from_numpy(labels[0]).long()] = True
+        lab = torch.from_numpy(labels).to(prob.device).long()
+        island = (lab > 0) & ~keep.to(prob.device)[lab]
+        out[i, 0] = torch.where(island, prob[i, 0] * factor, prob[i, 0])
+    return out
+
+
 @register_model("depth", DepthNetConfig)
 class DepthNet(_NetEstimator):
     """Shipped depth estimator: photo -> relative disparity in ``(0, 1)`` (larger = nearer).
@@ -213,7 +270,7 @@ class DepthNet(_NetEstimator):
 
 @register_model("sky", SkyNetConfig)
 class SkyNet(_NetEstimator):
-    """Shipped sky estimator: photo -> sky probability in ``[0, 1]``, edges snapped to the photo.
+    """Shipped sky estimator: photo -> sky probability in ``[0, 1]``.
 
     Example:
         >>> net = SkyNet(SkyNetConfig(working_size=64, widths=(4, 8), blocks=0)).eval()
@@ -228,3 +285,18 @@ class SkyNet(_NetEstimator):
         if not self.config.refine:
             return resize(prob, tuple(image.shape[-2:]))
         return refine_mask(prob, image, radius=self.config.refine_radius, eps=self.config.refine_eps)
+
+    @torch.no_grad()
+    def forward(self, image: Tensor) -> Tensor:
+        """Sky probability at any size: ``(B, 3, H, W)`` in ``[0, 1]`` -> ``(B, 1, H, W)`` in ``[0, 1]``."""
+        check_image(image)
+        follow_device(self, image)
+        dtype = next(self.parameters()).dtype
+        h, w = image.shape[-2:]
+        x = resize(image.to(dtype), working_shape(h, w, self.config))
+        prob = torch.sigmoid(self.logits(x))
+        if self.config.top_connected:
+            prob = damp_sky_islands(prob, self.config.island_factor)
+        # Bilinear upsampling, as the shipped weights were measured with; ``_upsample`` (the
+        # guided filter of ``config.refine``) is not applied here.
+        return self._postprocess(resize(prob, (h, w)), image.to(dtype), tuple(x.shape[-2:])).to(image.dtype)

@@ -9,6 +9,14 @@ ground, white balance,
 brightness, contrast, saturation, hue and gamma changes, extra or less haze
 (depth-dependent blend toward a sky-ish colour), blur, sensor noise and JPEG
 compression.
+
+Real photos with hand-checked sky masks (``data/real_photos``) join training
+through ``load_real_sky`` and ``real_sky_batch``: square crops at many scales
+with flips, the same photometric changes (without the depth-driven haze), and
+copy-paste compositing: ``sky_plates`` cuts the all-sky top bands of photos and
+renders, ``paste_sky`` composites such a band over the sky of another sample
+(real skies over procedural ground, procedural or other real skies over real
+ground), keeping the target mask.
 """
 
 from __future__ import annotations
@@ -24,7 +32,16 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-__all__ = ["AugmentConfig", "augment"]
+__all__ = [
+    "AugmentConfig",
+    "augment",
+    "RealSkyPhotos",
+    "load_real_sky",
+    "sky_plates",
+    "paste_sky",
+    "real_sky_batch",
+    "REAL_PHOTO_AUGMENT",
+]
 
 
 @dataclass
@@ -79,12 +96,20 @@ def _uniform(n: int, low: float, high: float, g: torch.Generator | None) -> Tens
     return torch.rand(n, generator=g) * (high - low) + low
 
 
-def _geometric(batch: dict[str, Tensor], size: int, cfg: AugmentConfig, g: torch.Generator | None) -> dict[str, Tensor]:
+def _hw(size: int | tuple[int, int]) -> tuple[int, int]:
+    return (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def _geometric(
+    batch: dict[str, Tensor], size: int | tuple[int, int], cfg: AugmentConfig, g: torch.Generator | None
+) -> dict[str, Tensor]:
     b = batch["rgb"].shape[0]
+    out_h, out_w = _hw(size)
     side = _uniform(b, *cfg.crop_scale, g)
     log_aspect = _uniform(b, -cfg.aspect, cfg.aspect, g)
-    sx = (side * log_aspect.exp()).clamp(max=1.0)
-    sy = (side * (-log_aspect).exp()).clamp(max=1.0)
+    # A non-square output crops a window of the same aspect (the shorter side shrinks).
+    sx = (side * log_aspect.exp() * min(1.0, out_w / out_h)).clamp(max=1.0)
+    sy = (side * (-log_aspect).exp() * min(1.0, out_h / out_w)).clamp(max=1.0)
     angle = _uniform(b, -cfg.max_roll_deg, cfg.max_roll_deg, g) * math.pi / 180
     flip = torch.where(torch.rand(b, generator=g) < cfg.flip, -1.0, 1.0)
     # Keep the rotated crop inside the image: shrink the free range by the roll.
@@ -99,7 +124,7 @@ def _geometric(batch: dict[str, Tensor], size: int, cfg: AugmentConfig, g: torch
         ],
         1,
     ).to(batch["rgb"])
-    grid = F.affine_grid(theta, [b, 1, size, size], align_corners=False)
+    grid = F.affine_grid(theta, [b, 1, out_h, out_w], align_corners=False)
     return {k: F.grid_sample(v, grid, mode="bilinear", padding_mode="border", align_corners=False) for k, v in batch.items()}
 
 
@@ -201,3 +226,186 @@ def augment(
     out = _geometric({k: batch[k] for k in ("rgb", "disparity", "sky")}, size, cfg, generator)
     out["rgb"] = _photometric(out["rgb"], out["disparity"], out["sky"], cfg, generator)
     return out
+
+
+#: Photometric ranges for real-photo crops: no depth-driven haze (real photos have no disparity target).
+REAL_PHOTO_AUGMENT = AugmentConfig(haze=0.0, dehaze=0.0, sky_recolour=0.2, ground_darken=0.1)
+
+
+@dataclass
+class RealSkyPhotos:
+    """Real photos with sky masks, resized for training.
+
+    Attributes:
+        names: photo names.
+        images: ``(3, H, W)`` float in ``[0, 1]`` per photo.
+        sky: ``(1, H, W)`` float, 1 where the mask says sky (255).
+        valid: ``(1, H, W)`` float, 0 on uncertain (128) pixels.
+        plates: ``(3, h, W)`` all-sky top bands (see ``sky_plates``).
+    """
+
+    names: list[str]
+    images: list[Tensor]
+    sky: list[Tensor]
+    valid: list[Tensor]
+    plates: list[Tensor]
+
+
+def load_real_sky(root, split: str = "train", *, exclude=(), short_side: int = 320) -> RealSkyPhotos:
+    """Load the photos and sky masks of one split of a real-photo set such as ``data/real_photos``.
+
+    Args:
+        root: folder with ``images/NAME.jpg``, ``sky/NAME.png`` (255 sky,
+            128 uncertain, 0 not sky) and ``split.json``.
+        split: a key of ``split.json`` (e.g. ``"train"``).
+        exclude: names of the split to leave out (e.g. a validation subset).
+        short_side: photos and masks are resized (antialiased) to this short side.
+
+    Returns:
+        A ``RealSkyPhotos``.
+
+    Raises:
+        ValueError: a missing folder or file, an unknown split or excluded
+            name, or nothing left to train on (one-line messages).
+    """
+    import json
+    from pathlib import Path
+
+    root = Path(root)
+    split_file = root / "split.json"
+    if not split_file.is_file():
+        raise ValueError(f"real-photo folder {root} has no split.json")
+    parts = json.loads(split_file.read_text())
+    if split not in parts:
+        raise ValueError(f"split {split!r} is not in {split_file} (it has {sorted(parts)})")
+    names = list(parts[split])
+    unknown = sorted(set(exclude) - set(names))
+    if unknown:
+        raise ValueError(f"cannot exclude {unknown}: not in split {split!r}")
+    names = [n for n in names if n not in set(exclude)]
+    if not names:
+        raise ValueError(f"no photos left in split {split!r} of {root}")
+    out = RealSkyPhotos([], [], [], [], [])
+    for name in names:
+        img_path, mask_path = root / "images" / f"{name}.jpg", root / "sky" / f"{name}.png"
+        for path in (img_path, mask_path):
+            if not path.is_file():
+                raise ValueError(f"missing {path}")
+        img = torch.from_numpy(np.asarray(Image.open(img_path).convert("RGB"), np.float32) / 255).permute(2, 0, 1)
+        mask = torch.from_numpy(np.asarray(Image.open(mask_path).convert("L")).copy())
+        if mask.shape != img.shape[-2:]:
+            raise ValueError(f"{mask_path} is {tuple(mask.shape)}, the photo {tuple(img.shape[-2:])}")
+        h, w = img.shape[-2:]
+        scale = short_side / min(h, w)
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        maps = torch.stack([(mask == 255).float(), (mask != 128).float()])[None]
+        img = F.interpolate(img[None], size=size, mode="bilinear", align_corners=False, antialias=scale < 1)[0]
+        maps = F.interpolate(maps, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)[0]
+        out.names.append(name)
+        out.images.append(img.clamp(0, 1))
+        out.sky.append(maps[:1])
+        out.valid.append((maps[1:] > 0.99).float())
+        min_rows = max(2, round(0.075 * short_side))  # 24 rows at the default 320
+        out.plates.extend(sky_plates(img[None], maps[None, :1] * (maps[None, 1:] > 0.99), min_rows=min_rows))
+    return out
+
+
+def sky_plates(rgb: Tensor, sky: Tensor, *, min_rows: int = 24, min_share: float = 0.995) -> list[Tensor]:
+    """The all-sky top bands of images: rows from the top while ``min_share`` of the row is sky.
+
+    Args:
+        rgb: ``(B, 3, H, W)``.
+        sky: ``(B, 1, H, W)`` in ``[0, 1]``.
+        min_rows: bands shorter than this are dropped.
+
+    Returns:
+        ``(3, r, W)`` tensors, one per image whose band has at least ``min_rows`` rows.
+    """
+    plates = []
+    row_ok = (sky[:, 0] > 0.5).float().mean(-1) >= min_share  # (B, H)
+    for i in range(rgb.shape[0]):
+        bad = torch.nonzero(~row_ok[i]).flatten()
+        r = int(bad[0]) if len(bad) else rgb.shape[-2]
+        if r >= min_rows:
+            plates.append(rgb[i, :, :r].clone())
+    return plates
+
+
+def _plate_crop(plate: Tensor, size: tuple[int, int], g: torch.Generator | None) -> Tensor:
+    """A random window of a sky plate, as wide as 1-2x its height, stretched to ``size``, maybe flipped."""
+    _, h, w = plate.shape
+    cw = min(w, int(h * float(_uniform(1, 1.0, 2.0, g))))
+    x0 = int(torch.randint(0, w - cw + 1, (1,), generator=g))
+    crop = plate[None, :, :, x0 : x0 + cw]
+    if float(torch.rand(1, generator=g)) < 0.5:
+        crop = crop.flip(-1)
+    return F.interpolate(crop, size=size, mode="bilinear", align_corners=False, antialias=True)[0]
+
+
+def paste_sky(rgb: Tensor, sky: Tensor, plates: list[Tensor], prob: float, g: torch.Generator | None) -> Tensor:
+    """Composite random sky plates over the sky of each sample with probability ``prob``.
+
+    The mask (soft at its edges) is the alpha: ``rgb' = sky * plate + (1 - sky) * rgb``;
+    targets do not change.
+
+    Args:
+        rgb: ``(B, 3, H, W)``; sky: ``(B, 1, H, W)`` in ``[0, 1]``.
+        plates: candidate plates (``sky_plates``); nothing happens when empty.
+    """
+    if not plates or prob <= 0:
+        return rgb
+    out = rgb.clone()
+    apply = torch.rand(rgb.shape[0], generator=g) < prob
+    for i in torch.nonzero(apply).flatten().tolist():
+        plate = _plate_crop(plates[int(torch.randint(0, len(plates), (1,), generator=g))], tuple(rgb.shape[-2:]), g)
+        out[i] = sky[i] * plate.to(rgb) + (1 - sky[i]) * rgb[i]
+    return out
+
+
+def real_sky_batch(
+    real: RealSkyPhotos,
+    n: int,
+    *,
+    size: int | tuple[int, int],
+    scale: tuple[float, float] = (0.3, 1.0),
+    plates: list[Tensor] = (),
+    paste: float = 0.0,
+    config: AugmentConfig | None = None,
+    generator: torch.Generator | None = None,
+) -> dict[str, Tensor]:
+    """``n`` random square crops of real photos with their sky masks, re-photographed.
+
+    Crops (of ``size``'s aspect) take a short side of ``scale`` (log-uniform)
+    times what fits in the photo, anywhere in the photo, flip half of the time, get sky plates pasted over
+    their sky with probability ``paste``, then the photometric changes of
+    ``config`` (default ``REAL_PHOTO_AUGMENT``).
+
+    Returns:
+        ``rgb (n, 3, H, W)``, ``sky (n, 1, H, W)`` in ``[0, 1]``,
+        ``valid (n, 1, H, W)`` (0 where the mask is uncertain), ``(H, W) = size``.
+    """
+    cfg = config or REAL_PHOTO_AUGMENT
+    g = generator
+    rgbs, skies, valids = [], [], []
+    lo, hi = math.log(scale[0]), math.log(scale[1])
+    out_h, out_w = _hw(size)
+    for _ in range(n):
+        k = int(torch.randint(0, len(real.images), (1,), generator=g))
+        img, sky, valid = real.images[k], real.sky[k], real.valid[k]
+        h, w = img.shape[-2:]
+        fit = min(h / out_h, w / out_w)  # largest window of the output's aspect: fit * (out_h, out_w)
+        f = fit * math.exp(float(_uniform(1, lo, hi, g)))
+        ch, cw = max(4, min(h, round(f * out_h))), max(4, min(w, round(f * out_w)))
+        y0 = int(torch.randint(0, h - ch + 1, (1,), generator=g))
+        x0 = int(torch.randint(0, w - cw + 1, (1,), generator=g))
+        stack = torch.cat([img, sky, valid])[None, :, y0 : y0 + ch, x0 : x0 + cw]
+        stack = F.interpolate(stack, size=(out_h, out_w), mode="bilinear", align_corners=False, antialias=ch > out_h)
+        if float(torch.rand(1, generator=g)) < cfg.flip:
+            stack = stack.flip(-1)
+        rgbs.append(stack[:, :3])
+        skies.append(stack[:, 3:4])
+        valids.append(stack[:, 4:5])
+    rgb, sky, valid = torch.cat(rgbs).clamp(0, 1), torch.cat(skies).clamp(0, 1), (torch.cat(valids) > 0.99).float()
+    rgb = paste_sky(rgb, sky * valid, list(plates), paste, g)
+    rgb = _photometric(rgb, torch.full_like(sky, 0.5), sky, cfg, g)
+    return {"rgb": rgb, "sky": sky, "valid": valid}

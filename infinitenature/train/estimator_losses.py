@@ -87,19 +87,32 @@ def gradient_matching_loss(pred: Tensor, target: Tensor, mask: Tensor | None = N
     return total
 
 
-def dice_loss(logits: Tensor, target: Tensor, eps: float = 1.0) -> Tensor:
-    """Soft dice loss ``1 - 2|P∩T| / (|P| + |T|)`` per image, averaged (a scalar)."""
+def dice_loss(logits: Tensor, target: Tensor, eps: float = 1.0, weight: Tensor | None = None) -> Tensor:
+    """Soft dice loss ``1 - 2|P∩T| / (|P| + |T|)`` per image, averaged (a scalar).
+
+    ``weight`` (``(B, 1, H, W)``, optional) leaves out pixels where it is 0.
+    """
     _check_pair(logits, target)
     p = torch.sigmoid(logits)
+    if weight is not None:
+        p, target = p * weight, target * weight
     inter = (p * target).sum((1, 2, 3))
     denom = p.sum((1, 2, 3)) + target.sum((1, 2, 3))
     return (1 - (2 * inter + eps) / (denom + eps)).mean()
 
 
-def sky_loss(logits: Tensor, target: Tensor, *, dice_weight: float = 0.5) -> Tensor:
-    """Binary cross-entropy + ``dice_weight`` x dice (a scalar); ``target`` in ``[0, 1]``."""
+def sky_loss(logits: Tensor, target: Tensor, *, dice_weight: float = 0.5, weight: Tensor | None = None) -> Tensor:
+    """Binary cross-entropy + ``dice_weight`` x dice (a scalar); ``target`` in ``[0, 1]``.
+
+    ``weight`` (``(B, 1, H, W)``, optional, e.g. 0 on uncertain mask pixels)
+    weights the cross-entropy per pixel and masks the dice term.
+    """
     _check_pair(logits, target)
-    return F.binary_cross_entropy_with_logits(logits, target) + dice_weight * dice_loss(logits, target)
+    if weight is None:
+        return F.binary_cross_entropy_with_logits(logits, target) + dice_weight * dice_loss(logits, target)
+    _check_pair(weight, target)
+    bce = (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * weight).sum() / weight.sum().clamp_min(1)
+    return bce + dice_weight * dice_loss(logits, target, weight=weight)
 
 
 def sky_iou_counts(prob: Tensor, target: Tensor, threshold: float = 0.5) -> tuple[int, int]:

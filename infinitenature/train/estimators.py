@@ -9,6 +9,16 @@ used::
     python -m infinitenature.train.estimators --sheet docs/estimators_photos.png \\
         --photos /work/shared/data/photos
 
+With ``--real-photos data/real_photos --real-split train`` a share of every
+batch (``--real-share``) comes from real photos with hand-checked sky masks
+(crops at many scales, flips, colour changes, JPEG; uncertain mask pixels are
+left out of the loss), and sky bands are copy-pasted between real photos and
+renders (``--copy-paste``). ``--sky-only`` trains and saves the sky network
+alone (e.g. fine-tuning it from ``--init``)::
+
+    python -m infinitenature.train.estimators --sky-only --init weights/ --out runs/sky \\
+        --real-photos data/real_photos --real-split train --minutes 20
+
 Training renders a pool of random views of procedural scenes once (cached as
 safetensors in the run folder), then draws random augmented crops from it. Each run folder gets the
 resolved options (``options.json``) and one JSON line of statistics per log
@@ -31,7 +41,7 @@ import torch
 from torch import Tensor
 
 from ..weights import load_model, read_metadata, save_model
-from .estimator_augment import AugmentConfig, augment
+from .estimator_augment import AugmentConfig, _geometric, _photometric, augment, load_real_sky, paste_sky, real_sky_batch, sky_plates
 from .estimator_losses import gradient_matching_loss, ordinal_agreement_counts, sky_iou_counts, sky_loss, ssi_loss
 from ..estimators.nets import DepthNet, DepthNetConfig, SkyNet, SkyNetConfig
 
@@ -54,6 +64,7 @@ class TrainOptions:
     render_size: int = 224  # side of the rendered training images
     working_size: int = 192  # network input side at inference (multiple of 32)
     train_size: int = 128  # side of the training crops (cheaper; crops zoom 0.5-1x, so scales overlap)
+    train_sizes: tuple[int, ...] = ()  # if given: each step draws crop height and width from these (sky-only runs)
     widths: tuple[int, ...] = (16, 32, 48, 96, 128)  # U-Net channels per level
     blocks: int = 2  # residual blocks per encoder stage
     batch: int = 16
@@ -68,6 +79,13 @@ class TrainOptions:
     seed: int = 0  # seeds initialisation, batches and augmentations
     log_every: int = 25
     init: Path | None = None  # continue from the depth-/sky-default.safetensors in this folder
+    sky_only: bool = False  # train and save only the sky network
+    real_photos: Path | None = None  # real-photo set (images/, sky/, split.json) mixed into sky training
+    real_split: str = "train"  # split of --real-photos to train on
+    real_exclude: str = ""  # comma-separated photos of that split to leave out (validation)
+    real_share: float = 0.5  # fraction of each sky batch drawn from the real photos
+    copy_paste: float = 0.3  # probability per sample of pasting another image's sky band over its sky
+    sky_top_connected: bool = False  # save the sky net with SkyNetConfig.top_connected (damp sky islands at inference)
 
 
 # ----------------------------------------------------------------------------- data
@@ -166,20 +184,31 @@ def train(opts: TrainOptions) -> dict:
     pool = render_pool(0, opts.train_scenes, opts.views, opts.render_size, run_dir)
     render_s = time.perf_counter() - t_render
 
+    real = None
+    if opts.real_photos is not None:
+        exclude = [x.strip() for x in opts.real_exclude.split(",") if x.strip()]
+        real = load_real_sky(opts.real_photos, opts.real_split, exclude=exclude)
+    n_real = round(opts.batch * opts.real_share) if real is not None else 0
+
     torch.manual_seed(opts.seed)  # CLI entry point: seeds the layers' default initialisation
     net_kw = dict(working_size=opts.working_size, widths=tuple(opts.widths), blocks=opts.blocks)
-    depth = DepthNet(DepthNetConfig(**net_kw)).train()
+    depth = None if opts.sky_only else DepthNet(DepthNetConfig(**net_kw)).train()
     sky = SkyNet(SkyNetConfig(**net_kw)).train()
     previous_steps = 0
     if opts.init is not None:
-        depth = load_model(Path(opts.init) / "depth-default.safetensors", kind="depth").train()
+        if depth is not None:
+            depth = load_model(Path(opts.init) / "depth-default.safetensors", kind="depth").train()
         sky = load_model(Path(opts.init) / "sky-default.safetensors", kind="sky").train()
-        previous_steps = int(read_metadata(Path(opts.init) / "depth-default.safetensors")["extra"].get("total_steps", 0))
-    params = list(depth.parameters()) + list(sky.parameters())
+        first = "sky" if opts.sky_only else "depth"
+        previous_steps = int(read_metadata(Path(opts.init) / f"{first}-default.safetensors")["extra"].get("total_steps", 0))
+    params = ([] if depth is None else list(depth.parameters())) + list(sky.parameters())
     optim = torch.optim.AdamW(params, lr=opts.lr, weight_decay=opts.weight_decay)
     g = torch.Generator().manual_seed(opts.seed)
     aug = AugmentConfig()
     n = pool["rgb"].shape[0]
+    # Sky bands for copy-paste: real ones go over rendered ground, rendered and real ones over real ground.
+    real_plates = real.plates if real is not None else []
+    render_plates = sky_plates(pool["rgb"], pool["sky"]) if real is not None else []
 
     # The schedule runs on progress = the larger of the step and time fractions,
     # so a busy machine shortens the run instead of cutting it off mid-decay.
@@ -190,9 +219,26 @@ def train(opts: TrainOptions) -> dict:
     step, progress, since_log = 0, 0.0, 0
     while progress < 1.0:
         idx = torch.randint(0, n, (opts.batch,), generator=g)
-        batch = augment({k: v[idx] for k, v in pool.items()}, size=opts.train_size, config=aug, generator=g)
-        ld = depth_loss(depth.logits(batch["rgb"]), batch["disparity"], opts)
-        ls = sky_loss(sky.logits(batch["rgb"]), batch["sky"], dice_weight=opts.dice_weight)
+        crop: int | tuple[int, int] = opts.train_size
+        if opts.train_sizes:
+            pick = torch.randint(0, len(opts.train_sizes), (2,), generator=g).tolist()
+            crop = (opts.train_sizes[pick[0]], opts.train_sizes[pick[1]])
+        if real is None:
+            batch = augment({k: v[idx] for k, v in pool.items()}, size=opts.train_size, config=aug, generator=g)
+            sky_rgb, sky_target, sky_weight = batch["rgb"], batch["sky"], None
+        else:
+            batch = _geometric({k: v[idx] for k, v in pool.items()}, crop, aug, g)
+            batch["rgb"] = paste_sky(batch["rgb"], batch["sky"], real_plates, opts.copy_paste, g)
+            batch["rgb"] = _photometric(batch["rgb"], batch["disparity"], batch["sky"], aug, g)
+            rb = real_sky_batch(
+                real, n_real, size=crop, plates=real_plates + render_plates, paste=opts.copy_paste, generator=g
+            )
+            keep = opts.batch - n_real  # rendered samples in the sky batch
+            sky_rgb = torch.cat([batch["rgb"][:keep], rb["rgb"]])
+            sky_target = torch.cat([batch["sky"][:keep], rb["sky"]])
+            sky_weight = torch.cat([torch.ones_like(batch["sky"][:keep]), rb["valid"]])
+        ld = depth_loss(depth.logits(batch["rgb"]), batch["disparity"], opts) if depth is not None else torch.zeros(())
+        ls = sky_loss(sky.logits(sky_rgb), sky_target, dice_weight=opts.dice_weight, weight=sky_weight)
         lr = _lr(step, progress, opts)
         for group in optim.param_groups:
             group["lr"] = lr
@@ -215,8 +261,11 @@ def train(opts: TrainOptions) -> dict:
             print(json.dumps(line), flush=True)
     train_s = time.perf_counter() - t0
 
-    depth.eval()
+    if depth is not None:
+        depth.eval()
     sky.eval()
+    if opts.sky_top_connected:
+        sky.config.top_connected = True
     summary = {
         "command": "python -m infinitenature.train.estimators " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "steps": step,
@@ -224,14 +273,22 @@ def train(opts: TrainOptions) -> dict:
         "init": str(opts.init) if opts.init is not None else None,
         "batch": opts.batch,
         "train_size": opts.train_size,
+        "train_sizes": list(opts.train_sizes),
         "train_seconds": round(train_s, 1),
         "render_seconds": round(render_s, 1),
         "threads": opts.threads,
         "train_data": f"synthetic seeds 0..{opts.train_scenes - 1} x {opts.views} views at {opts.render_size} px",
         "torch": torch.__version__,
+        "hardware": _hardware(opts.threads),
     }
+    if real is not None:
+        summary["train_data"] += (
+            f"; sky: {n_real}/{opts.batch} of each batch real crops of {len(real.names)} photos of"
+            f" {opts.real_photos} split {opts.real_split!r} ({', '.join(real.names)}), copy-paste {opts.copy_paste}"
+        )
     out = Path(opts.out)
-    save_model(depth, out / "depth-default.safetensors", extra=summary)
+    if depth is not None:
+        save_model(depth, out / "depth-default.safetensors", extra=summary)
     save_model(sky, out / "sky-default.safetensors", extra=summary)
     return summary
 
@@ -312,6 +369,21 @@ def _colourize(x: Tensor) -> Tensor:
 # ----------------------------------------------------------------------------- CLI
 
 
+def _hardware(threads: int) -> str:
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU {cpu}, {os.cpu_count()} cores, {threads} torch thread(s)"
+
+
 def _jsonable(opts: TrainOptions) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(opts).items()}
 
@@ -322,10 +394,12 @@ def _parser() -> argparse.ArgumentParser:
     for f in dataclasses.fields(TrainOptions):
         default = getattr(d, f.name)
         flag = "--" + f.name.replace("_", "-")
-        if isinstance(default, tuple):
+        if isinstance(default, bool):
+            p.add_argument(flag, action="store_true", help="(default: off)")
+        elif isinstance(default, tuple):
             p.add_argument(flag, type=int, nargs="+", default=list(default), help=f"(default: {' '.join(map(str, default))})")
         else:
-            kind = Path if (isinstance(default, Path) or f.name == "init") else type(default)
+            kind = Path if (isinstance(default, Path) or f.name in ("init", "real_photos")) else type(default)
             p.add_argument(flag, type=kind, default=default, help=f"(default: {default})")
     p.add_argument("--eval-only", action="store_true", help="evaluate the weights in --out on held-out scenes")
     p.add_argument("--eval-size", type=int, default=256, help="render size of the held-out scenes (default: 256)")
@@ -339,9 +413,27 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     opts = TrainOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainOptions)})
     opts.widths = tuple(opts.widths)
+    opts.train_sizes = tuple(opts.train_sizes)
     for name in ("working_size", "train_size"):
         if getattr(opts, name) % 2 ** len(opts.widths):
             print(f"error: --{name.replace('_', '-')} must be a multiple of {2 ** len(opts.widths)}", file=sys.stderr)
+            return 2
+    if any(s <= 0 or s % 2 ** len(opts.widths) for s in opts.train_sizes):
+        print(f"error: --train-sizes must be positive multiples of {2 ** len(opts.widths)}", file=sys.stderr)
+        return 2
+    if opts.train_sizes and opts.real_photos is None:
+        print("error: --train-sizes needs --real-photos (it applies to the mixed sky batches)", file=sys.stderr)
+        return 2
+    if not 0 <= opts.real_share <= 1 or not 0 <= opts.copy_paste <= 1:
+        print("error: --real-share and --copy-paste must lie in [0, 1]", file=sys.stderr)
+        return 2
+    if opts.real_photos is not None:
+        from .estimator_augment import load_real_sky as _check_real
+
+        try:
+            _check_real(opts.real_photos, opts.real_split, exclude=[x.strip() for x in opts.real_exclude.split(",") if x.strip()], short_side=8)
+        except ValueError as e:
+            print(f"error: --real-photos: {e}", file=sys.stderr)
             return 2
     if args.dry_run:
         print(json.dumps(_jsonable(opts), indent=2))
@@ -357,7 +449,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.eval_only:
         print(json.dumps(train(opts)), flush=True)
-    depth = load_model(Path(opts.out) / "depth-default.safetensors", kind="depth")
+    depth_file = Path(opts.out) / "depth-default.safetensors"
+    if opts.sky_only and not depth_file.is_file():  # evaluate the new sky net next to the depth net it started with
+        depth_file = Path(opts.init) / "depth-default.safetensors" if opts.init is not None else None
+    if depth_file is None or not depth_file.is_file():
+        from ..estimators import load_depth
+
+        depth = load_depth("default")
+    else:
+        depth = load_model(depth_file, kind="depth")
     sky = load_model(Path(opts.out) / "sky-default.safetensors", kind="sky")
     metrics = evaluate(
         depth, sky, scenes=opts.eval_scenes, views=opts.eval_views, size=args.eval_size, cache_dir=opts.run_dir, seed=opts.seed
