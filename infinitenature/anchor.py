@@ -45,6 +45,7 @@ __all__ = [
     "AnchorSample",
     "build_anchor",
     "anchor_side",
+    "anchor_levels",
     "sample_anchor",
     "lookup_jacobian",
     "singular_values",
@@ -65,28 +66,45 @@ class PhotoAnchor:
     """The first view at (up to) the photo's resolution, as a pyramid.
 
     Attributes:
-        levels: ``levels[l]`` is ``(1, 4, S / 2**l, S / 2**l)``: RGB in [0, 1] and
-            normalized disparity in [0.01, 1] of the first view, ``levels[0]`` the finest;
+        levels: ``levels[l]`` is ``(1, 4, H / 2**l, W / 2**l)``: RGB in [0, 1] and
+            normalized disparity in [0.01, 1] of the photo, ``levels[0]`` the finest;
             ``(1, 5, ...)`` with the haze's transmission (``haze.Haze``) as a fifth channel.
+            It may reach beyond the first view (the whole photo around its square crop).
         K: ``(3, 3)`` intrinsics of ``levels[0]`` (the first camera; its pose is the identity).
         sky_offset: disparity at or below which the anchor is sky (never re-sampled;
             0 = the photo has no sky).
         airlight: ``(3,)`` the haze's colour, or ``None`` when the anchor has no haze.
+        view_side: side of the first view's square in anchor pixels (``None``: the
+            anchor is that square).
     """
 
     levels: list[Tensor]
     K: Tensor
     sky_offset: float = 0.0
     airlight: Tensor | None = None
+    view_side: int | None = None
 
     @property
     def size(self) -> int:
-        """Side of the finest level in pixels."""
+        """Side of the first view's square at the finest level, in pixels."""
+        return int(self.view_side or self.levels[0].shape[-1])
+
+    @property
+    def height(self) -> int:
+        """Height of the finest level in pixels."""
+        return int(self.levels[0].shape[-2])
+
+    @property
+    def width(self) -> int:
+        """Width of the finest level in pixels."""
         return int(self.levels[0].shape[-1])
 
     def to(self, device: torch.device | str) -> "PhotoAnchor":
         airlight = None if self.airlight is None else self.airlight.to(device)
-        return PhotoAnchor(levels=[x.to(device) for x in self.levels], K=self.K.to(device), sky_offset=self.sky_offset, airlight=airlight)
+        return PhotoAnchor(
+            levels=[x.to(device) for x in self.levels], K=self.K.to(device), sky_offset=self.sky_offset, airlight=airlight,
+            view_side=self.view_side,
+        )
 
     @property
     def has_haze(self) -> bool:
@@ -134,34 +152,52 @@ def anchor_side(state_side: int, photo_side: int, scale: int) -> int:
     if scale < 1 or state_side < 1 or photo_side < 1:
         raise ValueError(f"state_side, photo_side and scale must be >= 1, got {state_side}, {photo_side}, {scale}")
     side = max(state_side, min(scale * state_side, photo_side))
-    step = 2 ** (_num_levels(side, state_side) - 1)
+    step = 2 ** (anchor_levels(side, state_side) - 1)
     return max(step, int(round(side / step)) * step)
 
 
-def _num_levels(side: int, state_side: int) -> int:
-    """Levels from ``side`` down to at most half the state's side (so moving away can minify)."""
+def anchor_levels(side: int, state_side: int) -> int:
+    """Pyramid levels from ``side`` down to at most half the state's side (so moving away can minify)."""
     return max(2, math.ceil(math.log2(max(side / state_side, 1.0))) + 2)
 
 
 def build_anchor(
-    rgb: Tensor, disparity: Tensor, K: Tensor, *, state_side: int, sky_offset: float = 0.0, haze: Haze | None = None
+    rgb: Tensor,
+    disparity: Tensor,
+    K: Tensor,
+    *,
+    state_side: int,
+    sky_offset: float = 0.0,
+    haze: Haze | None = None,
+    view_side: int | None = None,
 ) -> PhotoAnchor:
-    """Build the pyramid of a first view.
+    """Build the pyramid of a photo seen from the first camera.
 
     Args:
-        rgb: ``(1, 3, S, S)`` in [0, 1], ``S`` from ``anchor_side``.
-        disparity: ``(1, 1, S, S)`` normalized disparity in [0.01, 1].
-        K: ``(3, 3)`` intrinsics of that view.
-        state_side: side of the loop's state (sets how many levels are built).
+        rgb: ``(1, 3, H, W)`` in [0, 1]: the first view's square (``S x S``, ``S`` from
+            ``anchor_side``), or the whole photo around it at the same scale.
+        disparity: ``(1, 1, H, W)`` normalized disparity in [0.01, 1].
+        K: ``(3, 3)`` intrinsics of ``rgb`` (for a wider photo: the view's, with the
+            principal point moved by the square's offset).
+        state_side: side of the loop's state (with ``view_side``, sets how many levels are built).
         sky_offset: the scene's sky offset (``PreparedScene.sky_offset``).
-        haze: the view's haze (``haze.estimate_haze`` of ``rgb``; its transmission is
-            resized to ``S`` if needed), for ``sample_anchor``'s ``aerial_perspective``.
+        haze: the photo's haze (``haze.estimate_haze`` of ``rgb``; its transmission is
+            resized to ``H x W`` if needed), for ``sample_anchor``'s ``aerial_perspective``.
+        view_side: the side ``S`` of the first view's square in ``rgb``'s pixels (``None``:
+            ``rgb`` is that square).
+
+    Raises:
+        ValueError: shapes that do not match, or sides that are not multiples of
+            ``2 ** (levels - 1)`` (``anchor_side`` gives such sides).
     """
-    if rgb.dim() != 4 or rgb.shape[:2] != (1, 3) or disparity.shape != (1, 1, *rgb.shape[-2:]) or rgb.shape[-1] != rgb.shape[-2]:
-        raise ValueError(f"rgb must be (1, 3, S, S) and disparity (1, 1, S, S), got {tuple(rgb.shape)} and {tuple(disparity.shape)}")
-    n = _num_levels(rgb.shape[-1], state_side)
-    if rgb.shape[-1] % (2 ** (n - 1)):
-        raise ValueError(f"the anchor side {rgb.shape[-1]} must be a multiple of {2 ** (n - 1)} (see anchor_side)")
+    if rgb.dim() != 4 or rgb.shape[:2] != (1, 3) or disparity.shape != (1, 1, *rgb.shape[-2:]):
+        raise ValueError(f"rgb must be (1, 3, H, W) and disparity (1, 1, H, W), got {tuple(rgb.shape)} and {tuple(disparity.shape)}")
+    if view_side is None and rgb.shape[-1] != rgb.shape[-2]:
+        raise ValueError(f"a photo wider than the first view needs its view_side, got {tuple(rgb.shape)}")
+    side = int(view_side or rgb.shape[-1])
+    n = anchor_levels(side, state_side)
+    if any(x % (2 ** (n - 1)) for x in (*rgb.shape[-2:], side)):
+        raise ValueError(f"the anchor's sides {tuple(rgb.shape[-2:])} and view side {side} must be multiples of {2 ** (n - 1)} (see anchor_side)")
     channels = [rgb, disparity]
     if haze is not None:
         t = haze.transmission.to(device=rgb.device, dtype=torch.float32)
@@ -174,7 +210,7 @@ def build_anchor(
     for _ in range(n - 1):
         levels.append(F.avg_pool2d(levels[-1], 2))
     airlight = None if haze is None else haze.airlight.to(device=rgb.device, dtype=torch.float32)
-    return PhotoAnchor(levels=levels, K=K.float(), sky_offset=float(sky_offset), airlight=airlight)
+    return PhotoAnchor(levels=levels, K=K.float(), sky_offset=float(sky_offset), airlight=airlight, view_side=view_side)
 
 
 def lookup_jacobian(uv: Tensor) -> tuple[Tensor, Tensor]:
@@ -295,7 +331,7 @@ def _blur_streaks(anchor: PhotoAnchor, rgb: Tensor, uv: Tensor, use: Tensor, gai
     if not bool(on.any()):
         return rgb, s_min
     B, _, H, W = rgb.shape
-    S, top = anchor.size, len(anchor.levels) - 1
+    Wa, Ha, top = anchor.width, anchor.height, len(anchor.levels) - 1
     idx = on.nonzero().squeeze(1)  # over B * H * W
     # One gather of everything per pixel, ordered by pyramid level (contiguous runs below; every
     # image of the batch looks up the same anchor).
@@ -311,8 +347,8 @@ def _blur_streaks(anchor: PhotoAnchor, rgb: Tensor, uv: Tensor, use: Tensor, gai
     taps = torch.exp(-0.5 * t.square())
     taps = taps / taps.sum()
     off = t[:, None] * sg[None]  # (T, N) anchor pixels along theta
-    grid = torch.stack([(u[None] + off * torch.cos(th)[None] + 0.5) * (2.0 / S) - 1.0,
-                        (v[None] + off * torch.sin(th)[None] + 0.5) * (2.0 / S) - 1.0], dim=-1)  # (T, N, 2)  # fmt: skip
+    grid = torch.stack([(u[None] + off * torch.cos(th)[None] + 0.5) * (2.0 / Wa) - 1.0,
+                        (v[None] + off * torch.sin(th)[None] + 0.5) * (2.0 / Ha) - 1.0], dim=-1)  # (T, N, 2)  # fmt: skip
     out = torch.zeros(3, idx.numel(), device=rgb.device)
     levels, runs = torch.unique_consecutive(lo, return_counts=True)
     start = 0
@@ -417,9 +453,9 @@ def sample_anchor(
     ua, va = (pa[:, 0:1] / zs).reshape(B, H, W), (pa[:, 1:2] / zs).reshape(B, H, W)
     d_pred = (1.0 / zs).reshape(B, 1, H, W)
 
-    S = anchor.size
-    gx, gy = (ua + 0.5) * (2.0 / S) - 1.0, (va + 0.5) * (2.0 / S) - 1.0
-    inside = (gx.abs() < 1.0 - 1.0 / S) & (gy.abs() < 1.0 - 1.0 / S) & ahead.reshape(B, H, W)
+    Wa, Ha = anchor.width, anchor.height
+    gx, gy = (ua + 0.5) * (2.0 / Wa) - 1.0, (va + 0.5) * (2.0 / Ha) - 1.0
+    inside = (gx.abs() < 1.0 - 1.0 / Wa) & (gy.abs() < 1.0 - 1.0 / Ha) & ahead.reshape(B, H, W)
     grid = torch.where(inside.unsqueeze(-1), torch.stack([gx, gy], dim=-1), 0.0)
     # Level per pixel: log2 of anchor pixels per view pixel, clamped to the pyramid.
     level = torch.log2(_footprint(ua, va).clamp_min(1e-6)).clamp(0, len(anchor.levels) - 1)
@@ -507,5 +543,16 @@ class PhotoAnchorDeparture(Departure):
             ch["haze"] = w * a.haze_density + (1 - w) * ch["haze"]
 
     def after_paint(self, warped: Warped, state: LoopState, keep: Tensor | None, painted: bool) -> None:
-        if self.aerial_perspective > 0 and painted:  # what the refiner painted: the density of the surfaces around it
+        if not painted:
+            return
+        if self.aerial_perspective > 0:  # what the refiner painted: the density of the surfaces around it
             state.channels["haze"] = push_pull_fill(state.channels["haze"], warped.mask)
+        # A hole the photo shows (beyond the first view's square, or behind what moved) takes the
+        # photo's colour where the painted disparity agrees with the photo's there.
+        a = sample_anchor(
+            self.anchor, state.disparity, self.K, state.pose, streak_blur=self.streak_blur, aerial_perspective=self.aerial_perspective
+        )
+        w = a.weight * (1 - warped.mask)
+        state.rgb = w * a.rgb + (1 - w) * state.rgb
+        if self.aerial_perspective > 0:
+            state.channels["haze"] = w * a.haze_density + (1 - w) * state.channels["haze"]

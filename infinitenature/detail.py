@@ -87,7 +87,7 @@ def detail_contrast(anchor: PhotoAnchor, *, window: int = 9) -> Tensor:
         window: side of the averaging box in anchor pixels (odd, >= 3).
 
     Returns:
-        ``(1, 1, S, S)`` contrast >= 0 at the anchor's finest level (typically 0.005-0.05).
+        ``(1, 1, H, W)`` contrast >= 0 at the anchor's finest level (typically 0.005-0.05).
     """
     if int(window) != window or window < 3 or window % 2 == 0:
         raise ValueError(f"window must be an odd integer >= 3, got {window}")
@@ -194,7 +194,7 @@ class DetailSource:
     """What the detail needs from a run, made once by ``prepare_detail``.
 
     Attributes:
-        contrast: ``(1, 1, S, S)`` the photo's fine contrast (``detail_contrast``).
+        contrast: ``(1, 1, H, W)`` the photo's fine contrast (``detail_contrast``).
         volume: ``(1, 1, D, D, D)`` the run's noise (``noise_volume``).
         painted_contrast: the contrast given to what the refiner paints (the median of
             ``contrast`` over the photo's non-sky pixels).
@@ -241,8 +241,8 @@ def anchor_texture(sample: AnchorSample, source: DetailSource, K: Tensor) -> Ten
     uv = sample.uv.float()
     mag = magnification(uv) if sample.magnification is None else sample.magnification.float()
     resolved = _log2_pixel(sample.disparity, K) + 1.0 - torch.log2(mag.clamp_min(1e-8))
-    S = source.contrast.shape[-1]
-    grid = ((uv + 0.5) * (2.0 / S) - 1.0).permute(0, 2, 3, 1)
+    size = uv.new_tensor([source.contrast.shape[-1], source.contrast.shape[-2]]).view(1, 2, 1, 1)  # width, height
+    grid = ((uv + 0.5) * (2.0 / size) - 1.0).permute(0, 2, 3, 1)
     contrast = F.grid_sample(source.contrast.float().expand(uv.shape[0], -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=False)
     return torch.cat([resolved, contrast], dim=1)
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .anchor import PhotoAnchor, anchor_side, build_anchor
+from .anchor import PhotoAnchor, anchor_levels, anchor_side, build_anchor
 from .haze import estimate_haze
 from .estimators.normalize import compute_sky_offset, disparity_percentiles, normalize_disparity
 from .geometry import intrinsics_from_fov, shift_principal_point
@@ -177,10 +177,36 @@ def prepare_scene(
     canvas = SkyCanvas(rgb=canvas_rgb, disparity=canvas_disp, K=K_canvas, sky_offset=sky_offset)
     anchor = None
     if anchor_scale:
-        a = anchor_side(size, side, int(anchor_scale))
-        a_rgb = _resize(image[:, top : top + side, left : left + side].unsqueeze(0).float(), (a, a)).clamp(0, 1)
-        a_disp = _resize(crop(disp_norm_full), (a, a)).clamp(0.01, 1.0)
-        K_a = intrinsics_from_fov(a, a, fov_deg, device=image.device)
-        haze = estimate_haze(a_rgb, _resize(crop(sky_full), (a, a)).clamp(0, 1))  # for FlyThroughConfig.aerial_perspective
-        anchor = build_anchor(a_rgb, a_disp, K_a, state_side=size, sky_offset=sky_offset, haze=haze)
+        anchor = _photo_anchor(image, disp_norm_full, sky_full, (top, left, side), size=size, fov_deg=fov_deg, scale=int(anchor_scale), sky_offset=sky_offset)
     return PreparedScene(rgb=rgb, disparity=disparity, sky=sky_mask, K=K, sky_offset=sky_offset, canvas=canvas, anchor=anchor)
+
+
+def _photo_anchor(
+    image: Tensor, disparity: Tensor, sky: Tensor, square: tuple[int, int, int], *, size: int, fov_deg: float, scale: int, sky_offset: float
+) -> PhotoAnchor:
+    """The whole photo as the anchor, its square crop at ``anchor_side(size, side, scale)`` pixels.
+
+    The anchor reaches beyond the first view wherever the photo does (a 4:3 photo: about 7
+    degrees on each side at a 55-degree view), so a turn re-samples the photo's own pixels
+    there. ``disparity`` and ``sky`` are the estimator-grid maps of the whole photo
+    (normalised disparity, sky probability); ``square`` is ``(top, left, side)`` in the
+    photo's pixels. The pyramid needs sides that are multiples of ``2 ** (levels - 1)``:
+    the photo is resized by ``a / side`` and cut down to such multiples at its right and
+    bottom edges (which does not move its pixels).
+    """
+    top, left, side = square
+    _, H, W = image.shape
+    a = anchor_side(size, side, scale)
+    step = 2 ** (anchor_levels(a, size) - 1)
+    hr, wr = max(1, round(H * a / side)), max(1, round(W * a / side))
+    fy, fx = hr / H, wr / W
+    ha, wa = max(step, hr // step * step), max(step, wr // step * step)
+    rgb = _resize(image.unsqueeze(0).float(), (hr, wr)).clamp(0, 1)[..., :ha, :wa]
+    disp = _resize(disparity, (hr, wr)).clamp(0.01, 1.0)[..., :ha, :wa]
+    sky_a = _resize(sky, (hr, wr)).clamp(0, 1)[..., :ha, :wa]
+    # The view's intrinsics at the photo's pixels, moved to the square's place, then scaled to the
+    # anchor's pixels (pixel centres at integers: x' = (x + 0.5) f - 0.5).
+    K = shift_principal_point(intrinsics_from_fov(side, side, fov_deg, device=image.device), left, top)
+    S = K.new_tensor([[fx, 0.0, 0.5 * fx - 0.5], [0.0, fy, 0.5 * fy - 0.5], [0.0, 0.0, 1.0]])
+    haze = estimate_haze(rgb, sky_a)  # for FlyThroughConfig.aerial_perspective
+    return build_anchor(rgb, disp, S @ K, state_side=size, sky_offset=sky_offset, haze=haze, view_side=a)

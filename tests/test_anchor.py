@@ -11,7 +11,7 @@ import torch
 
 from infinitenature import FlyThroughConfig
 from infinitenature.anchor import anchor_side, build_anchor, sample_anchor
-from infinitenature.geometry import intrinsics_from_fov
+from infinitenature.geometry import intrinsics_from_fov, shift_principal_point
 from infinitenature.scene import PreparedScene, prepare_scene
 from infinitenature.sky import SkyCanvas
 
@@ -91,10 +91,25 @@ def test_prepare_scene_builds_the_anchor_from_the_photo():
     scene = prepare_scene(photo, ramp_depth, top_sky, size=RES, anchor_scale=4)
     a = scene.anchor
     assert a is not None and a.size == 4 * RES and len(a.levels) == 4
-    assert torch.allclose(a.K, intrinsics_from_fov(4 * RES, 4 * RES, 55.0))
+    # the whole photo at the crop's scale (200 px -> 128): 128 x 192, the view's square 32 px in
+    assert (a.height, a.width) == (4 * RES, 6 * RES)
+    assert torch.allclose(a.K, shift_principal_point(intrinsics_from_fov(4 * RES, 4 * RES, 55.0), RES, 0.0), atol=1e-4)
     assert a.sky_offset == scene.sky_offset
-    # the finest level is the photo's centred crop: averaged down to the state's size it is the scene's view
-    assert torch.allclose(torch.nn.functional.avg_pool2d(a.levels[0][:, :3], 4), scene.rgb, atol=0.01)
+    # the view's square of the finest level is the photo's centred crop: averaged down to the state's size it is the view
+    square = a.levels[0][:, :3, :, RES : 5 * RES]
+    assert torch.allclose(torch.nn.functional.avg_pool2d(square, 4), scene.rgb, atol=0.01)
+    # a view turned right looks past the square into the photo's own pixels there (x = 0.83 .. 1 of the photo)
+    yaw = math.radians(10.0)
+    turned = torch.eye(4, dtype=torch.float64)
+    turned[:3, :3] = torch.tensor([[math.cos(yaw), 0, -math.sin(yaw)], [0, 1, 0], [math.sin(yaw), 0, math.cos(yaw)]], dtype=torch.float64)
+    guess = sample_anchor(a, torch.full((1, 1, RES, RES), 0.5), scene.K, turned)
+    look = sample_anchor(a, guess.disparity, scene.K, turned)  # at the photo's own surface: the disparities agree
+    u, v = look.uv[0, 0], look.uv[0, 1]
+    beyond = u > 5 * RES - 0.5  # looked up right of the view's square
+    assert bool(beyond[:, -4:].all())  # the right edge of the turned view
+    beyond &= (v > RES * 2) & (v < a.height - 2)  # on the photo's ground (top_sky: its top third is sky, never given)
+    got = look.rgb[0, 0][beyond]  # red = the photo's x (0..1)
+    assert bool((look.weight[0, 0][beyond] > 0.99).all()) and float(got.min()) > 0.8
     assert prepare_scene(photo, ramp_depth, top_sky, size=RES).anchor is None
     assert prepare_scene(photo, ramp_depth, top_sky, size=RES, anchor_scale=8).anchor.size == 192  # the photo's 200 px, to a multiple of 16
     assert scene.to("cpu").anchor.size == a.size
@@ -266,3 +281,43 @@ def test_level_lookup_is_trilinear_over_the_two_levels_around_each_pixel():
     assert torch.allclose(got, expected, atol=1e-6)
     on_level = F.grid_sample(levels[2], grid[:1, :1, 2:3], mode="bilinear", padding_mode="border", align_corners=False)
     assert torch.allclose(got[0, :, 0, 2], on_level[0, :, 0, 0], atol=1e-6)  # level 2.0 reads level 2 alone
+
+
+class _GreyPainter(torch.nn.Module):
+    """Paints holes grey, with the disparity of the valid pixels carried in (push-pull), everything else as warped."""
+
+    def __init__(self, resolution: int) -> None:
+        super().__init__()
+        from infinitenature.models import GeneratorConfig
+
+        self.config = GeneratorConfig(resolution=resolution, latent_dim=4, mapping_layers=1, f_base=64, f_base_style=32, f_max=8)
+        self.p = torch.nn.Parameter(torch.zeros(1))
+
+    def encode_style(self, x, **kw):
+        return x.new_zeros(x.shape[0], 4)
+
+    def mean_latent(self, n, **kw):
+        return torch.zeros(1, 4)
+
+    def refine(self, rgb, disparity, mask, code, z, **kw):
+        from infinitenature.filters import push_pull_fill
+
+        return torch.cat([rgb * mask + 0.5 * (1 - mask), push_pull_fill(disparity, mask)], 1)
+
+
+def test_a_turn_fills_the_new_strip_from_the_photo_beyond_the_square():
+    """Turning right opens a strip at the right edge; the photo shows what is there, so it takes the photo's colour."""
+    from infinitenature import FlyThrough
+
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 200), torch.linspace(0, 1, 300), indexing="ij")
+    photo = torch.stack([xx, yy, torch.full_like(xx, 0.2)])  # red = the photo's x
+    no_sky = lambda image: torch.zeros_like(image[:, :1])  # noqa: E731
+    cfg = FlyThroughConfig(keep_visible=True, anchor_scale=2, sky_correction=False)
+    pipe = FlyThrough(_GreyPainter(RES), ramp_depth, no_sky, config=cfg)
+    yaw = math.radians(4.0)
+    poses = torch.eye(4, dtype=torch.float64).repeat(2, 1, 1)
+    poses[1, :3, :3] = torch.tensor([[math.cos(yaw), 0, -math.sin(yaw)], [0, 1, 0], [math.sin(yaw), 0, math.cos(yaw)]], dtype=torch.float64)
+    frames = list(pipe.iter_frames(photo, 2, trajectory=lambda step: poses[step], progress=False))
+    assert frames[1].hole_fraction > 0.03  # a strip at the right edge was painted
+    strip = frames[1].image[RES // 4 : -4, -2:, 0] / 255.0  # the strip's red, below the far rows at the top
+    assert float(strip.min()) > 0.8, strip  # the photo's own pixels right of the square (x = 0.83 .. 1), not the grey paint
