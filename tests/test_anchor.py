@@ -313,11 +313,11 @@ def test_a_turn_fills_the_new_strip_from_the_photo_beyond_the_square():
     photo = torch.stack([xx, yy, torch.full_like(xx, 0.2)])  # red = the photo's x
     no_sky = lambda image: torch.zeros_like(image[:, :1])  # noqa: E731
     cfg = FlyThroughConfig(keep_visible=True, anchor_scale=2, sky_correction=False)
-    pipe = FlyThrough(_GreyPainter(RES), ramp_depth, no_sky, config=cfg)
+    flyer = FlyThrough(_GreyPainter(RES), ramp_depth, no_sky, config=cfg)
     yaw = math.radians(4.0)
     poses = torch.eye(4, dtype=torch.float64).repeat(2, 1, 1)
     poses[1, :3, :3] = torch.tensor([[math.cos(yaw), 0, -math.sin(yaw)], [0, 1, 0], [math.sin(yaw), 0, math.cos(yaw)]], dtype=torch.float64)
-    frames = list(pipe.iter_frames(photo, 2, trajectory=lambda step: poses[step], progress=False))
+    frames = list(flyer.iter_frames(photo, 2, trajectory=lambda step: poses[step], progress=False))
     assert frames[1].hole_fraction > 0.03  # a strip at the right edge was painted
     strip = frames[1].image[RES // 4 : -4, -2:, 0] / 255.0  # the strip's red, below the far rows at the top
     assert float(strip.min()) > 0.8, strip  # the photo's own pixels right of the square (x = 0.83 .. 1), not the grey paint
