@@ -15,7 +15,7 @@ from infinitenature.geometry import intrinsics_from_fov, shift_principal_point
 from infinitenature.scene import PreparedScene, prepare_scene
 from infinitenature.sky import SkyCanvas
 
-from test_pipeline import RES, _photo, _stripes, pipe, ramp_depth, top_sky  # noqa: F401  (pipe is a fixture)
+from test_pipeline import RES, _photo, _SpeckledRefiner, _stripes, pipe, ramp_depth, top_sky  # noqa: F401  (pipe is a fixture)
 
 
 def _pose_forward(z: float) -> torch.Tensor:
@@ -283,21 +283,8 @@ def test_level_lookup_is_trilinear_over_the_two_levels_around_each_pixel():
     assert torch.allclose(got[0, :, 0, 2], on_level[0, :, 0, 0], atol=1e-6)  # level 2.0 reads level 2 alone
 
 
-class _GreyPainter(torch.nn.Module):
+class _GreyPainter(_SpeckledRefiner):
     """Paints holes grey, with the disparity of the valid pixels carried in (push-pull), everything else as warped."""
-
-    def __init__(self, resolution: int) -> None:
-        super().__init__()
-        from infinitenature.models import GeneratorConfig
-
-        self.config = GeneratorConfig(resolution=resolution, latent_dim=4, mapping_layers=1, f_base=64, f_base_style=32, f_max=8)
-        self.p = torch.nn.Parameter(torch.zeros(1))
-
-    def encode_style(self, x, **kw):
-        return x.new_zeros(x.shape[0], 4)
-
-    def mean_latent(self, n, **kw):
-        return torch.zeros(1, 4)
 
     def refine(self, rgb, disparity, mask, code, z, **kw):
         from infinitenature.filters import push_pull_fill
