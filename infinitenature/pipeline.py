@@ -240,7 +240,7 @@ class FlyThrough:
         generator: torch.Generator | None = None,
         trajectory="autopilot",
         callback: Callable[[Frame], None] | None = None,
-        progress: bool | None = None,
+        progress: bool | None = False,
         scene: PreparedScene | None = None,
     ) -> Flight:
         """Start a flight; iterate the returned ``Flight`` for its frames (flat memory at any length).
@@ -258,7 +258,8 @@ class FlyThrough:
                 keyframe poses (see ``autopilot.make_camera_path``).
             callback: called with every ``Frame`` as it is made.
             progress: show a tqdm progress bar (``None``: unless
-                ``set_progress_bar_config(disable=True)``).
+                ``set_progress_bar_config(disable=True)``; ``__call__`` passes ``None``,
+                a stream shows none unless asked).
             scene: a ``PreparedScene`` to start from (skips loading and estimation).
 
         Returns:
