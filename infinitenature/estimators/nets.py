@@ -30,7 +30,6 @@ from torch import Tensor, nn
 
 from ..weights import register_model
 from .base import check_image, follow_device, resize
-from .refine import refine_mask
 
 __all__ = [
     "UNetConfig",
@@ -85,10 +84,9 @@ class SkyNetConfig(UNetConfig):
     """Config of the shipped sky network.
 
     Attributes:
-        refine: upsample with a fast guided filter (edges snapped to the photo) in
-            ``SkyNet._upsample``; the forward resizes bilinearly and does not use it.
-        refine_radius: guided-filter window radius in working-resolution pixels.
-        refine_eps: guided-filter regularisation (larger = smoother).
+        refine, refine_radius, refine_eps: a guided-filter upsampling the shipped weights
+            store but the forward does not apply (it resizes bilinearly, as the weights
+            were measured); kept so that stored configs load.
         top_connected: multiply the probability of predicted sky regions
             (probability > 0.5 at the working resolution) that do not touch the
             top border by ``island_factor`` (``damp_sky_islands``).
@@ -196,7 +194,8 @@ class _NetEstimator(nn.Module):
         """
         return self.net(image * 2 - 1)
 
-    def _postprocess(self, prob: Tensor, image: Tensor, source_size: tuple[int, int]) -> Tensor:
+    def _at_working_size(self, prob: Tensor) -> Tensor:
+        """The output at the working resolution before it is resized bilinearly to the image (here: as it is)."""
         return prob
 
     @torch.no_grad()
@@ -207,8 +206,8 @@ class _NetEstimator(nn.Module):
         dtype = next(self.parameters()).dtype
         h, w = image.shape[-2:]
         x = resize(image.to(dtype), working_shape(h, w, self.config))
-        prob = resize(torch.sigmoid(self.logits(x)), (h, w))
-        return self._postprocess(prob, image.to(dtype), tuple(x.shape[-2:])).to(image.dtype)
+        prob = self._at_working_size(torch.sigmoid(self.logits(x)))
+        return resize(prob, (h, w)).to(image.dtype)
 
     def extra_repr(self) -> str:
         n = sum(p.numel() for p in self.parameters())
@@ -281,22 +280,6 @@ class SkyNet(_NetEstimator):
     def __init__(self, config: SkyNetConfig) -> None:
         super().__init__(config)
 
-    def _upsample(self, prob: Tensor, image: Tensor) -> Tensor:
-        if not self.config.refine:
-            return resize(prob, tuple(image.shape[-2:]))
-        return refine_mask(prob, image, radius=self.config.refine_radius, eps=self.config.refine_eps)
-
-    @torch.no_grad()
-    def forward(self, image: Tensor) -> Tensor:
-        """Sky probability at any size: ``(B, 3, H, W)`` in ``[0, 1]`` -> ``(B, 1, H, W)`` in ``[0, 1]``."""
-        check_image(image)
-        follow_device(self, image)
-        dtype = next(self.parameters()).dtype
-        h, w = image.shape[-2:]
-        x = resize(image.to(dtype), working_shape(h, w, self.config))
-        prob = torch.sigmoid(self.logits(x))
-        if self.config.top_connected:
-            prob = damp_sky_islands(prob, self.config.island_factor)
-        # Bilinear upsampling, as the shipped weights were measured with; ``_upsample`` (the
-        # guided filter of ``config.refine``) is not applied here.
-        return self._postprocess(resize(prob, (h, w)), image.to(dtype), tuple(x.shape[-2:])).to(image.dtype)
+    def _at_working_size(self, prob: Tensor) -> Tensor:
+        # with top_connected, sky not connected to the image's top border is damped (damp_sky_islands)
+        return damp_sky_islands(prob, self.config.island_factor) if self.config.top_connected else prob
