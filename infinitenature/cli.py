@@ -349,6 +349,11 @@ def _run(command: str | None, argv: list[str]) -> int:
         what = "interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}"
         print(f"infinitenature {command}: {what}", file=sys.stderr)
         return 128 + signum
+    except BrokenPipeError:  # the reader of stdout went away (e.g. `infinitenature models | head`)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes at exit
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

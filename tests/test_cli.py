@@ -310,3 +310,9 @@ def test_generated_flags_reach_the_loop_merged_onto_the_stored_settings(tmp_path
     assert code == 2 and err.strip() == "infinitenature fly: error: --frame-size must be one of 'refiner', 'state', got 'huge'"
     code, err = _run(["fly", str(src), "-o", str(tmp_path / "b.gif"), "--fov-deg", "180"], capsys)
     assert code == 2 and err.strip() == "infinitenature fly: error: --fov-deg must be a number in (0, 180), got 180.0"
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`infinitenature models | head -1`: the reader goes away; no traceback, exit 0."""
+    r = subprocess.run(f"{sys.executable} -m infinitenature models | head -1", shell=True, capture_output=True, text=True)
+    assert r.stdout.startswith("NAME") and r.stderr == ""
