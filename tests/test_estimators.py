@@ -639,3 +639,33 @@ class TestSkyIslands:
         damped = SkyNet(SkyNetConfig(**TINY, refine=False, top_connected=True, island_factor=0.0)).eval()
         damped.load_state_dict(plain.state_dict())
         assert (damped(image) <= plain(image) + 1e-6).all()
+
+
+class TestRealGroundCrops:
+    def test_ground_crops_hold_no_sky(self, tmp_path):
+        from infinitenature.train.estimator_augment import ground_window, load_real_sky, real_sky_batch
+
+        real = load_real_sky(_fake_real_set(tmp_path / "real"), "train", short_side=32)
+        g = torch.Generator().manual_seed(0)
+        b = real_sky_batch(real, 12, size=16, plates=real.plates, paste=0.5, generator=g, ground=1.0)
+        assert b["rgb"].shape == (12, 3, 16, 16)
+        assert b["sky"].max() == 0 and b["valid"].min() == 1  # no sky, no uncertain pixel in any crop
+        mixed = real_sky_batch(real, 12, size=16, generator=torch.Generator().manual_seed(0), ground=0.0)
+        assert mixed["sky"].flatten(1).amax(1).max() > 0.5  # without the option crops do show sky
+        # A photo that is all sky has no ground window: None (real_sky_batch then takes a normal crop).
+        assert ground_window(torch.ones(1, 20, 20), torch.ones(1, 20, 20), (8, 8), 1.0, 0.5, g) is None
+        y0, x0, ch, cw = ground_window(real.sky[0], real.valid[0], (16, 16), 1.0, 0.5, g)
+        assert real.sky[0][:, y0 : y0 + ch, x0 : x0 + cw].max() == 0 and ch == cw >= 8
+
+    def test_cli_rejects_bad_ground_crops(self, tmp_path, capsys):
+        from infinitenature.train.estimators import main
+
+        root = _fake_real_set(tmp_path / "real")
+        for bad in ("1.5", "-0.1", "nan"):
+            assert main(["--dry-run", "--real-photos", str(root), "--real-ground-crops", bad]) == 2
+            err = capsys.readouterr().err
+            assert "--real-ground-crops must lie in [0, 1]" in err and err.count("\n") == 1
+        assert main(["--dry-run", "--real-ground-crops", "0.5"]) == 2  # needs --real-photos
+        capsys.readouterr()
+        assert main(["--dry-run", "--real-photos", str(root), "--real-ground-crops", "0.5"]) == 0
+        assert json.loads(capsys.readouterr().out)["real_ground_crops"] == 0.5

@@ -39,6 +39,7 @@ __all__ = [
     "load_real_sky",
     "sky_plates",
     "paste_sky",
+    "ground_window",
     "real_sky_batch",
     "REAL_PHOTO_AUGMENT",
 ]
@@ -362,6 +363,38 @@ def paste_sky(rgb: Tensor, sky: Tensor, plates: list[Tensor], prob: float, g: to
     return out
 
 
+def ground_window(
+    sky: Tensor, valid: Tensor, size: tuple[int, int], f: float, f_min: float, g: torch.Generator | None
+) -> tuple[int, int, int, int] | None:
+    """A random window of ``size``'s aspect with no sky and no uncertain pixel, or ``None``.
+
+    Args:
+        sky: ``(1, H, W)`` in ``[0, 1]``; any value above 0 counts as sky.
+        valid: ``(1, H, W)``, 0 on uncertain pixels.
+        size: output ``(h, w)``; the window is ``f * size`` pixels.
+        f: wanted scale; shrunk by 0.8 at a time down to ``f_min`` until a window fits.
+
+    Returns:
+        ``(y0, x0, ch, cw)`` of a window inside the photo's sure ground, uniformly
+        among the positions where one fits, or ``None``.
+    """
+    h, w = sky.shape[-2:]
+    bad = ((sky[0] > 0) | (valid[0] < 1)).double()
+    if not bool((bad == 0).any()):
+        return None
+    integral = F.pad(bad.cumsum(0).cumsum(1), (1, 0, 1, 0))
+    while True:
+        ch, cw = max(4, min(h, round(f * size[0]))), max(4, min(w, round(f * size[1])))
+        box = integral[ch:, cw:] - integral[:-ch, cw:] - integral[ch:, :-cw] + integral[:-ch, :-cw]
+        free = torch.nonzero(box < 0.5)
+        if len(free):
+            y0, x0 = free[int(torch.randint(0, len(free), (1,), generator=g))].tolist()
+            return y0, x0, ch, cw
+        if f * 0.8 < f_min or (ch == 4 and cw == 4):
+            return None
+        f *= 0.8
+
+
 def real_sky_batch(
     real: RealSkyPhotos,
     n: int,
@@ -372,6 +405,7 @@ def real_sky_batch(
     paste: float = 0.0,
     config: AugmentConfig | None = None,
     generator: torch.Generator | None = None,
+    ground: float = 0.0,
 ) -> dict[str, Tensor]:
     """``n`` random square crops of real photos with their sky masks, re-photographed.
 
@@ -379,6 +413,13 @@ def real_sky_batch(
     times what fits in the photo, anywhere in the photo, flip half of the time, get sky plates pasted over
     their sky with probability ``paste``, then the photometric changes of
     ``config`` (default ``REAL_PHOTO_AUGMENT``).
+
+    With probability ``ground`` a crop is instead taken entirely inside the
+    ground of a photo that has room for one (a window with no sky and no uncertain
+    pixel, see ``ground_window``) at a random scale and position: close-up,
+    sky-free views of real ground. The window shrinks from the drawn scale
+    down to half the output size (2x zoom) until one fits; a photo with no
+    such window gives a normal crop.
 
     Returns:
         ``rgb (n, 3, H, W)``, ``sky (n, 1, H, W)`` in ``[0, 1]``,
@@ -389,15 +430,28 @@ def real_sky_batch(
     rgbs, skies, valids = [], [], []
     lo, hi = math.log(scale[0]), math.log(scale[1])
     out_h, out_w = _hw(size)
+    # Photos with a sure-ground window of at least half the output size (ground crops are drawn from these).
+    probe = torch.Generator()
+    has_ground = [
+        i for i, (s, v) in enumerate(zip(real.sky, real.valid)) if ground_window(s, v, (out_h, out_w), 0.5, 0.5, probe) is not None
+    ] if ground > 0 else []
     for _ in range(n):
-        k = int(torch.randint(0, len(real.images), (1,), generator=g))
+        want_ground = ground > 0 and bool(has_ground) and float(torch.rand(1, generator=g)) < ground
+        pool = has_ground if want_ground else range(len(real.images))
+        k = pool[int(torch.randint(0, len(pool), (1,), generator=g))]
         img, sky, valid = real.images[k], real.sky[k], real.valid[k]
         h, w = img.shape[-2:]
         fit = min(h / out_h, w / out_w)  # largest window of the output's aspect: fit * (out_h, out_w)
         f = fit * math.exp(float(_uniform(1, lo, hi, g)))
         ch, cw = max(4, min(h, round(f * out_h))), max(4, min(w, round(f * out_w)))
-        y0 = int(torch.randint(0, h - ch + 1, (1,), generator=g))
-        x0 = int(torch.randint(0, w - cw + 1, (1,), generator=g))
+        window = None
+        if want_ground:  # down to half the output size (at most 2x zoom) when the ground is a thin band
+            window = ground_window(sky, valid, (out_h, out_w), f, min(fit * scale[0], 0.5), g)
+        if window is not None:
+            y0, x0, ch, cw = window
+        else:
+            y0 = int(torch.randint(0, h - ch + 1, (1,), generator=g))
+            x0 = int(torch.randint(0, w - cw + 1, (1,), generator=g))
         stack = torch.cat([img, sky, valid])[None, :, y0 : y0 + ch, x0 : x0 + cw]
         stack = F.interpolate(stack, size=(out_h, out_w), mode="bilinear", align_corners=False, antialias=ch > out_h)
         if float(torch.rand(1, generator=g)) < cfg.flip:

@@ -13,7 +13,9 @@ With ``--real-photos data/real_photos --real-split train`` a share of every
 batch (``--real-share``) comes from real photos with hand-checked sky masks
 (crops at many scales, flips, colour changes, JPEG; uncertain mask pixels are
 left out of the loss), and sky bands are copy-pasted between real photos and
-renders (``--copy-paste``). ``--sky-only`` trains and saves the sky network
+renders (``--copy-paste``). ``--real-ground-crops P`` takes that share of the
+real crops entirely inside a photo's sure ground (no sky, no uncertain pixel):
+close-up, sky-free negatives. ``--sky-only`` trains and saves the sky network
 alone (e.g. fine-tuning it from ``--init``)::
 
     python -m infinitenature.train.estimators --sky-only --init weights/ --out runs/sky \\
@@ -85,6 +87,7 @@ class TrainOptions:
     real_exclude: str = ""  # comma-separated photos of that split to leave out (validation)
     real_share: float = 0.5  # fraction of each sky batch drawn from the real photos
     copy_paste: float = 0.3  # probability per sample of pasting another image's sky band over its sky
+    real_ground_crops: float = 0.0  # probability per real crop of a window entirely inside a photo's sure ground (no sky)
     sky_top_connected: bool = False  # save the sky net with SkyNetConfig.top_connected (damp sky islands at inference)
 
 
@@ -231,7 +234,13 @@ def train(opts: TrainOptions) -> dict:
             batch["rgb"] = paste_sky(batch["rgb"], batch["sky"], real_plates, opts.copy_paste, g)
             batch["rgb"] = _photometric(batch["rgb"], batch["disparity"], batch["sky"], aug, g)
             rb = real_sky_batch(
-                real, n_real, size=crop, plates=real_plates + render_plates, paste=opts.copy_paste, generator=g
+                real,
+                n_real,
+                size=crop,
+                plates=real_plates + render_plates,
+                paste=opts.copy_paste,
+                generator=g,
+                ground=opts.real_ground_crops,
             )
             keep = opts.batch - n_real  # rendered samples in the sky batch
             sky_rgb = torch.cat([batch["rgb"][:keep], rb["rgb"]])
@@ -286,6 +295,8 @@ def train(opts: TrainOptions) -> dict:
             f"; sky: {n_real}/{opts.batch} of each batch real crops of {len(real.names)} photos of"
             f" {opts.real_photos} split {opts.real_split!r} ({', '.join(real.names)}), copy-paste {opts.copy_paste}"
         )
+        if opts.real_ground_crops > 0:
+            summary["train_data"] += f", ground-only crops {opts.real_ground_crops}"
     out = Path(opts.out)
     if depth is not None:
         save_model(depth, out / "depth-default.safetensors", extra=summary)
@@ -426,6 +437,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not 0 <= opts.real_share <= 1 or not 0 <= opts.copy_paste <= 1:
         print("error: --real-share and --copy-paste must lie in [0, 1]", file=sys.stderr)
+        return 2
+    if not 0 <= opts.real_ground_crops <= 1:
+        print(f"error: --real-ground-crops must lie in [0, 1] (got {opts.real_ground_crops})", file=sys.stderr)
+        return 2
+    if opts.real_ground_crops > 0 and opts.real_photos is None:
+        print("error: --real-ground-crops needs --real-photos", file=sys.stderr)
         return 2
     if opts.real_photos is not None:
         from .estimator_augment import load_real_sky as _check_real
