@@ -1,7 +1,7 @@
 """Depth and sky estimators on the real-photo evaluation set (data/real_photos).
 
     python benchmarks/bench_estimators_real.py [--depth default] [--sky default]
-        [--split heldout|train|all] [--out JSON] [--sheet PNG] [--threads N]
+        [--split heldout|train|all] [--sky-structure on|off] [--out JSON] [--sheet PNG] [--threads N]
 
 Runs the estimators on every photo of the split at the photo's stored size
 (at most 1024 px) and reports, per photo and over the split:
@@ -191,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--depth", default="default", help="depth estimator spec for load_depth (default: shipped)")
     p.add_argument("--sky", default="default", help="sky estimator spec for load_sky (default: shipped)")
     p.add_argument("--split", default="heldout", choices=["heldout", "train", "all"])
+    p.add_argument("--sky-structure", default=None, choices=["on", "off"],
+                   help="set SkyNetConfig.structure of one of our sky networks (default: as stored)")
     p.add_argument("--data", type=Path, default=DATA, help="folder of the set")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "estimators_real.json")
     p.add_argument("--sheet", type=Path, default=None, help="also write a contact sheet PNG")
@@ -201,10 +203,15 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     depth, sky = load_depth(args.depth), load_sky(args.sky)
+    if args.sky_structure is not None:
+        if not hasattr(getattr(sky, "config", None), "structure"):
+            p.error("--sky-structure needs one of our sky networks")
+        sky.config.structure = args.sky_structure == "on"
     splits = ["heldout", "train"] if args.split == "all" else [args.split]
     result = {
         "depth": args.depth,
         "sky": args.sky,
+        "sky_structure": getattr(getattr(sky, "config", None), "structure", None),
         "split": args.split,
         "band_px": BAND_PX,
         "sky_threshold": 0.5,

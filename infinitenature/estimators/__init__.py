@@ -12,6 +12,7 @@ from .files import DepthFromArray, SkyFromArray, read_map
 from .nets import DepthNet, DepthNetConfig, SkyNet, SkyNetConfig
 from .normalize import compute_sky_offset, depth_to_disparity, disparity_percentiles, normalize_disparity
 from .refine import guided_filter, guided_upsample, refine_mask
+from .sky_structure import SkyStructureConfig, structure_sky
 
 __all__ = [
     "DepthEstimator",
@@ -28,6 +29,8 @@ __all__ = [
     "guided_filter",
     "guided_upsample",
     "refine_mask",
+    "SkyStructureConfig",
+    "structure_sky",
     "normalize_disparity",
     "disparity_percentiles",
     "compute_sky_offset",

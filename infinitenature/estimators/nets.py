@@ -10,6 +10,8 @@ in post-processing:
 * ``DepthNet`` -> ``sigmoid`` = disparity roughly in the normalized range
   (larger = nearer), trained scale-and-shift invariantly.
 * ``SkyNet`` -> ``sigmoid`` = sky probability at the working resolution;
+  optionally (``structure``) the layout and colour rules of
+  ``sky_structure.structure_sky`` correct it with the photo's own colours;
   optionally (``top_connected``) regions of sky that do not touch the top
   border are damped (in a landscape the sky reaches the top of the frame);
   then the mask is resized to the photo.
@@ -30,6 +32,7 @@ from torch import Tensor, nn
 
 from ..weights import register_model
 from .base import check_image, follow_device, resize
+from .sky_structure import SkyStructureConfig, structure_sky
 
 __all__ = [
     "UNetConfig",
@@ -87,6 +90,14 @@ class SkyNetConfig(UNetConfig):
         refine, refine_radius, refine_eps: a guided-filter upsampling the shipped weights
             store but the forward does not apply (it resizes bilinearly, as the weights
             were measured); kept so that stored configs load.
+        structure: apply ``structure_sky`` (``sky_structure.py``) with the default
+            ``SkyStructureConfig`` to the probability at the working resolution, before
+            ``top_connected``: predicted ground that does not reach the bottom row becomes
+            sky, a per-photo Gaussian colour model (Lab + row) fitted on the sure pixels
+            re-decides the others, yellow-green pixels are damped, and a warm sky darker
+            than its ground is damped. Inference only; training uses ``logits``. Off by
+            default: on the held-out real photos it raises the mean sky IoU from 0.691 to
+            0.722 but lowers cold-ripple (0.901 -> 0.884) and dune (0.703 -> 0.674).
         top_connected: multiply the probability of predicted sky regions
             (probability > 0.5 at the working resolution) that do not touch the
             top border by ``island_factor`` (``damp_sky_islands``).
@@ -96,6 +107,7 @@ class SkyNetConfig(UNetConfig):
     refine: bool = True
     refine_radius: int = 2
     refine_eps: float = 1e-3
+    structure: bool = False
     top_connected: bool = False
     island_factor: float = 0.25
 
@@ -194,8 +206,11 @@ class _NetEstimator(nn.Module):
         """
         return self.net(image * 2 - 1)
 
-    def _at_working_size(self, prob: Tensor) -> Tensor:
-        """The output at the working resolution before it is resized bilinearly to the image (here: as it is)."""
+    def _at_working_size(self, prob: Tensor, image: Tensor) -> Tensor:
+        """The output at the working resolution before it is resized bilinearly to the image (here: as it is).
+
+        ``prob`` is ``(B, 1, h, w)``, ``image`` the ``(B, 3, h, w)`` network input in ``[0, 1]``.
+        """
         return prob
 
     @torch.no_grad()
@@ -206,7 +221,7 @@ class _NetEstimator(nn.Module):
         dtype = next(self.parameters()).dtype
         h, w = image.shape[-2:]
         x = resize(image.to(dtype), working_shape(h, w, self.config))
-        prob = self._at_working_size(torch.sigmoid(self.logits(x)))
+        prob = self._at_working_size(torch.sigmoid(self.logits(x)), x)
         return resize(prob, (h, w)).to(image.dtype)
 
     def extra_repr(self) -> str:
@@ -271,6 +286,9 @@ class DepthNet(_NetEstimator):
 class SkyNet(_NetEstimator):
     """Shipped sky estimator: photo -> sky probability in ``[0, 1]``.
 
+    ``config.structure = True`` turns on the test-time rules of ``structure_sky``;
+    their parameters are ``self.structure_config`` (a ``SkyStructureConfig``).
+
     Example:
         >>> net = SkyNet(SkyNetConfig(working_size=64, widths=(4, 8), blocks=0)).eval()
         >>> net(torch.rand(1, 3, 33, 47)).shape
@@ -279,7 +297,11 @@ class SkyNet(_NetEstimator):
 
     def __init__(self, config: SkyNetConfig) -> None:
         super().__init__(config)
+        #: parameters of ``structure_sky`` when ``config.structure`` is on (not stored with the weights)
+        self.structure_config = SkyStructureConfig()
 
-    def _at_working_size(self, prob: Tensor) -> Tensor:
+    def _at_working_size(self, prob: Tensor, image: Tensor) -> Tensor:
+        if self.config.structure:
+            prob = structure_sky(prob, image, self.structure_config)
         # with top_connected, sky not connected to the image's top border is damped (damp_sky_islands)
         return damp_sky_islands(prob, self.config.island_factor) if self.config.top_connected else prob
