@@ -59,6 +59,10 @@ MAX_STREAK_BLUR = 4.0
 MAX_STREAK_RATIO = 32.0
 #: Taps of the streak blur along its line, over +-2 sigma.
 STREAK_TAPS = 9
+#: The disparity the scene gives the sky (``scene.prepare_scene``).
+SKY_DISPARITY = 0.01
+#: How an anchor's pixels map to rays (``PhotoAnchor.projection``).
+PROJECTIONS = ("pinhole", "cylinder")
 
 
 @dataclass
@@ -76,6 +80,12 @@ class PhotoAnchor:
         airlight: ``(3,)`` the haze's colour, or ``None`` when the anchor has no haze.
         view_side: side of the first view's square in anchor pixels (``None``: the
             anchor is that square).
+        projection: ``"pinhole"``: the photo's own projection by ``K``; ``"cylinder"``: a
+            panorama around the first camera's vertical axis (``panorama.py``), where a
+            first-camera point ``(x, y, z)`` lies at column ``K[0, 2] + K[0, 0] * atan2(x, z)``
+            and row ``K[1, 2] + K[1, 1] * y / r`` with ``r = sqrt(x**2 + z**2)``, its
+            disparity is ``1 / r``, and the columns wrap around the full circle
+            (``width = 2 pi K[0, 0]``).
     """
 
     levels: list[Tensor]
@@ -83,6 +93,11 @@ class PhotoAnchor:
     sky_offset: float = 0.0
     airlight: Tensor | None = None
     view_side: int | None = None
+    projection: str = "pinhole"
+
+    def __post_init__(self) -> None:
+        if self.projection not in PROJECTIONS:
+            raise ValueError(f"projection must be one of {', '.join(PROJECTIONS)}, got {self.projection!r}")
 
     @property
     def size(self) -> int:
@@ -103,7 +118,7 @@ class PhotoAnchor:
         airlight = None if self.airlight is None else self.airlight.to(device)
         return PhotoAnchor(
             levels=[x.to(device) for x in self.levels], K=self.K.to(device), sky_offset=self.sky_offset, airlight=airlight,
-            view_side=self.view_side,
+            view_side=self.view_side, projection=self.projection,
         )
 
     @property
@@ -128,6 +143,8 @@ class AnchorSample:
             computed it for its ``streak_blur``; ``None`` otherwise.
         haze_density: ``(B, 1, H, W)`` the photo's haze density along the ray of the
             surface looked up (``haze.haze_density``) where the anchor has haze; ``None`` otherwise.
+        inside: ``(B, 1, H, W)`` 1 where the lookup fell inside the anchor (ahead of the
+            first camera, within its pixels), else 0.
     """
 
     rgb: Tensor
@@ -136,6 +153,7 @@ class AnchorSample:
     uv: Tensor
     magnification: Tensor | None = None
     haze_density: Tensor | None = None
+    inside: Tensor | None = None
 
 
 def anchor_side(state_side: int, photo_side: int, scale: int) -> int:
@@ -347,7 +365,7 @@ def _blur_streaks(anchor: PhotoAnchor, rgb: Tensor, uv: Tensor, use: Tensor, gai
     taps = torch.exp(-0.5 * t.square())
     taps = taps / taps.sum()
     off = t[:, None] * sg[None]  # (T, N) anchor pixels along theta
-    grid = torch.stack([(u[None] + off * torch.cos(th)[None] + 0.5) * (2.0 / Wa) - 1.0,
+    grid = torch.stack([(_wrapped(anchor, u[None] + off * torch.cos(th)[None]) + 0.5) * (2.0 / Wa) - 1.0,
                         (v[None] + off * torch.sin(th)[None] + 0.5) * (2.0 / Ha) - 1.0], dim=-1)  # (T, N, 2)  # fmt: skip
     out = torch.zeros(3, idx.numel(), device=rgb.device)
     levels, runs = torch.unique_consecutive(lo, return_counts=True)
@@ -365,6 +383,53 @@ def _blur_streaks(anchor: PhotoAnchor, rgb: Tensor, uv: Tensor, use: Tensor, gai
     blurred = rgb.permute(1, 0, 2, 3).reshape(3, -1).clone()
     blurred[:, idx] += fade * (out.clamp(0, 1).to(blurred.dtype) - blurred[:, idx])
     return blurred.reshape(3, B, H, W).permute(1, 0, 2, 3), s_min
+
+
+def _project(anchor: PhotoAnchor, Xa: Tensor, shape: tuple[int, int, int]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """First-camera points ``(B, 3, N)`` to the anchor's pixels: ``(u, v)`` ``(B, H, W)`` each,
+    the disparity ``(B, 1, H, W)`` the anchor stores for such a point, and ``(B, H, W)`` whether
+    the point can be looked up at all (ahead of a pinhole, off the axis of a cylinder).
+
+    A cylinder's columns are unwrapped around the first point's azimuth, so that finite
+    differences across a view stay small where it crosses the azimuth of +-pi.
+    """
+    B, H, W = shape
+    K = anchor.K.to(Xa.device)
+    if anchor.projection == "cylinder":
+        r = torch.sqrt(Xa[:, 0:1].square() + Xa[:, 2:3].square())
+        ahead = r > 1e-6
+        rs = torch.where(ahead, r, torch.ones_like(r))
+        phi = torch.atan2(Xa[:, 0:1], Xa[:, 2:3])
+        mid = phi[:, :, (H // 2) * W + W // 2].unsqueeze(-1)  # the view's central azimuth
+        phi = mid + torch.remainder(phi - mid + math.pi, 2 * math.pi) - math.pi
+        u, v = K[0, 2] + K[0, 0] * phi, K[1, 2] + K[1, 1] * Xa[:, 1:2] / rs
+    else:
+        za = Xa[:, 2:3]
+        ahead = za > 1e-6
+        rs = torch.where(ahead, za, torch.ones_like(za))
+        p = K @ Xa
+        u, v = p[:, 0:1] / rs, p[:, 1:2] / rs
+    return u.reshape(B, H, W), v.reshape(B, H, W), (1.0 / rs).reshape(B, 1, H, W), ahead.reshape(B, H, W)
+
+
+def _unproject(anchor: PhotoAnchor, u: Tensor, v: Tensor, d: Tensor) -> Tensor:
+    """The first-camera points ``(B, 3, H * W)`` at anchor pixels ``(u, v)`` (``(B, H, W)``) with
+    the anchor's disparity ``d`` (``(B, 1, H, W)``) there: the inverse of ``_project``."""
+    B, H, W = u.shape
+    K = anchor.K.to(u.device)
+    dist = 1.0 / d.reshape(B, 1, H * W).clamp_min(1e-4)
+    u, v = u.reshape(B, 1, H * W), v.reshape(B, 1, H * W)
+    if anchor.projection == "cylinder":
+        phi = (u - K[0, 2]) / K[0, 0]
+        return torch.cat([torch.sin(phi), (v - K[1, 2]) / K[1, 1], torch.cos(phi)], dim=1) * dist
+    return torch.linalg.inv(K) @ torch.cat([u, v, torch.ones_like(u)], dim=1) * dist
+
+
+def _wrapped(anchor: PhotoAnchor, u: Tensor) -> Tensor:
+    """Columns ``u`` of a cylinder wrapped into ``[-0.5, width - 0.5)``; a pinhole's unchanged."""
+    if anchor.projection != "cylinder":
+        return u
+    return torch.remainder(u + 0.5, anchor.width) - 0.5
 
 
 def sample_anchor(
@@ -446,16 +511,13 @@ def sample_anchor(
     ray = torch.linalg.inv(K.to(dev).float()) @ pixel_grid(H, W, device=dev).reshape(3, -1)  # (3, H*W), z = 1
     X = ray.unsqueeze(0) / d.reshape(B, 1, H * W)  # (B, 3, N)
     Xa = to_first[:, :3, :3] @ X + to_first[:, :3, 3:4]
-    za = Xa[:, 2:3]
-    ahead = za > 1e-6
-    pa = anchor.K.to(dev) @ Xa
-    zs = torch.where(ahead, za, torch.ones_like(za))
-    ua, va = (pa[:, 0:1] / zs).reshape(B, H, W), (pa[:, 1:2] / zs).reshape(B, H, W)
-    d_pred = (1.0 / zs).reshape(B, 1, H, W)
+    ua, va, d_pred, ahead = _project(anchor, Xa, (B, H, W))
 
     Wa, Ha = anchor.width, anchor.height
-    gx, gy = (ua + 0.5) * (2.0 / Wa) - 1.0, (va + 0.5) * (2.0 / Ha) - 1.0
-    inside = (gx.abs() < 1.0 - 1.0 / Wa) & (gy.abs() < 1.0 - 1.0 / Ha) & ahead.reshape(B, H, W)
+    gx, gy = (_wrapped(anchor, ua) + 0.5) * (2.0 / Wa) - 1.0, (va + 0.5) * (2.0 / Ha) - 1.0
+    inside = (gy.abs() < 1.0 - 1.0 / Ha) & ahead
+    if anchor.projection == "pinhole":
+        inside &= gx.abs() < 1.0 - 1.0 / Wa
     grid = torch.where(inside.unsqueeze(-1), torch.stack([gx, gy], dim=-1), 0.0)
     # Level per pixel: log2 of anchor pixels per view pixel, clamped to the pyramid.
     level = torch.log2(_footprint(ua, va).clamp_min(1e-6)).clamp(0, len(anchor.levels) - 1)
@@ -475,8 +537,7 @@ def sample_anchor(
     if anchor.sky_offset > 0:
         weight = weight * (d_a > anchor.sky_offset + 1e-6)
     # The anchor's surface point, moved into the view: its disparity there.
-    Xs = torch.linalg.inv(anchor.K.to(dev)) @ torch.stack([ua, va, torch.ones_like(ua)], dim=1).reshape(B, 3, H * W)
-    Xs = Xs / d_a.reshape(B, 1, H * W).clamp_min(1e-4)
+    Xs = _unproject(anchor, ua, va, d_a)
     from_first = pose.to(device=dev, dtype=torch.float32).expand(B, 4, 4)
     zv = (from_first[:, 2:3, :3] @ Xs + from_first[:, 2:3, 3:4]).reshape(B, 1, H, W)
     disp_view = torch.where(zv > 1e-6, 1.0 / zv.clamp_min(1e-6), disparity.float()).clamp(0.01, 1.0)
@@ -488,13 +549,14 @@ def sample_anchor(
         uv=torch.stack([ua, va], dim=1),
         magnification=s_min,
         haze_density=haze_density(sampled[:, 4:5], d_a).to(dt) if anchor.has_haze else None,
+        inside=inside.unsqueeze(1).to(dt),
     )
 
 
 
 class PhotoAnchorDeparture(Departure):
     """The photo anchor in the loop (``FlyThroughConfig.anchor_scale``, ``streak_blur``,
-    ``aerial_perspective``).
+    ``aerial_perspective``, ``outpaint``).
 
     After every warp each valid pixel takes the anchor's colour where the anchor shows
     its surface (``sample_anchor``); the sample is left on the warped frame for other
@@ -504,20 +566,69 @@ class PhotoAnchorDeparture(Departure):
     disparity the pixel had before the warp, moved along as ``"haze_from"``), and what
     the refiner painted takes the density of the surfaces around it.
 
+    With a ``panorama`` (``panorama.outpaint_panorama``), what lies beyond the photo is
+    re-sampled from the panorama the same way, and a hole there takes the panorama's
+    surface along its ray (colour and disparity, or its sky) instead of what the refiner
+    painted: the ray is marched by ``RAY_STEPS`` fixed-point steps from the painted
+    disparity (look the point up, move the panorama's surface there into the view, take
+    its disparity), and kept where the panorama then agrees with it.
+
     Args:
         anchor: the first view (``build_anchor``; with haze for ``aerial_perspective``).
         K: ``(3, 3)`` intrinsics of the state.
         streak_blur, aerial_perspective: as in ``sample_anchor``.
+        panorama: the photo outpainted around the first camera (``panorama.Panorama``), or ``None``.
     """
 
-    def __init__(self, anchor: PhotoAnchor, K: Tensor, *, streak_blur: float = 0.0, aerial_perspective: float = 0.0) -> None:
+    #: Fixed-point steps of the march along a hole's ray into the panorama.
+    RAY_STEPS = 3
+
+    def __init__(
+        self, anchor: PhotoAnchor, K: Tensor, *, streak_blur: float = 0.0, aerial_perspective: float = 0.0, panorama=None
+    ) -> None:
         if aerial_perspective > 0 and not anchor.has_haze:
             raise ValueError(
                 "aerial_perspective needs a scene whose anchor carries the photo's haze (prepare it with FlyThrough.prepare, "
                 "or build_anchor(haze=haze.estimate_haze(...)))"
             )
-        self.anchor, self.K = anchor, K
+        self.anchor, self.K, self.panorama = anchor, K, panorama
         self.streak_blur, self.aerial_perspective = streak_blur, aerial_perspective
+
+    def _look(
+        self, anchor: PhotoAnchor, disparity: Tensor, pose: Tensor, where: Tensor | None = None, *, plain: bool = False, smooth: int = 5
+    ) -> AnchorSample | None:
+        """``sample_anchor`` with the run's settings (``plain``: neither), over the box around ``where``
+        (``(B, 1, H, W)``, > 0 where it is needed; ``None``: everywhere); ``None`` when nothing is needed.
+        Outside the box the sample has weight 0 and the given disparity."""
+        kw = {"smooth": smooth} if plain else {"smooth": smooth, "streak_blur": self.streak_blur, "aerial_perspective": self.aerial_perspective}
+        if where is None:
+            return sample_anchor(anchor, disparity, self.K, pose, **kw)
+        need = where.amax(dim=(0, 1)) > 0
+        if not bool(need.any()):
+            return None
+        rows, cols = need.any(1).nonzero().squeeze(1), need.any(0).nonzero().squeeze(1)
+        H, W = need.shape
+        pad = 4  # the agreement test's box and the footprint's differences look at neighbours
+        y0, y1 = max(0, int(rows[0]) - pad), min(H, int(rows[-1]) + 1 + pad)
+        x0, x1 = max(0, int(cols[0]) - pad), min(W, int(cols[-1]) + 1 + pad)
+        if (y1 - y0) * (x1 - x0) > 0.6 * H * W:
+            return sample_anchor(anchor, disparity, self.K, pose, **kw)
+        K = self.K.clone()
+        K[0, 2] -= x0
+        K[1, 2] -= y0
+        box = sample_anchor(anchor, disparity[..., y0:y1, x0:x1], K, pose, **kw)
+
+        def full(x: Tensor | None, fill: Tensor | float) -> Tensor | None:
+            if x is None:
+                return None
+            out = fill.clone() if isinstance(fill, Tensor) else x.new_full((x.shape[0], x.shape[1], H, W), fill)
+            out[..., y0:y1, x0:x1] = x
+            return out
+
+        return AnchorSample(
+            rgb=full(box.rgb, 0.0), disparity=full(box.disparity, disparity), weight=full(box.weight, 0.0), uv=full(box.uv, 0.0),
+            haze_density=full(box.haze_density, 0.0), inside=full(box.inside, 0.0),
+        )
 
     def start(self, state: LoopState) -> None:
         a0 = sample_anchor(self.anchor, state.disparity, self.K, state.pose)
@@ -533,14 +644,20 @@ class PhotoAnchorDeparture(Departure):
         if self.aerial_perspective > 0:  # every warped surface's colour at its new distance
             rehazed = rehaze_moved(warped.rgb, ch["haze"], ch.pop("haze_from"), warped.disparity, self.anchor.airlight, self.aerial_perspective)
             warped.rgb = warped.mask * rehazed + (1 - warped.mask) * warped.rgb
-        a = sample_anchor(
-            self.anchor, warped.disparity, self.K, warped.pose, streak_blur=self.streak_blur, aerial_perspective=self.aerial_perspective
-        )
+        a = self._look(self.anchor, warped.disparity, warped.pose)
         w = a.weight * warped.mask
         warped.rgb = w * a.rgb + (1 - w) * warped.rgb
         warped.anchor, warped.anchor_weight = a, w
         if self.aerial_perspective > 0:
             ch["haze"] = w * a.haze_density + (1 - w) * ch["haze"]
+        if self.panorama is not None:  # what lies beyond the photo, from the panorama
+            beyond = warped.mask * self._beyond(a)
+            p = self._look(self.panorama.anchor, warped.disparity, warped.pose, beyond)
+            if p is not None:
+                wp = p.weight * beyond
+                warped.rgb = wp * p.rgb + (1 - wp) * warped.rgb
+                if self.aerial_perspective > 0:
+                    ch["haze"] = wp * p.haze_density + (1 - wp) * ch["haze"]
 
     def after_paint(self, warped: Warped, state: LoopState, keep: Tensor | None, painted: bool) -> None:
         if not painted:
@@ -549,10 +666,38 @@ class PhotoAnchorDeparture(Departure):
             state.channels["haze"] = push_pull_fill(state.channels["haze"], warped.mask)
         # A hole the photo shows (beyond the first view's square, or behind what moved) takes the
         # photo's colour where the painted disparity agrees with the photo's there.
-        a = sample_anchor(
-            self.anchor, state.disparity, self.K, state.pose, streak_blur=self.streak_blur, aerial_perspective=self.aerial_perspective
-        )
+        a = self._look(self.anchor, state.disparity, state.pose)
         w = a.weight * (1 - warped.mask)
         state.rgb = w * a.rgb + (1 - w) * state.rgb
         if self.aerial_perspective > 0:
             state.channels["haze"] = w * a.haze_density + (1 - w) * state.channels["haze"]
+        if self.panorama is not None:
+            self._fill_from_panorama(state, (1 - warped.mask) * self._beyond(a))
+
+    def _beyond(self, a: AnchorSample) -> Tensor:
+        """``(B, 1, H, W)`` 1 where the view looks beyond the photo the panorama keeps unchanged."""
+        u0, u1 = self.panorama.photo_columns
+        u = a.uv[:, 0:1]
+        return 1 - a.inside * ((u >= u0) & (u <= u1)).to(a.inside.dtype)
+
+    def _fill_from_panorama(self, state: LoopState, hole: Tensor) -> None:
+        """Holes beyond the photo (``hole``, ``(B, 1, H, W)``) take the panorama's surface along their ray."""
+        pano, pose = self.panorama.anchor, state.pose
+        d = state.disparity
+        for _ in range(self.RAY_STEPS):
+            p = self._look(pano, d, pose, hole, plain=True)
+            if p is None:
+                return
+            d = torch.where(hole > 0, p.disparity, d)
+        p = self._look(pano, d, pose, hole, smooth=1)  # the disparity is the panorama's own: no noise to average
+        w = p.weight * hole
+        state.rgb = w * p.rgb + (1 - w) * state.rgb
+        state.disparity = w * p.disparity + (1 - w) * state.disparity
+        if self.aerial_perspective > 0:
+            state.channels["haze"] = w * p.haze_density + (1 - w) * state.channels["haze"]
+        if pano.sky_offset > 0:  # a ray the panorama shows no ground on, but its sky
+            far = self._look(pano, torch.full_like(d, 1e-3), pose, hole * (1 - w), plain=True)
+            if far is not None:
+                sky = hole * (1 - w) * far.inside * (far.disparity <= pano.sky_offset + 1e-6).to(d.dtype)
+                state.rgb = sky * far.rgb + (1 - sky) * state.rgb
+                state.disparity = sky * SKY_DISPARITY + (1 - sky) * state.disparity

@@ -132,6 +132,11 @@ class FlyThroughConfig:
         detail: surface texture where the frame magnifies its content beyond what it
             resolves, per octave in units of the photo's fine contrast; needs
             ``anchor_scale``. Departure (published: 0).
+        outpaint: before the flight, continue the photo all around the first camera
+            from its own pixels (``panorama.py``: strips of the photo joined along seams
+            of least difference), and show that wherever a view looks beyond the photo;
+            the sky canvas becomes that panorama too. Needs ``anchor_scale``.
+            Departure (published: ``False``; the release outpainted with a GAN).
         sky_layers: keep sky and ground apart in every resampling and refiner pass
             (``layers.py``), so long flights do not take on the sky's colour.
             Departure (published: ``False``).
@@ -154,6 +159,7 @@ class FlyThroughConfig:
     streak_blur: float = _setting(0.0, "filter the photo's colour along the flight so near slopes are not streaks (needs the anchor)", "float", low=0, high=MAX_STREAK_BLUR, metavar="X")
     aerial_perspective: float = _setting(0.0, "far ground sheds the photo's haze as the camera nears it (needs the anchor)", "float", low=0, high=1, metavar="X")
     detail: float = _setting(0.0, "texture where the frame magnifies the photo beyond its pixels (needs the anchor)", "float", low=0, high=MAX_DETAIL, metavar="X")
+    outpaint: bool = _setting(False, "continue the photo all around from its own pixels before the flight (needs the anchor)", "bool")
     sky_layers: bool = _setting(False, "keep sky and ground apart so long flights do not take on the sky's colour", "bool")
     render_backend: str = _setting("torch", "how frames are warped", "choice", choices=RENDER_BACKENDS)
     beta: float = _setting(4.0, "softness of depth edges in the splatting alpha", "float", low=0, low_open=True, metavar="X")
@@ -176,7 +182,10 @@ class FlyThroughConfig:
             value = getattr(self, f.name)
             if not s.accepts(value):
                 raise ValueError(f"{f.name} must be {s.describe()}, got {value!r}")
-        for name, what in (("detail", "continues the photo's texture"), ("streak_blur", "filters the anchor's lookup"), ("aerial_perspective", "changes the anchor's colours")):
+        for name, what in (
+            ("detail", "continues the photo's texture"), ("streak_blur", "filters the anchor's lookup"),
+            ("aerial_perspective", "changes the anchor's colours"), ("outpaint", "is looked up like the photo anchor"),
+        ):  # fmt: skip
             if getattr(self, name) > 0 and not self.anchor_scale:
                 raise ValueError(f"{name} needs the photo anchor: set anchor_scale >= 1 too (it {what})")
         return self

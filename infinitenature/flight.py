@@ -31,6 +31,7 @@ from .detail import SurfaceDetail, prepare_detail
 from .geometry import relative_pose
 from .io import to_uint8
 from .layers import SkyGroundLayers
+from .panorama import Panorama, outpaint_panorama, panorama_canvas
 from .scene import PreparedScene
 from .sky import sky_blend
 from .step import (
@@ -47,7 +48,10 @@ from .step import (
     warp,
 )
 
-__all__ = ["Flight", "Frame", "StepTimings", "departures_for", "layering_for"]
+__all__ = ["Flight", "Frame", "StepTimings", "departures_for", "layering_for", "panorama_for", "PANORAMA_SCALE"]
+
+#: The outpainted panorama's resolution relative to the state's (``FlyThroughConfig.outpaint``).
+PANORAMA_SCALE = 2
 
 
 @dataclass
@@ -94,12 +98,19 @@ class StepTimings:
         return {k: 1000.0 * getattr(self, k) / n for k in self.STEPS}
 
 
-def departures_for(cfg: FlyThroughConfig, scene: PreparedScene, *, seed: int, sky_level: float) -> list[Departure]:
+def panorama_for(cfg: FlyThroughConfig, scene: PreparedScene, *, seed: int) -> Panorama | None:
+    """The photo outpainted around the first camera when ``cfg.outpaint`` is on (else ``None``)."""
+    if not cfg.outpaint:
+        return None
+    return outpaint_panorama(scene.anchor, focal=float(scene.K[0, 0]), state_side=scene.rgb.shape[-1], scale=PANORAMA_SCALE, seed=seed)
+
+
+def departures_for(cfg: FlyThroughConfig, scene: PreparedScene, *, seed: int, sky_level: float, panorama: Panorama | None = None) -> list[Departure]:
     """The departures ``cfg`` turns on, in the order their hooks run (one line each)."""
     K = scene.K
     out: list[Departure] = []
     if cfg.anchor_scale:
-        out.append(PhotoAnchorDeparture(scene.anchor, K, streak_blur=cfg.streak_blur, aerial_perspective=cfg.aerial_perspective))
+        out.append(PhotoAnchorDeparture(scene.anchor, K, streak_blur=cfg.streak_blur, aerial_perspective=cfg.aerial_perspective, panorama=panorama))
     if cfg.detail > 0:
         out.append(SurfaceDetail(prepare_detail(scene.anchor, seed), K, strength=cfg.detail, seed=seed, scale=cfg.supersample, sky_level=sky_level))
     return out
@@ -156,7 +167,10 @@ class Flight:
         pose = torch.eye(4, dtype=torch.float64, device=device)
         self.path.reset(pose.clone())
         self.layering = layering_for(cfg, self.sky_level)
-        self.departures = departures_for(cfg, scene, seed=seed, sky_level=self.sky_level)
+        self.panorama = panorama_for(cfg, scene, seed=seed)
+        #: the sky canvas: the wider photo, or the panorama around it
+        self.canvas = scene.canvas if self.panorama is None else panorama_canvas(self.panorama, PANORAMA_SCALE.bit_length() - 1)
+        self.departures = departures_for(cfg, scene, seed=seed, sky_level=self.sky_level, panorama=self.panorama)
         self.refiner = refiner
         z = torch.randn(1, refiner.config.latent_dim, generator=generator, device=generator.device).to(device)
         rgbd0 = torch.cat([downsample(scene.rgb, ss), downsample(scene.disparity, ss)], dim=1) * 2 - 1
@@ -215,7 +229,7 @@ class Flight:
             return
         s = self.state
         R0, _ = relative_pose(torch.eye(4, dtype=torch.float64, device=s.pose.device), s.pose)
-        blended = sky_blend(s.rgb, s.disparity, self.scene.canvas, R0.float()[None], self.K_state)
+        blended = sky_blend(s.rgb, s.disparity, self.canvas, R0.float()[None], self.K_state)
         if blended.fraction <= self.config.max_sky_fraction:
             s.rgb, s.disparity, self._fraction = blended.rgb, blended.disparity, float(blended.fraction)
         else:

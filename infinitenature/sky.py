@@ -50,12 +50,16 @@ class SkyCanvas:
             the principal point shifted by the crop's offset inside the canvas
             (``geometry.shift_principal_point``).
         sky_offset: disparity at or below which content counts as sky (0 = no sky).
+        projection: ``"pinhole"`` (the wider photo) or ``"cylinder"`` (a panorama around
+            the first camera's vertical axis, ``panorama.panorama_canvas``; its columns
+            wrap around the full circle, as ``anchor.PhotoAnchor.projection``).
     """
 
     rgb: Tensor
     disparity: Tensor
     K: Tensor
     sky_offset: float
+    projection: str = "pinhole"
 
     def __post_init__(self) -> None:
         if not isinstance(self.rgb, Tensor) or self.rgb.dim() != 4 or self.rgb.shape[:2] != (1, 3):
@@ -64,6 +68,8 @@ class SkyCanvas:
             raise ValueError(f"canvas disparity must be (1, 1, {self.rgb.shape[2]}, {self.rgb.shape[3]}), got {_shape(self.disparity)}")
         if not isinstance(self.K, Tensor) or self.K.shape != (3, 3):
             raise ValueError(f"canvas K must be (3, 3), got {_shape(self.K)}")
+        if self.projection not in ("pinhole", "cylinder"):
+            raise ValueError(f"canvas projection must be 'pinhole' or 'cylinder', got {self.projection!r}")
         self.sky_offset = float(self.sky_offset)
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "SkyCanvas":
@@ -73,6 +79,7 @@ class SkyCanvas:
             disparity=self.disparity.to(device=device, dtype=dtype),
             K=self.K.to(device=device, dtype=dtype),
             sky_offset=self.sky_offset,
+            projection=self.projection,
         )
 
 
@@ -104,6 +111,20 @@ def _in_front(R: Tensor, K: Tensor, pixels: Tensor) -> Tensor:
     ``K`` the view's)."""
     rays = torch.linalg.inv(K) @ pixels
     return (R.transpose(1, 2) @ rays)[:, 2:3] > _FRONT_EPS * rays.norm(dim=1, keepdim=True)
+
+
+def _warp_cylinder(src: Tensor, Kc: Tensor, R: Tensor, K: Tensor, H: int, W: int) -> Tensor:
+    """A cylindrical canvas ``src`` (``(1, C, Hc, Wc)``, intrinsics ``Kc``) seen along the view's
+    rays: ``(B, C, H, W)``, zero where the rays leave the canvas's rows (``R``, ``K``: ``(B, 3, 3)``)."""
+    B = R.shape[0]
+    Hc, Wc = src.shape[-2:]
+    rays = R.transpose(1, 2) @ torch.linalg.inv(K) @ pixel_grid(H, W, device=src.device, dtype=src.dtype).reshape(3, H * W)
+    r = torch.sqrt(rays[:, 0].square() + rays[:, 2].square()).clamp_min(1e-6)
+    u = Kc[0, 2] + Kc[0, 0] * torch.atan2(rays[:, 0], rays[:, 2])
+    v = Kc[1, 2] + Kc[1, 1] * rays[:, 1] / r
+    u = torch.remainder(u + 0.5, Wc) - 0.5
+    grid = torch.stack([(u + 0.5) * (2.0 / Wc) - 1.0, (v + 0.5) * (2.0 / Hc) - 1.0], dim=-1).reshape(B, H, W, 2)
+    return torch.nn.functional.grid_sample(src.expand(B, -1, -1, -1), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def sky_blend(
@@ -174,20 +195,23 @@ def sky_blend(
     offset = canvas.sky_offset + _OFFSET_TOLERANCE
     R = rotation.to(**like).expand(B, 3, 3)
     Kv = K.to(**like).expand(B, 3, 3)
-    Hmat = Kv @ R @ torch.linalg.inv(canvas.K.to(**like))
     c_disp = canvas.disparity.to(**like)
     c_sky = (c_disp <= offset).to(c_disp.dtype)
     src = torch.cat([canvas.rgb.to(**like), c_disp, c_sky, torch.ones_like(c_disp)], dim=1)
-    warped = kornia.geometry.transform.warp_perspective(src.expand(B, -1, -1, -1), Hmat, (H, W), align_corners=True)
-    # A homography cannot tell a ray in front of the first camera from the opposite ray: once
-    # the camera has turned far enough, the view's pixels whose rays point away from the first
-    # camera (or along its image plane, where the warp divides by zero: NaN) would get its sky
-    # mirrored. They get nothing.
-    # (z - eps |ray|, with z linear in the pixel, is concave: if the four corners pass, all do.)
-    corners = torch.tensor([[0, W - 1, 0, W - 1], [0, 0, H - 1, H - 1], [1, 1, 1, 1]], **like)
-    if not bool(_in_front(R, Kv, corners).all()):
-        front = _in_front(R, Kv, pixel_grid(H, W, **like).reshape(3, H * W)).reshape(B, 1, H, W)
-        warped = torch.where(front, torch.nan_to_num(warped, nan=0.0, posinf=0.0, neginf=0.0), torch.zeros_like(warped))
+    if canvas.projection == "cylinder":
+        warped = _warp_cylinder(src, canvas.K.to(**like), R, Kv, H, W)
+    else:
+        Hmat = Kv @ R @ torch.linalg.inv(canvas.K.to(**like))
+        warped = kornia.geometry.transform.warp_perspective(src.expand(B, -1, -1, -1), Hmat, (H, W), align_corners=True)
+        # A homography cannot tell a ray in front of the first camera from the opposite ray: once
+        # the camera has turned far enough, the view's pixels whose rays point away from the first
+        # camera (or along its image plane, where the warp divides by zero: NaN) would get its sky
+        # mirrored. They get nothing.
+        # (z - eps |ray|, with z linear in the pixel, is concave: if the four corners pass, all do.)
+        corners = torch.tensor([[0, W - 1, 0, W - 1], [0, 0, H - 1, H - 1], [1, 1, 1, 1]], **like)
+        if not bool(_in_front(R, Kv, corners).all()):
+            front = _in_front(R, Kv, pixel_grid(H, W, **like).reshape(3, H * W)).reshape(B, 1, H, W)
+            warped = torch.where(front, torch.nan_to_num(warped, nan=0.0, posinf=0.0, neginf=0.0), torch.zeros_like(warped))
     coverage = warped[:, 5:6]
     norm = torch.where(coverage > 0, coverage, torch.ones_like(coverage))  # undo the zero padding's fade
     w_rgb, w_disp, w_sky = warped[:, :3] / norm, warped[:, 3:4] / norm, warped[:, 4:5] / norm
