@@ -38,6 +38,7 @@ from bench_quality import QualityOptions, int_list, run_quality  # noqa: E402
 from bench_supersample import fidelity_cells, write_runs  # noqa: E402
 
 from infinitenature import FlyThrough  # noqa: E402
+from infinitenature.config import NEEDS_ANCHOR  # noqa: E402
 from infinitenature.metrics.stability import relative_sharpness  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "anchor.json"
@@ -61,8 +62,8 @@ def photo_runs(weights: str, scale: int) -> dict:
 
 
 def anchor_off(scale: int) -> dict:
-    """The loop settings for this anchor scale: at 0 also no ``detail``, ``streak_blur`` and ``aerial_perspective``, which need the anchor."""
-    return {"anchor_scale": scale} if scale else {"anchor_scale": 0, "detail": 0.0, "streak_blur": 0.0, "aerial_perspective": 0.0}
+    """The loop settings for this anchor scale: at 0 also every setting that needs the anchor off (``config.NEEDS_ANCHOR``)."""
+    return {"anchor_scale": scale} if scale else {"anchor_scale": 0, **{name: off for name, (off, _) in NEEDS_ANCHOR.items()}}
 
 
 def table(data: dict) -> str:

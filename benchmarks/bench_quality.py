@@ -46,6 +46,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from infinitenature.config import NEEDS_ANCHOR  # noqa: E402
 from infinitenature.io import load_image  # noqa: E402
 from infinitenature.metrics import RandomConvFeatures, compute_kid, feature_stats, frechet_distance  # noqa: E402
 from infinitenature.metrics.protocol import (  # noqa: E402
@@ -210,6 +211,8 @@ def run_quality(opts: QualityOptions, *, progress: bool = True, command: str = "
     # all overrides at once: the config checks them together (detail and streak_blur need the anchor)
     names = ("supersample", "anchor_scale", "detail", "streak_blur", "aerial_perspective")
     overrides = {k: getattr(opts, k) for k in names if getattr(opts, k) is not None}
+    if overrides.get("anchor_scale") == 0:  # and the settings that need the anchor, unless given
+        overrides = {**{name: off for name, (off, _) in NEEDS_ANCHOR.items()}, **overrides}
     pipe.config = pipe.config.replace(**overrides)
     size = pipe.resolution
     pipes = method_pipelines(pipe, opts.methods)

@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_quality import QualityOptions, fidelity_part, int_list  # noqa: E402
 from bench_supersample import fidelity_cells, write_runs  # noqa: E402
 
+from infinitenature.config import NEEDS_ANCHOR  # noqa: E402
 from infinitenature.metrics.protocol import build_pipeline, method_pipelines  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "settings.json"
@@ -44,6 +45,7 @@ OUT = ROOT / "benchmarks" / "results" / "settings.json"
 #: The published loop: every departure off.
 PUBLISHED = dict(
     keep_visible=False, supersample=1, anchor_scale=0, detail=0.0, streak_blur=0.0, aerial_perspective=0.0, sky_layers=False,
+    outpaint=False, max_sky_fraction=0.6,
 )
 
 
@@ -53,11 +55,12 @@ def variants(config) -> dict[str, dict]:
     off = {
         "keep_visible": dict(keep_visible=False),
         "supersample": dict(supersample=1),
-        "anchor_scale": dict(anchor_scale=0, detail=0.0, streak_blur=0.0, aerial_perspective=0.0),
+        "anchor_scale": dict(anchor_scale=0, **{name: off for name, (off, _) in NEEDS_ANCHOR.items()}),
         "detail": dict(detail=0.0),
         "streak_blur": dict(streak_blur=0.0),
         "aerial_perspective": dict(aerial_perspective=0.0),
         "sky_layers": dict(sky_layers=False),
+        "outpaint": dict(outpaint=False),
     }
     for name, changes in off.items():
         if getattr(config, name) != PUBLISHED[name]:

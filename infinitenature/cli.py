@@ -122,15 +122,16 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
 def setting_overrides(args: argparse.Namespace) -> dict:
     """The loop settings given on the command line, each checked against its range.
 
-    ``--anchor-scale 0`` also turns off the departures that need the anchor (``detail``,
-    ``streak_blur``, ``aerial_perspective``) unless they are given too.
+    ``--anchor-scale 0`` also turns off the departures that need the anchor
+    (``config.NEEDS_ANCHOR``: ``detail``, ``streak_blur``, ``aerial_perspective``,
+    ``outpaint``) unless they are given too.
 
     Raises:
         CLIError: a value out of its setting's range (one line naming the flag).
     """
     import dataclasses
 
-    from .config import FlyThroughConfig
+    from .config import NEEDS_ANCHOR, FlyThroughConfig
 
     out = {}
     for f in dataclasses.fields(FlyThroughConfig):
@@ -143,11 +144,11 @@ def setting_overrides(args: argparse.Namespace) -> dict:
             raise CLIError(f"--{f.name.replace('_', '-')} must be {s.describe()}, got {value!r}")
         out[f.name] = value
     if out.get("anchor_scale") == 0:
-        for name in ("detail", "streak_blur", "aerial_perspective"):
-            if out.get(name, 0.0) > 0:
+        for name, (off, _) in NEEDS_ANCHOR.items():
+            if out.get(name, off) != off:
                 flag = "--" + name.replace("_", "-")
                 raise CLIError(f"{flag} needs the photo anchor: it cannot be combined with --anchor-scale 0")
-            out[name] = 0.0
+            out[name] = off
     return out
 
 

@@ -23,7 +23,7 @@ from .anchor import MAX_STREAK_BLUR
 from .detail import MAX_DETAIL
 from .render import RENDER_BACKENDS
 
-__all__ = ["FlyThroughConfig", "Setting", "MAX_SUPERSAMPLE", "MAX_ANCHOR_SCALE", "settings_from_metadata"]
+__all__ = ["FlyThroughConfig", "Setting", "MAX_SUPERSAMPLE", "MAX_ANCHOR_SCALE", "NEEDS_ANCHOR", "settings_from_metadata"]
 
 #: Largest ``FlyThroughConfig.supersample`` (the state is ``supersample**2`` times the refiner's pixels).
 MAX_SUPERSAMPLE = 8
@@ -33,6 +33,14 @@ MAX_ANCHOR_SCALE = 8
 #: Settings that stored weights may still name but the loop no longer has, with the value that
 #: meant "off": such a key with that value is ignored; with any other value it is an error.
 RETIRED_SETTINGS = {"disparity_median": 0, "hole_context": 0, "sky_completion": False}
+#: Settings that need the photo anchor (``anchor_scale >= 1``): name -> (the value that is off,
+#: what the setting does with the anchor).
+NEEDS_ANCHOR = {
+    "detail": (0.0, "continues the photo's texture"),
+    "streak_blur": (0.0, "filters the anchor's lookup"),
+    "aerial_perspective": (0.0, "changes the anchor's colours"),
+    "outpaint": (False, "is looked up like the photo anchor"),
+}
 #: Stored names of settings that were renamed: old name -> field name.
 RENAMED_SETTINGS = {"output": "frame_size"}
 
@@ -182,11 +190,8 @@ class FlyThroughConfig:
             value = getattr(self, f.name)
             if not s.accepts(value):
                 raise ValueError(f"{f.name} must be {s.describe()}, got {value!r}")
-        for name, what in (
-            ("detail", "continues the photo's texture"), ("streak_blur", "filters the anchor's lookup"),
-            ("aerial_perspective", "changes the anchor's colours"), ("outpaint", "is looked up like the photo anchor"),
-        ):  # fmt: skip
-            if getattr(self, name) > 0 and not self.anchor_scale:
+        for name, (off, what) in NEEDS_ANCHOR.items():
+            if getattr(self, name) != off and not self.anchor_scale:
                 raise ValueError(f"{name} needs the photo anchor: set anchor_scale >= 1 too (it {what})")
         return self
 

@@ -167,7 +167,9 @@ class Flight:
         pose = torch.eye(4, dtype=torch.float64, device=device)
         self.path.reset(pose.clone())
         self.layering = layering_for(cfg, self.sky_level)
+        t0 = time.perf_counter()
         self.panorama = panorama_for(cfg, scene, seed=seed)
+        self.timings.prepare += time.perf_counter() - t0
         #: the sky canvas: the wider photo, or the panorama around it
         self.canvas = scene.canvas if self.panorama is None else panorama_canvas(self.panorama, PANORAMA_SCALE.bit_length() - 1)
         self.departures = departures_for(cfg, scene, seed=seed, sky_level=self.sky_level, panorama=self.panorama)

@@ -362,7 +362,7 @@ def test_settings_benchmark_turns_off_one_departure_at_a_time(tmp_path, capsys):
     runs = {r["setting"]: r for r in json.loads(out.read_text())["runs"]}
     assert list(runs) == ["shipped", "keep_visible off", "supersample off", "anchor_scale off", "detail off",
                           "streak_blur off", "aerial_perspective off", "sky_layers off", "published", "inpaint", "warp"]  # fmt: skip
-    assert runs["anchor_scale off"]["changes"] == {"anchor_scale": 0, "detail": 0.0, "streak_blur": 0.0, "aerial_perspective": 0.0}
+    assert runs["anchor_scale off"]["changes"] == {"anchor_scale": 0, "detail": 0.0, "streak_blur": 0.0, "aerial_perspective": 0.0, "outpaint": False}
     assert runs["published"]["changes"] == bench_settings.PUBLISHED
     assert FlyThroughConfig().replace(**bench_settings.PUBLISHED) == FlyThroughConfig()  # every departure off is the published loop
     assert runs["inpaint"]["changes"] == {"refiner": "inpaint"} and runs["warp"]["changes"] == {"refiner": "warp"}
