@@ -6,7 +6,8 @@ per-pixel channels) to the next camera:
 1. ``warp``: forward-splat the state into the next view (``render.render_step``);
    every named channel moves with its pixels. What nothing landed on is a hole.
 2. ``paint``: the refiner paints the warped frame at its own resolution
-   (``refine``) and its output is composited with the warped frame
+   (``refine``; in overlapping squares, ``tiles.refine_tiled``, where that is not
+   the refiner's square) and its output is composited with the warped frame
    (``composite``): everywhere as published, or only in the holes with
    ``keep_visible``.
 
@@ -36,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .render import render_step, soft_keep_mask
+from .tiles import refine_tiled
 
 __all__ = [
     "LoopState",
@@ -233,28 +235,49 @@ def warp(
     return Warped(rgb=r.rgb, disparity=r.disparity, mask=r.mask, channels=moved, pose=pose)
 
 
-def refine(refiner, warped: Warped, inputs: RefinerInputs, *, scale: int = 1, layering: Layering = OneLayer()) -> tuple[Tensor, Tensor]:
+def refine(
+    refiner, warped: Warped, inputs: RefinerInputs, *, scale: int = 1, layering: Layering = OneLayer(), skip_hole_free: bool = False
+) -> tuple[Tensor, Tensor]:
     """Step 2a: the refiner's painting of the warped frame, at the state's resolution.
 
     The refiner sees the frame area-downsampled by ``scale`` (per layer), with a pixel
     valid only where every state pixel under it is, and its output is upsampled back.
+    The refiner paints ``R x R`` squares (``R = refiner.config.resolution``): a frame
+    whose downsampled size is ``R x R`` is painted whole; any other size (e.g. a
+    non-square flight) tile by tile, blended without seams (``tiles.refine_tiled``).
 
     Args:
-        refiner: a generator with ``refine(rgb, disparity, mask, global_code, z, *, noise, generator)``
-            (and ``truncation``, ``truncation_mean`` where ``inputs`` truncates).
+        refiner: a generator with ``refine(rgb, disparity, mask, global_code, z, *, noise,
+            generator)`` (and ``truncation``, ``truncation_mean`` where ``inputs`` truncates);
+            tiled where it has a ``config.resolution`` (``refiner_resolution``) that the
+            downsampled frame is not.
         warped: the warped frame at the state's resolution.
         inputs: codes, truncation and noise (``RefinerInputs``).
         scale: state pixels per refiner pixel (``FlyThroughConfig.supersample``).
         layering: ``OneLayer`` or ``layers.SkyGroundLayers``.
+        skip_hole_free: when tiling, don't run the tiles without a hole nearby (their
+            pixels keep the refiner's input); for ``keep_visible``, which uses the
+            painting only in and around the holes.
 
     Returns:
         ``(rgb, disparity)``: ``(B, 3, H, W)`` in [0, 1] and ``(B, 1, H, W)`` in [0.01, 1].
     """
+    H, W = warped.rgb.shape[-2:]
+    if H % scale or W % scale:
+        raise ValueError(f"the frame's size ({H} x {W}) must be a multiple of scale={scale}")
     in_mask = refiner_mask(warped.mask, scale)
     in_rgb, in_disp = (warped.rgb, warped.disparity) if scale == 1 else layering.resample(lambda x: downsample(x, scale), warped.rgb, warped.disparity)
     in_rgb = layering.refiner_input(in_rgb, in_disp, in_mask)
     truncate = {} if inputs.truncation_mean is None else {"truncation": inputs.truncation, "truncation_mean": inputs.truncation_mean}
-    out = refiner.refine(in_rgb, in_disp, in_mask, inputs.global_code, inputs.z, noise=inputs.noise, generator=inputs.generator, **truncate)
+
+    def refine_fn(rgb: Tensor, disp: Tensor, mask: Tensor) -> Tensor:
+        return refiner.refine(rgb, disp, mask, inputs.global_code, inputs.z, noise=inputs.noise, generator=inputs.generator, **truncate)
+
+    res = refiner_resolution(refiner)
+    if res is None or in_rgb.shape[-2:] == (res, res):
+        out = refine_fn(in_rgb, in_disp, in_mask)
+    else:
+        out = refine_tiled(refine_fn, in_rgb, in_disp, in_mask, res, skip_hole_free=skip_hole_free)
     rgb, disp = layering.resample(lambda x: upsample(x, scale), out[:, :3], out[:, 3:4])
     disp = disp.clamp(0.01, 1.0)
     return layering.settle(rgb, disp, warped, border=4 * scale)
@@ -289,9 +312,19 @@ def paint(
     """
     if keep_visible and bool(warped.mask.min() >= 1):  # every pixel kept: the painting would go unused
         return warped.rgb, warped.disparity, None, False
-    rgb, disp = refine(refiner, warped, inputs, scale=scale, layering=layering)
+    rgb, disp = refine(refiner, warped, inputs, scale=scale, layering=layering, skip_hole_free=keep_visible)
     rgb, disp, keep = composite(warped, rgb, disp, keep_visible=keep_visible, scale=scale, layering=layering)
     return rgb, disp, keep, True
+
+
+def refiner_resolution(refiner) -> int | None:
+    """The side ``R`` of the squares a refiner paints: ``config.resolution`` of it or of the
+    module it wraps (``train.trainer.Autocast``, DDP); ``None`` when it declares none."""
+    for m in (refiner, getattr(refiner, "module", None)):
+        res = getattr(getattr(m, "config", None), "resolution", None)
+        if res is not None:
+            return int(res)
+    return None
 
 
 def refiner_mask(mask: Tensor, scale: int) -> Tensor:
