@@ -3,7 +3,7 @@
 Usage::
 
     python examples/flythrough_stills.py examples/valendas.jpg docs/flythrough_valendas.png \
-        [--frames 61] [--every 10] [--weights default] [--trajectory autopilot] [--seed 0] [--scale 0]
+        [--frames 61] [--every 10] [--weights default] [--trajectory autopilot] [--seed 0] [--scale 0] [--size 512x288]
         [--set KEY=VALUE ...] [--compare KEY=VALUE ...] [--compare-weights OTHER]
 
 ``--set`` overrides a loop setting of the weights (a ``FlyThroughConfig`` field, e.g.
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trajectory", default="autopilot")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scale", type=int, default=0, help="upscale factor of each still (0 = to at least 256 px)")
+    ap.add_argument("--size", default="", metavar="WxH", help="frame size (default: the weights' square)")
     ap.add_argument("--video", default="", help="also write the whole flythrough here (.mp4/.gif)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a loop setting (repeatable)")
     ap.add_argument("--compare", action="append", default=[], metavar="KEY=VALUE", help="a second row with this changed too")
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from infinitenature import FlyThrough
+
+    width, height = (int(v) for v in args.size.lower().split("x")) if args.size else (None, None)
 
     pipe = FlyThrough.from_pretrained(args.weights)
     try:
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for p, config in pipes:
         p.config = config
-        out = p(args.image, num_frames=args.frames, seed=args.seed, trajectory=args.trajectory)
+        out = p(args.image, num_frames=args.frames, seed=args.seed, trajectory=args.trajectory, height=height, width=width)
         rows.append(out.frames[:: args.every])
     picks = rows[0]
     gap = 4

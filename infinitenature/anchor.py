@@ -666,13 +666,16 @@ class PhotoAnchorDeparture(Departure):
             state.channels["haze"] = push_pull_fill(state.channels["haze"], warped.mask)
         # A hole the photo shows (beyond the first view's square, or behind what moved) takes the
         # photo's colour where the painted disparity agrees with the photo's there.
-        a = self._look(self.anchor, state.disparity, state.pose)
-        w = a.weight * (1 - warped.mask)
+        hole = 1 - warped.mask
+        a = self._look(self.anchor, state.disparity, state.pose, hole)
+        if a is None:
+            return
+        w = a.weight * hole
         state.rgb = w * a.rgb + (1 - w) * state.rgb
         if self.aerial_perspective > 0:
             state.channels["haze"] = w * a.haze_density + (1 - w) * state.channels["haze"]
         if self.panorama is not None:
-            self._fill_from_panorama(state, (1 - warped.mask) * self._beyond(a))
+            self._fill_from_panorama(state, hole * self._beyond(a))
 
     def _beyond(self, a: AnchorSample) -> Tensor:
         """``(B, 1, H, W)`` 1 where the view looks beyond the photo the panorama keeps unchanged."""

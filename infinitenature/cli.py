@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import signal
 import sys
 import threading
@@ -88,6 +89,7 @@ def _fly_parser(sub) -> None:
     p.add_argument("--weights", default="default", help="generator: 'default', 'infinite-nature-zero' (the official checkpoint, downloaded once), our .safetensors, a save_pretrained, training run or checkpoint folder, or the official .tar")
     p.add_argument("--depth", default="default", help="depth model: 'default', a name from 'infinitenature models' (e.g. depth-anything-v2-small), 'hf:<model>', or a disparity .npy/image")
     p.add_argument("--sky", default="default", help="sky model: 'default', a name from 'infinitenature models' (e.g. segformer-b0-ade), 'hf:<model>', or a sky mask image")
+    p.add_argument("--size", default=None, metavar="WxH", help="frame size, e.g. 512x288: multiples of 8 from 16 to 2048, aspect 1:2 to 2:1 (default: square, the weights' size)")
     p.add_argument("--fps", type=float, default=30.0, help="frames per second of the video (default 30)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, or auto (default)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
@@ -174,6 +176,7 @@ def _fly(args) -> int:
         raise CLIError(f"--frames must be a whole number from 1 to {MAX_FRAMES}, got {args.frames}")
     if not 0 <= args.seed <= MAX_SEED:
         raise CLIError(f"--seed must be a whole number from 0 to 2**63 - 1 ({MAX_SEED}), got {args.seed}")
+    size = _size(args.size)
     try:
         check_fps(args.fps)
     except ValueError:
@@ -198,7 +201,7 @@ def _fly(args) -> int:
     except (OSError, ValueError) as e:
         raise CLIError(_one_line(e)) from None
     try:
-        pipe, flight = _start_flight(args, image, trajectory, overrides)
+        pipe, flight = _start_flight(args, image, trajectory, overrides, size)
         for frame in flight:
             writer.append(frame.image)
         writer.close()  # checks the finished output, then moves it into place
@@ -216,14 +219,31 @@ def _fly(args) -> int:
     return 0
 
 
-def _start_flight(args, image, trajectory, overrides: dict):
+def _size(text: str | None) -> tuple[int | None, int | None]:
+    """``--size WxH`` as ``(height, width)`` (``(None, None)`` when not given), checked."""
+    from .pipeline import check_frame_size
+
+    if text is None:
+        return None, None
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not m:
+        raise CLIError(f"--size must be WIDTHxHEIGHT, e.g. 512x288, got {text!r}")
+    width, height = int(m.group(1)), int(m.group(2))
+    try:
+        check_frame_size(height, width)
+    except ValueError as e:
+        raise CLIError(f"--size: {e}") from None
+    return height, width
+
+
+def _start_flight(args, image, trajectory, overrides: dict, size: tuple[int | None, int | None] = (None, None)):
     """Load the models with the command line's settings merged onto the stored ones; returns ``(pipe, flight)``."""
     from .pipeline import FlyThrough
     from .render import check_render_backend
 
     pipe = FlyThrough.from_pretrained(args.weights, depth=args.depth, sky=args.sky, device=args.device, **overrides)
     check_render_backend(pipe.config.render_backend)
-    flight = pipe.iter_frames(image, args.frames, seed=args.seed, trajectory=trajectory, progress=not args.quiet)
+    flight = pipe.iter_frames(image, args.frames, seed=args.seed, trajectory=trajectory, progress=not args.quiet, height=size[0], width=size[1])
     return pipe, flight
 
 

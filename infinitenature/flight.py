@@ -16,6 +16,7 @@ steps through ``step.Departure`` and ``step.Layering``.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -48,10 +49,12 @@ from .step import (
     warp,
 )
 
-__all__ = ["Flight", "Frame", "StepTimings", "departures_for", "layering_for", "panorama_for", "PANORAMA_SCALE"]
+__all__ = ["Flight", "Frame", "StepTimings", "departures_for", "layering_for", "panorama_for", "style_view", "panorama_scale", "PANORAMA_SCALE"]
 
-#: The outpainted panorama's resolution relative to the state's (``FlyThroughConfig.outpaint``).
+#: The outpainted panorama's resolution relative to the state's (``FlyThroughConfig.outpaint``) ...
 PANORAMA_SCALE = 2
+#: ... unless that makes it wider than this many pixels (see ``panorama_scale``).
+PANORAMA_MAX_WIDTH = 3200
 
 
 @dataclass
@@ -102,7 +105,14 @@ def panorama_for(cfg: FlyThroughConfig, scene: PreparedScene, *, seed: int) -> P
     """The photo outpainted around the first camera when ``cfg.outpaint`` is on (else ``None``)."""
     if not cfg.outpaint:
         return None
-    return outpaint_panorama(scene.anchor, focal=float(scene.K[0, 0]), state_side=scene.rgb.shape[-1], scale=PANORAMA_SCALE, seed=seed)
+    return outpaint_panorama(scene.anchor, focal=float(scene.K[0, 0]), state_side=scene.rgb.shape[-1], scale=panorama_scale(scene), seed=seed)
+
+
+def panorama_scale(scene: PreparedScene) -> int:
+    """The panorama's resolution relative to the state: ``PANORAMA_SCALE``, less where the
+    panorama would be wider than ``PANORAMA_MAX_WIDTH`` pixels (large frames), at least 1."""
+    circle = 2 * math.pi * float(scene.K[0, 0])
+    return max(1, min(PANORAMA_SCALE, int(PANORAMA_MAX_WIDTH // circle)))
 
 
 def departures_for(cfg: FlyThroughConfig, scene: PreparedScene, *, seed: int, sky_level: float, panorama: Panorama | None = None) -> list[Departure]:
@@ -119,6 +129,25 @@ def departures_for(cfg: FlyThroughConfig, scene: PreparedScene, *, seed: int, sk
 def layering_for(cfg: FlyThroughConfig, sky_level: float) -> Layering:
     """``SkyGroundLayers`` when ``cfg.sky_layers`` is on and the photo has sky, else ``OneLayer``."""
     return SkyGroundLayers(sky_level) if cfg.sky_layers and sky_level > 0 else OneLayer()
+
+
+def style_view(rgbd: Tensor, resolution: int) -> Tensor:
+    """What the refiner's style encoder sees of the first frame: its centred square, at the
+    refiner's ``resolution`` (the frame itself when it is that square already).
+
+    Args:
+        rgbd: ``(B, 4, h, w)`` the first frame at the refiner's scale.
+        resolution: the refiner's side ``R``.
+
+    Returns:
+        ``(B, 4, R, R)``.
+    """
+    h, w = rgbd.shape[-2:]
+    if (h, w) == (resolution, resolution):
+        return rgbd
+    s = min(h, w)
+    square = rgbd[..., (h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
+    return torch.nn.functional.interpolate(square, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=s > resolution)
 
 
 class Flight:
@@ -171,11 +200,11 @@ class Flight:
         self.panorama = panorama_for(cfg, scene, seed=seed)
         self.timings.prepare += time.perf_counter() - t0
         #: the sky canvas: the wider photo, or the panorama around it
-        self.canvas = scene.canvas if self.panorama is None else panorama_canvas(self.panorama, PANORAMA_SCALE.bit_length() - 1)
+        self.canvas = scene.canvas if self.panorama is None else panorama_canvas(self.panorama, panorama_scale(scene).bit_length() - 1)
         self.departures = departures_for(cfg, scene, seed=seed, sky_level=self.sky_level, panorama=self.panorama)
         self.refiner = refiner
         z = torch.randn(1, refiner.config.latent_dim, generator=generator, device=generator.device).to(device)
-        rgbd0 = torch.cat([downsample(scene.rgb, ss), downsample(scene.disparity, ss)], dim=1) * 2 - 1
+        rgbd0 = style_view(torch.cat([downsample(scene.rgb, ss), downsample(scene.disparity, ss)], dim=1), refiner.config.resolution) * 2 - 1
         on_cpu = device.type == "cpu" and generator.device.type == "cpu"
         global_code = refiner.encode_style(rgbd0, dropout=cfg.stochastic, generator=generator if on_cpu else None)
         self.inputs = RefinerInputs(

@@ -92,6 +92,20 @@ class FlyThroughOutput:
         )
 
 
+#: Smallest and largest side of a frame (``FlyThrough.frame_shape``).
+MIN_SIDE, MAX_SIDE = 16, 2048
+
+
+def check_frame_size(height, width) -> None:
+    """A ``ValueError`` unless ``height`` and ``width`` are multiples of 8 from ``MIN_SIDE`` to
+    ``MAX_SIDE`` with an aspect ratio from 1:2 to 2:1."""
+    for name, v in (("height", height), ("width", width)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not MIN_SIDE <= v <= MAX_SIDE or v % 8:
+            raise ValueError(f"{name} must be a multiple of 8 from {MIN_SIDE} to {MAX_SIDE}, got {v!r}")
+    if not 0.5 <= width / height <= 2.0:
+        raise ValueError(f"the aspect ratio must be from 1:2 to 2:1, got {width}x{height}")
+
+
 class FlyThrough:
     """Perpetual view generation from a single photo.
 
@@ -205,19 +219,48 @@ class FlyThrough:
         self._progress = dict(kwargs)
 
     # ------------------------------------------------------------------ steps
-    def prepare(self, image) -> PreparedScene:
+    def frame_shape(self, height: int | None = None, width: int | None = None) -> tuple[int, int]:
+        """The ``(height, width)`` of the frames a run makes, checked (see ``iter_frames``).
+
+        Without a size: square frames of the refiner's resolution (times ``supersample``
+        with ``frame_size="state"``), as published.
+
+        Raises:
+            ValueError: only one of the two given, sides that are not multiples of 8 in
+                ``MIN_SIDE..MAX_SIDE``, an aspect ratio beyond 1:2..2:1, or (with
+                ``frame_size="state"``) sides not divisible by ``supersample``.
+        """
+        cfg = self.config
+        if height is None and width is None:
+            side = self.resolution * (cfg.supersample if cfg.frame_size == "state" else 1)
+            return side, side
+        if height is None or width is None:
+            raise ValueError("give both height and width, or neither")
+        check_frame_size(height, width)
+        if cfg.frame_size == "state" and (height % cfg.supersample or width % cfg.supersample):
+            raise ValueError(f"with supersample={cfg.supersample} the frame's sides must be multiples of it, got {width}x{height}")
+        return int(height), int(width)
+
+    def _state_shape(self, frame: tuple[int, int]) -> tuple[int, int]:
+        """The loop state's ``(height, width)`` for frames of ``frame``."""
+        k = 1 if self.config.frame_size == "state" else self.config.supersample
+        return frame[0] * k, frame[1] * k
+
+    def prepare(self, image, *, height: int | None = None, width: int | None = None) -> PreparedScene:
         """Load and prepare a photo (path, PIL image, array or tensor) on the pipeline's device.
 
-        The scene is ``resolution * config.supersample`` pixels wide, and carries an
-        anchor when ``config.anchor_scale`` is set.
+        The scene is the loop's state for frames of ``height x width`` (``frame_shape``;
+        default: ``resolution * config.supersample`` square), and carries an anchor when
+        ``config.anchor_scale`` is set.
         """
+        state = self._state_shape(self.frame_shape(height, width))
         img = load_image(image).to(self.device)
         cfg = self.config
         return prepare_scene(
             img,
             self.depth,
             self.sky,
-            size=self.resolution * cfg.supersample,
+            size=state,
             fov_deg=cfg.fov_deg,
             canvas_scale=cfg.canvas_scale,
             anchor_scale=cfg.anchor_scale,
@@ -242,6 +285,8 @@ class FlyThrough:
         callback: Callable[[Frame], None] | None = None,
         progress: bool | None = False,
         scene: PreparedScene | None = None,
+        height: int | None = None,
+        width: int | None = None,
     ) -> Flight:
         """Start a flight; iterate the returned ``Flight`` for its frames (flat memory at any length).
 
@@ -261,6 +306,10 @@ class FlyThrough:
                 ``set_progress_bar_config(disable=True)``; ``__call__`` passes ``None``,
                 a stream shows none unless asked).
             scene: a ``PreparedScene`` to start from (skips loading and estimation).
+            height, width: the frames' size in pixels (both or neither): multiples of 8
+                from ``MIN_SIDE`` to ``MAX_SIDE``, aspect ratio from 1:2 to 2:1. Frame 0 is
+                the widest centred crop of the photo of that shape; ``fov_deg`` spans the
+                width. Default: square frames as published (``frame_shape``).
 
         Returns:
             A ``Flight``: an iterable of ``Frame`` objects whose ``warnings`` and
@@ -281,9 +330,10 @@ class FlyThrough:
             seed = generator.initial_seed()
         cfg = self.config.validate()  # fields may have been set one by one since construction
         check_render_backend(cfg.render_backend)  # ValueError / ImportError before any work
+        frame = self.frame_shape(height, width)
         t0 = time.perf_counter()
-        state = scene.to(self.device) if scene is not None else self.prepare(image)
-        _check_scene(state, self.resolution, cfg)
+        state = scene.to(self.device) if scene is not None else self.prepare(image, height=height, width=width)
+        _check_scene(state, self._state_shape(frame), self.resolution, cfg)
         show = self._progress.get("disable") is not True if progress is None else bool(progress)
         bar = {k: v for k, v in self._progress.items() if k != "disable"} if show else None
         return Flight(
@@ -302,6 +352,8 @@ class FlyThrough:
         trajectory="autopilot",
         callback: Callable[[Frame], None] | None = None,
         progress: bool | None = None,
+        height: int | None = None,
+        width: int | None = None,
     ) -> FlyThroughOutput:
         """Generate a flythrough; see ``iter_frames`` for the arguments.
 
@@ -311,7 +363,8 @@ class FlyThrough:
             ``warnings`` and ``timings``.
         """
         flight = self.iter_frames(
-            image, num_frames, seed=seed, generator=generator, trajectory=trajectory, callback=callback, progress=progress
+            image, num_frames, seed=seed, generator=generator, trajectory=trajectory, callback=callback, progress=progress,
+            height=height, width=width,
         )
         frames = list(flight)
         return FlyThroughOutput(
@@ -325,14 +378,13 @@ class FlyThrough:
         )
 
 
-def _check_scene(scene: PreparedScene, resolution: int, cfg: FlyThroughConfig) -> None:
-    """A clear error unless the scene fits the refiner and the settings."""
-    want = resolution * cfg.supersample
-    if tuple(scene.rgb.shape[-2:]) != (want, want):
+def _check_scene(scene: PreparedScene, want: tuple[int, int], resolution: int, cfg: FlyThroughConfig) -> None:
+    """A clear error unless the scene fits the frame size, the refiner and the settings."""
+    if tuple(scene.rgb.shape[-2:]) != want:
         h, w = scene.rgb.shape[-2:]
         raise ValueError(
-            f"the scene is {w}x{h} px but a {resolution} px refiner with supersample={cfg.supersample} needs {want}x{want} "
-            "(prepare it with FlyThrough.prepare, or prepare_scene(size=resolution * supersample))"
+            f"the scene is {w}x{h} px but these frames with a {resolution} px refiner and supersample={cfg.supersample} "
+            f"need a {want[1]}x{want[0]} state (prepare it with FlyThrough.prepare(image, height=..., width=...))"
         )
     if cfg.anchor_scale and scene.anchor is None:
         raise ValueError(

@@ -1,4 +1,4 @@
-"""Preparing one photo: square crop, disparity and sky, the sky offset and the canvas.
+"""Preparing one photo: the centre crop, disparity and sky, the sky offset and the canvas.
 
 The published method centre-crops the photo to a square, resizes it to 128 px,
 estimates disparity (normalized with the crop's 1st/97th percentiles) and a sky
@@ -6,6 +6,9 @@ mask, and keeps a wider "canvas" around the crop for sky correction. The
 release outpainted that canvas with a GAN; we use the wider original photo,
 padded where the photo does not reach (a square photo is all padding around the
 crop). Padding gets disparity 1 so it is never taken for sky.
+
+A view of another shape (``size=(height, width)``, e.g. 288 x 512) crops the widest
+centred region of that aspect ratio instead, and its field of view spans its width.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from .estimators.normalize import compute_sky_offset, disparity_percentiles, nor
 from .geometry import intrinsics_from_fov, shift_principal_point
 from .sky import SkyCanvas
 
-__all__ = ["PreparedScene", "prepare_scene", "center_square", "SKY_OFFSET_MARGIN"]
+__all__ = ["PreparedScene", "prepare_scene", "center_square", "center_crop", "SKY_OFFSET_MARGIN"]
 
 #: Added to the published sky offset (see ``prepare_scene``).
 SKY_OFFSET_MARGIN = 0.01
@@ -34,9 +37,9 @@ class PreparedScene:
     """The initial state of a flythrough.
 
     Attributes:
-        rgb: ``(1, 3, S, S)`` in [0, 1], the prepared input view.
-        disparity: ``(1, 1, S, S)`` normalized disparity in [0.01, 1].
-        sky: ``(1, 1, S, S)`` sky probability in [0, 1].
+        rgb: ``(1, 3, H, W)`` in [0, 1], the prepared input view.
+        disparity: ``(1, 1, H, W)`` normalized disparity in [0.01, 1].
+        sky: ``(1, 1, H, W)`` sky probability in [0, 1].
         K: ``(3, 3)`` intrinsics of the view.
         sky_offset: disparity below which content counts as sky (0 = no sky).
         canvas: the wider photo around the view, for sky correction.
@@ -71,6 +74,18 @@ def center_square(height: int, width: int) -> tuple[int, int, int]:
     return (height - side) // 2, (width - side) // 2, side
 
 
+def center_crop(height: int, width: int, aspect: float) -> tuple[int, int, int, int]:
+    """``(top, left, crop_height, crop_width)`` of the widest centred crop of an ``H x W`` image
+    whose width over height is ``aspect`` (rounded to whole pixels)."""
+    if not aspect > 0:
+        raise ValueError(f"aspect must be > 0, got {aspect}")
+    if width / height >= aspect:  # the photo is wider: keep its height
+        ch, cw = height, max(1, min(width, round(height * aspect)))
+    else:
+        ch, cw = max(1, min(height, round(width / aspect))), width
+    return (height - ch) // 2, (width - cw) // 2, ch, cw
+
+
 def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:
     """Area-style downscale (antialiased bilinear), bilinear upscale. ``x`` is (B, C, H, W)."""
     if x.shape[-2:] == torch.Size(size):
@@ -84,7 +99,7 @@ def prepare_scene(
     depth,
     sky,
     *,
-    size: int = 128,
+    size: int | tuple[int, int] = 128,
     fov_deg: float = 55.0,
     canvas_scale: float = 1.5,
     estimator_side: int = 384,
@@ -96,29 +111,32 @@ def prepare_scene(
         image: ``(3, H, W)`` in [0, 1] (see ``io.load_image``).
         depth: a depth estimator, ``(B, 3, h, w) -> (B, 1, h, w)`` relative disparity.
         sky: a sky estimator, ``(B, 3, h, w) -> (B, 1, h, w)`` probability.
-        size: side of the square view in pixels (the generator's resolution).
-        fov_deg: horizontal field of view of the view.
+        size: the view's ``(height, width)`` in pixels, or one side of a square view (the
+            generator's resolution); both even, >= 16.
+        fov_deg: horizontal field of view of the view (across its width).
         canvas_scale: canvas side relative to the view (1.5 as in the release).
         estimator_side: the estimators see the photo resized so its short side is this.
-        anchor_scale: also keep the view at ``anchor_scale`` x ``size`` pixels (at most
-            the photo's own, at least ``size``) as ``PreparedScene.anchor``; 0 = none.
+        anchor_scale: also keep the view at ``anchor_scale`` x its size in pixels (at most
+            the photo's own, at least the view's) as ``PreparedScene.anchor``; 0 = none.
 
     Returns:
         A ``PreparedScene`` on the image's device.
     """
     if image.dim() != 3 or image.shape[0] != 3:
         raise ValueError(f"image must be (3, H, W), got {tuple(image.shape)}")
-    if size < 16 or size % 2:
-        raise ValueError(f"size must be an even number >= 16, got {size}")
+    vh, vw = (int(size), int(size)) if isinstance(size, (int, float)) else (int(size[0]), int(size[1]))
+    if min(vh, vw) < 16 or vh % 2 or vw % 2:
+        raise ValueError(f"size must be even numbers >= 16, got {size}")
     if canvas_scale < 1.0:
         raise ValueError(f"canvas_scale must be >= 1, got {canvas_scale}")
     if isinstance(anchor_scale, bool) or int(anchor_scale) != anchor_scale or anchor_scale < 0:
         raise ValueError(f"anchor_scale must be an integer >= 0, got {anchor_scale!r}")
     _, H, W = image.shape
-    top, left, side = center_square(H, W)
-    # Work at a resolution where the crop is `work` pixels wide (>= size): the estimators
-    # and the canvas both live on this grid.
-    scale = max(estimator_side, size) / side
+    top, left, ch, cw = center_crop(H, W, vw / vh)
+    side = min(ch, cw)
+    # Work at a resolution where the crop's short side is `estimator_side` pixels (at least
+    # the view's): the estimators and the canvas both live on this grid.
+    scale = max(estimator_side, min(vh, vw)) / side
     h_w, w_w = max(1, round(H * scale)), max(1, round(W * scale))
     photo = _resize(image.unsqueeze(0).float(), (h_w, w_w))
     with torch.no_grad():
@@ -128,11 +146,11 @@ def prepare_scene(
         raise ValueError(
             f"estimators must return (1, 1, {h_w}, {w_w}), got depth {tuple(disp_full.shape)} and sky {tuple(sky_full.shape)}"
         )
-    t, l, s = round(top * scale), round(left * scale), max(1, round(side * scale))
-    t, l = min(t, h_w - s), min(l, w_w - s)
+    sh, sw = max(1, round(ch * scale)), max(1, round(cw * scale))
+    t, l = min(round(top * scale), h_w - sh), min(round(left * scale), w_w - sw)
 
     def crop(x: Tensor) -> Tensor:
-        return x[..., t : t + s, l : l + s]
+        return x[..., t : t + sh, l : l + sw]
 
     p_lo, p_hi = disparity_percentiles(crop(disp_full))
     lo, hi = float(p_lo), float(p_hi)
@@ -147,9 +165,9 @@ def prepare_scene(
     # Sky lies at infinity: give it the smallest disparity so the renderer treats it as far.
     disp_norm_full = torch.where(sky_full > 0.5, torch.full_like(disp_norm_full, 0.01), disp_norm_full)
 
-    rgb = _resize(crop(photo), (size, size)).clamp(0, 1)
-    disparity = _resize(crop(disp_norm_full), (size, size)).clamp(0.01, 1.0)
-    sky_mask = _resize(crop(sky_full), (size, size)).clamp(0, 1)
+    rgb = _resize(crop(photo), (vh, vw)).clamp(0, 1)
+    disparity = _resize(crop(disp_norm_full), (vh, vw)).clamp(0.01, 1.0)
+    sky_mask = _resize(crop(sky_full), (vh, vw)).clamp(0, 1)
     sky_offset = float(compute_sky_offset(disparity, sky_mask)[0])
     if sky_offset > 0.0:
         # Sky is set to exactly the floor (0.01), so the offset equals the floor; warped
@@ -157,56 +175,55 @@ def prepare_scene(
         sky_offset += SKY_OFFSET_MARGIN
 
     # Canvas: canvas_scale x the crop, centred on it, from the photo where it reaches.
-    margin = int(round(s * (canvas_scale - 1.0) / 2.0))
-    region = s + 2 * margin
+    my, mx = (int(round(n * (canvas_scale - 1.0) / 2.0)) for n in (sh, sw))
+    rh, rw = sh + 2 * my, sw + 2 * mx
 
     def around_crop(x: Tensor, **pad_options) -> Tensor:
-        # Pad by the margin on every side, so the crop's (t, l) is the region's top-left corner.
-        return F.pad(x, (margin, margin, margin, margin), **pad_options)[..., t : t + region, l : l + region]
+        # Pad by the margins on every side, so the crop's (t, l) is the region's top-left corner.
+        return F.pad(x, (mx, mx, my, my), **pad_options)[..., t : t + rh, l : l + rw]
 
     c_rgb = around_crop(photo, mode="replicate")
     c_disp = around_crop(disp_norm_full, value=1.0)  # beyond the photo: never sky
-    c_side = int(round(region * size / s))
-    c_side += c_side % 2
-    canvas_rgb = _resize(c_rgb, (c_side, c_side)).clamp(0, 1)
-    canvas_disp = _resize(c_disp, (c_side, c_side)).clamp(0.01, 1.0)
+    c_h, c_w = (n + n % 2 for n in (int(round(rh * vh / sh)), int(round(rw * vw / sw))))
+    canvas_rgb = _resize(c_rgb, (c_h, c_w)).clamp(0, 1)
+    canvas_disp = _resize(c_disp, (c_h, c_w)).clamp(0.01, 1.0)
 
-    K = intrinsics_from_fov(size, size, fov_deg, device=image.device)
-    offset = (c_side - size) / 2.0
-    K_canvas = shift_principal_point(K, offset, offset)
+    K = intrinsics_from_fov(vh, vw, fov_deg, device=image.device)
+    K_canvas = shift_principal_point(K, (c_w - vw) / 2.0, (c_h - vh) / 2.0)
     canvas = SkyCanvas(rgb=canvas_rgb, disparity=canvas_disp, K=K_canvas, sky_offset=sky_offset)
     anchor = None
     if anchor_scale:
-        anchor = _photo_anchor(image, disp_norm_full, sky_full, (top, left, side), size=size, fov_deg=fov_deg, scale=int(anchor_scale), sky_offset=sky_offset)
+        anchor = _photo_anchor(image, disp_norm_full, sky_full, (top, left, ch, cw), size=(vh, vw), fov_deg=fov_deg, scale=int(anchor_scale), sky_offset=sky_offset)
     return PreparedScene(rgb=rgb, disparity=disparity, sky=sky_mask, K=K, sky_offset=sky_offset, canvas=canvas, anchor=anchor)
 
 
 def _photo_anchor(
-    image: Tensor, disparity: Tensor, sky: Tensor, square: tuple[int, int, int], *, size: int, fov_deg: float, scale: int, sky_offset: float
+    image: Tensor, disparity: Tensor, sky: Tensor, crop: tuple[int, int, int, int], *, size: tuple[int, int], fov_deg: float, scale: int, sky_offset: float
 ) -> PhotoAnchor:
-    """The whole photo as the anchor, its square crop at ``anchor_side(size, side, scale)`` pixels.
+    """The whole photo as the anchor, its centre crop ``anchor_side(width, crop width, scale)`` pixels wide.
 
-    The anchor reaches beyond the first view wherever the photo does (a 4:3 photo: about 7
-    degrees on each side at a 55-degree view), so a turn re-samples the photo's own pixels
-    there. ``disparity`` and ``sky`` are the estimator-grid maps of the whole photo
-    (normalised disparity, sky probability); ``square`` is ``(top, left, side)`` in the
-    photo's pixels. The pyramid needs sides that are multiples of ``2 ** (levels - 1)``:
-    the photo is resized by ``a / side`` and cut down to such multiples at its right and
-    bottom edges (which does not move its pixels).
+    The anchor reaches beyond the first view wherever the photo does (a 4:3 photo seen
+    square: about 7 degrees on each side at a 55-degree view), so a turn re-samples the
+    photo's own pixels there. ``disparity`` and ``sky`` are the estimator-grid maps of the
+    whole photo (normalised disparity, sky probability); ``crop`` is ``(top, left, height,
+    width)`` of the first view in the photo's pixels and ``size`` the view's ``(height,
+    width)``. The pyramid needs sides that are multiples of ``2 ** (levels - 1)``: the photo
+    is resized by ``a / width`` and cut down to such multiples at its right and bottom edges
+    (which does not move its pixels).
     """
-    top, left, side = square
+    top, left, ch, cw = crop
     _, H, W = image.shape
-    a = anchor_side(size, side, scale)
-    step = 2 ** (anchor_levels(a, size) - 1)
-    hr, wr = max(1, round(H * a / side)), max(1, round(W * a / side))
+    a = anchor_side(size[1], cw, scale)
+    step = 2 ** (anchor_levels(a, size[1]) - 1)
+    hr, wr = max(1, round(H * a / cw)), max(1, round(W * a / cw))
     fy, fx = hr / H, wr / W
     ha, wa = max(step, hr // step * step), max(step, wr // step * step)
     rgb = _resize(image.unsqueeze(0).float(), (hr, wr)).clamp(0, 1)[..., :ha, :wa]
     disp = _resize(disparity, (hr, wr)).clamp(0.01, 1.0)[..., :ha, :wa]
     sky_a = _resize(sky, (hr, wr)).clamp(0, 1)[..., :ha, :wa]
-    # The view's intrinsics at the photo's pixels, moved to the square's place, then scaled to the
+    # The view's intrinsics at the photo's pixels, moved to the crop's place, then scaled to the
     # anchor's pixels (pixel centres at integers: x' = (x + 0.5) f - 0.5).
-    K = shift_principal_point(intrinsics_from_fov(side, side, fov_deg, device=image.device), left, top)
+    K = shift_principal_point(intrinsics_from_fov(ch, cw, fov_deg, device=image.device), left, top)
     S = K.new_tensor([[fx, 0.0, 0.5 * fx - 0.5], [0.0, fy, 0.5 * fy - 0.5], [0.0, 0.0, 1.0]])
     haze = estimate_haze(rgb, sky_a)  # for FlyThroughConfig.aerial_perspective
-    return build_anchor(rgb, disp, S @ K, state_side=size, sky_offset=sky_offset, haze=haze, view_side=a)
+    return build_anchor(rgb, disp, S @ K, state_side=size[1], sky_offset=sky_offset, haze=haze, view_side=a)

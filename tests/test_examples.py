@@ -44,7 +44,7 @@ def test_quickstart_notebook_runs(where, tmp_path, monkeypatch):
     exec(compile(code, "quickstart.ipynb", "exec"), scope)  # noqa: S102
     assert Path(scope["PHOTO"]).resolve() == (EXAMPLES / "hills.jpg").resolve()
     out = scope["out"]
-    assert out.frames.shape == (3, 256, 256, 3)  # the shipped weights ask for 2x state-sized frames
+    assert out.frames.shape == (3, 288, 512, 3)  # the 16:9 frames the notebook asks for
     assert "<img" in out._repr_html_()  # what the notebook shows for `out`
     assert scope["pan"].frames.shape == (3, 512, 512, 3)  # the supersample=4 override, state-sized frames
     assert len(scope["sky"]) == 3  # the callback saw every frame

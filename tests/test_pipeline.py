@@ -374,12 +374,12 @@ def test_scene_size_must_match_the_supersampling(pipe):
     import dataclasses
 
     scene = prepare_scene(_photo(), ramp_depth, top_sky, size=RES + 8)
-    with pytest.raises(ValueError, match="needs 32x32"):
+    with pytest.raises(ValueError, match="need a 32x32 state"):
         list(pipe.iter_frames(None, 2, scene=scene))
     old = pipe.config
     pipe.config = dataclasses.replace(old, supersample=2)
     try:
-        with pytest.raises(ValueError, match="supersample=2 needs 64x64"):  # a plain-size scene is not silently used at 1x
+        with pytest.raises(ValueError, match="supersample=2 need a 64x64 state"):  # a plain-size scene is not silently used at 1x
             list(pipe.iter_frames(None, 2, scene=prepare_scene(_photo(), ramp_depth, top_sky, size=RES)))
     finally:
         pipe.config = old
