@@ -188,25 +188,59 @@ def _check_step(step: int) -> int:
 
 @dataclass
 class AutopilotConfig:
-    """Options of the skyline-balance autopilot (defaults: the released inference code).
+    """Options of the skyline-balance autopilot.
+
+    The defaults fly level: the camera holds the sky share of the photo, never
+    pitches more than ``max_pitch_deg`` from the first camera's horizontal
+    plane, keeps no roll, and climbs, turns and slows away from near content
+    ahead. ``AutopilotConfig.published()`` gives the released inference code's
+    rule (fixed 40% sky, no pitch limit, no obstacle avoidance), pose for pose.
 
     Attributes:
-        horizon: target share of sky; the look target row is ``0.5 + sky - horizon``.
+        horizon: target share of sky in ``[0, 1]``; the look target row is
+            ``0.5 + sky - horizon``. ``None``: hold the sky share of the first
+            frame the autopilot reads, clamped to ``horizon_range``
+            (published: 0.4).
+        horizon_range: ``(low, high)`` clamp of the held sky share, ``0 <= low <= high <= 1``.
         sky_threshold: disparity below which content counts as sky (soft).
-        near_fraction: target share of near ground for the move target row.
+        near_fraction: target share of near ground (disparity > 0.4, soft) for
+            the move target row ``row0 + near_fraction - ground``, where ``row0``
+            is the image centre (0.5) when ``level`` and ``horizon`` otherwise
+            (published: 0.3, i.e. climbing when near ground > 0.2 with ``horizon`` 0.4).
         look_lerp: how fast the look direction follows its target, in ``(0, 1]``.
         move_lerp: how fast the move direction follows its target, in ``(0, 1]``.
         speed: distance per step, in the normalized scene units where the
             nearest content sits at disparity ~0.8 (depth 1.25): the reference's
             ``0.025 * 7.5 = 0.1875``.
+        level: keep the first camera's down vector (no roll) and centre the
+            move target row on the image centre (published: ``False``: re-use
+            the previous camera's down vector; a little roll can build up).
+        max_pitch_deg: largest angle, in degrees, between the look direction and
+            the first camera's horizontal plane, in ``(0, 90]``; 90 = no limit (published).
+        max_climb_deg: the same for the move direction (how steeply it climbs or
+            descends), in ``(0, 90]``; 90 = no limit (published).
+        clearance: disparity above which content in the central half of the
+            frame is an obstacle (soft, over 0.1); 0 = no obstacle avoidance (published).
+        avoid: how hard an obstacle ahead steers: the move target row rises by
+            ``avoid * ahead / 2`` and the look target column moves by
+            ``avoid * (left - right) / 2`` away from the nearer side (``ahead``,
+            ``left``, ``right``: obstacle shares of the window and its halves).
+        slow: speed reduction with an obstacle ahead: ``speed * (1 - slow * ahead)``, in ``[0, 1]``.
     """
 
-    horizon: float = 0.4
+    horizon: float | None = None
+    horizon_range: tuple[float, float] = (0.3, 0.6)
     sky_threshold: float = 0.1
-    near_fraction: float = 0.3
+    near_fraction: float = 0.2
     look_lerp: float = 0.05
     move_lerp: float = 0.2
     speed: float = 0.1875
+    level: bool = True
+    max_pitch_deg: float = 10.0
+    max_climb_deg: float = 20.0
+    clearance: float = 0.5
+    avoid: float = 1.0
+    slow: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("look_lerp", "move_lerp"):
@@ -214,6 +248,34 @@ class AutopilotConfig:
             if not 0.0 < value <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {value}")
         _check_speed(self.speed)
+        if self.horizon is not None and not 0.0 <= _check_finite(self.horizon, "horizon") <= 1.0:
+            raise ValueError(f"horizon must be in [0, 1] or None, got {self.horizon}")
+        low, high = (_check_finite(v, "horizon_range") for v in self.horizon_range)
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError(f"horizon_range must be (low, high) with 0 <= low <= high <= 1, got {self.horizon_range}")
+        for name in ("max_pitch_deg", "max_climb_deg"):
+            if not 0.0 < _check_finite(getattr(self, name), name) <= 90.0:
+                raise ValueError(f"{name} must be in (0, 90], got {getattr(self, name)}")
+        for name, top in (("clearance", 1.0), ("avoid", math.inf), ("slow", 1.0)):
+            if not 0.0 <= _check_finite(getattr(self, name), name) <= top:
+                raise ValueError(f"{name} must be in [0, {top:g}], got {getattr(self, name)}")
+
+    @classmethod
+    def published(cls, **overrides) -> "AutopilotConfig":
+        """The released inference code's rule (any field can still be overridden)."""
+        released = dict(horizon=0.4, near_fraction=0.3, level=False, max_pitch_deg=90.0, max_climb_deg=90.0, clearance=0.0)
+        return cls(**{**released, **overrides})
+
+
+def _limit_elevation(v: Tensor, up: Tensor, max_deg: float) -> Tensor:
+    """Unit ``(3,)`` direction ``v`` tilted back to at most ``max_deg`` from the plane normal to ``up``."""
+    if max_deg >= 90.0:
+        return v
+    s, limit = float(v @ up), math.sin(math.radians(max_deg))
+    if abs(s) <= limit:
+        return v
+    horizontal = torch.nn.functional.normalize(v - s * up, dim=0)
+    return math.cos(math.radians(max_deg)) * horizontal + math.copysign(limit, s) * up
 
 
 class Autopilot:
@@ -224,7 +286,14 @@ class Autopilot:
     world-space rays through ``K^-1`` and the current camera, moves the look
     and move directions toward them by ``look_lerp`` / ``move_lerp``, advances
     the position by ``speed`` along the move direction and looks along the
-    look direction with the previous camera's down vector (``geometry.look_at``).
+    look direction (``geometry.look_at``). With the default config the sky
+    share to hold is the first frame's, the look and move directions stay
+    within ``max_pitch_deg`` / ``max_climb_deg`` of the first camera's
+    horizontal plane, the camera keeps the first camera's down vector, and near
+    content in the central window (disparity above ``clearance``) raises the
+    move target, turns the look target away and slows the camera; see
+    ``AutopilotConfig`` (``AutopilotConfig.published()``: the released rule,
+    with the previous camera's down vector).
     Image coordinate ``x`` in ``[0, 1]`` is pixel ``u = x W - 0.5`` (so 0.5 is the
     image centre for a centred principal point).
 
@@ -256,6 +325,8 @@ class Autopilot:
         self.look_dir = pose[2, :3].clone()
         self.move_dir = pose[2, :3].clone()
         self.down = pose[1, :3].clone()
+        self.up = -pose[1, :3].clone()  # the first camera's up: defines level
+        self._horizon: float | None = None
 
     def _world_ray(self, x: Tensor, y: Tensor, K: Tensor, H: int, W: int) -> Tensor:
         pix = torch.stack([x * W - 0.5, y * H - 0.5, torch.ones_like(x)])
@@ -274,20 +345,46 @@ class Autopilot:
         cfg = self.config
         like = dict(dtype=self._pose.dtype, device=self._pose.device)
         H, W = disparity.shape[-2:]
-        x, y, h = skyline_balance(
-            disparity[0, 0].detach(), horizon=cfg.horizon, sky_threshold=cfg.sky_threshold, near_fraction=cfg.near_fraction
-        )
+        d = disparity[0, 0].detach()
+        if self._horizon is None:  # the first frame read sets the held sky share
+            sky0 = float((20.0 * (cfg.sky_threshold - d)).clamp(0.0, 1.0).mean())
+            self._horizon = cfg.horizon if cfg.horizon is not None else min(max(sky0, cfg.horizon_range[0]), cfg.horizon_range[1])
+        x, y, h = skyline_balance(d, horizon=self._horizon, sky_threshold=cfg.sky_threshold, near_fraction=cfg.near_fraction)
+        if cfg.level:
+            h = h + (0.5 - self._horizon)
+        speed = cfg.speed
+        if cfg.clearance > 0:
+            x, h, ahead = _avoid(d, x, h, cfg.clearance, cfg.avoid)
+            speed = speed * (1.0 - cfg.slow * ahead)
         x, y, h = (v.to(**like) for v in (x, y, h))
         K = K.detach().to(**like)
         look_target = self._world_ray(x, y, K, H, W)
         move_target = self._world_ray(torch.full_like(h, 0.5), h, K, H, W)
         normalize = torch.nn.functional.normalize
-        self.look_dir = normalize(self.look_dir + cfg.look_lerp * (look_target - self.look_dir), dim=0)
-        self.move_dir = normalize(self.move_dir + cfg.move_lerp * (move_target - self.move_dir), dim=0)
-        self.position = self.position + cfg.speed * self.move_dir
-        self._pose = look_at(self.position, self.look_dir, self.down)
+        look = normalize(self.look_dir + cfg.look_lerp * (look_target - self.look_dir), dim=0)
+        move = normalize(self.move_dir + cfg.move_lerp * (move_target - self.move_dir), dim=0)
+        self.look_dir = _limit_elevation(look, self.up, cfg.max_pitch_deg)
+        self.move_dir = _limit_elevation(move, self.up, cfg.max_climb_deg)
+        self.position = self.position + speed * self.move_dir
+        self._pose = look_at(self.position, self.look_dir, -self.up if cfg.level else self.down)
         self.down = self._pose[1, :3].clone()
         return self._pose.clone()
+
+
+def _avoid(d: Tensor, x: Tensor, h: Tensor, clearance: float, gain: float) -> tuple[Tensor, Tensor, float]:
+    """Steer the look column ``x`` and the move row ``h`` away from near content ahead.
+
+    ``d`` is the ``(H, W)`` disparity; obstacles are ``clamp(10 (d - clearance), 0, 1)``
+    in the central window (the middle half of the rows and of the columns).
+    Returns ``x + gain (left - right) / 2``, ``h - gain ahead / 2`` and ``ahead``
+    (the window's obstacle share in ``[0, 1]``, a float).
+    """
+    H, W = d.shape
+    window = (10.0 * (d[H // 4 : H - H // 4, W // 4 : W - W // 4] - clearance)).clamp(0.0, 1.0)
+    half = window.shape[1] // 2
+    ahead = window.mean()
+    x = x + 0.5 * gain * (window[:, :half].mean() - window[:, half:].mean())
+    return x, h - 0.5 * gain * ahead, float(ahead)
 
 
 class StraightPath(_FromInitialPose):

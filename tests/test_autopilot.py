@@ -129,6 +129,92 @@ class TestAutopilot:
             Autopilot({"speed": 1.0})
 
 
+class TestLevelAutopilot:
+    """The default autopilot: holds the photo's sky share, pitch limited, avoids near content."""
+
+    K = intrinsics_from_fov(32, 32)
+
+    def _fly(self, config, disp, steps=40):
+        path = Autopilot(config)
+        path.reset(torch.eye(4, dtype=torch.float64))
+        return [path.next_pose(s, disp, self.K) for s in range(1, steps + 1)]
+
+    @staticmethod
+    def _elevation_deg(v):
+        return math.degrees(math.asin(float(-v[1])))  # world y is down
+
+    def test_little_sky_keeps_pitch_within_bounds(self):
+        disp = torch.full((1, 1, 32, 32), 0.3)
+        disp[..., :2, :] = 0.01  # a forest: 6% sky
+        published = self._fly(AutopilotConfig.published(), disp, 80)
+        level = self._fly(AutopilotConfig(), disp, 80)
+        assert self._elevation_deg(published[-1][2, :3]) > 20  # the released rule pitches up to find 40% sky
+        for pose in level:
+            assert abs(self._elevation_deg(pose[2, :3])) <= 10.0 + 1e-6
+            assert abs(float(pose[0, 1])) < 1e-9  # no roll: right vector stays horizontal
+        centres = torch.stack([camera_center(p) for p in level])
+        climb = -(centres[1:, 1] - centres[:-1, 1]) / centres.diff(dim=0).norm(dim=1)
+        assert float(climb.abs().max()) <= math.sin(math.radians(20.0)) + 1e-6
+
+    def test_holds_the_first_frames_sky_share(self):
+        disp = torch.full((1, 1, 32, 32), 0.3)
+        disp[..., :16, :] = 0.01  # half sky: within horizon_range, so it is held and the camera stays level
+        pose = self._fly(AutopilotConfig(clearance=0.0), disp, 30)[-1]
+        assert abs(self._elevation_deg(pose[2, :3])) < 1e-6
+        # The released rule wants 40% sky and pitches down.
+        assert self._elevation_deg(self._fly(AutopilotConfig.published(), disp, 30)[-1][2, :3]) < -3
+
+    def test_wall_ahead_climbs_turns_and_slows(self):
+        disp = torch.full((1, 1, 32, 32), 0.2)
+        disp[..., :8, :] = 0.01
+        disp[..., 8:, :20] = 0.9  # a near wall filling the centre, more on the left
+        free = self._fly(AutopilotConfig(clearance=0.0), disp, 10)
+        avoid = self._fly(AutopilotConfig(), disp, 10)
+
+        def climb(poses):  # sine of the climb angle of the step from frame 2 to 3
+            step = camera_center(poses[2]) - camera_center(poses[1])
+            return float(-step[1] / step.norm())
+
+        assert climb(avoid) > climb(free) + 0.05
+        assert float(avoid[-1][2, 0]) > float(free[-1][2, 0]) + 0.02  # turned right, away from the wall
+        step = float((camera_center(avoid[1]) - camera_center(avoid[0])).norm())
+        assert step < 0.1875 * 0.9  # slowed down
+
+    def test_published_config_reproduces_the_released_poses(self):
+        # Released rule (horizon 0.4, no limits, previous down vector), written out for a fixed input.
+        g = torch.Generator().manual_seed(0)
+        disps = [torch.rand(1, 1, 16, 16, generator=g) ** 3 for _ in range(12)]
+        K = intrinsics_from_fov(16, 16).double()
+        path = Autopilot(AutopilotConfig.published())
+        path.reset(torch.eye(4, dtype=torch.float64))
+        pos, look, move, down = torch.zeros(3, dtype=torch.float64), *torch.eye(3, dtype=torch.float64)[[2, 2, 1]]
+        pose = torch.eye(4, dtype=torch.float64)
+        for step, d in enumerate(disps, 1):
+            x, y, h = (v.double() for v in skyline_balance(d[0, 0], horizon=0.4, near_fraction=0.3))
+
+            def ray(u, v):
+                r = torch.linalg.solve(K, torch.stack([u * 16 - 0.5, v * 16 - 0.5, torch.ones_like(u)]))
+                return pose[:3, :3].T @ torch.nn.functional.normalize(r, dim=0)
+
+            look_t, move_t = ray(x, y), ray(torch.full_like(h, 0.5), h)
+            look = torch.nn.functional.normalize(look + 0.05 * (look_t - look), dim=0)
+            move = torch.nn.functional.normalize(move + 0.2 * (move_t - move), dim=0)
+            pos = pos + 0.1875 * move
+            pose = look_at(pos, look, down)
+            down = pose[1, :3].clone()
+            assert torch.equal(path.next_pose(step, d, K), pose)
+
+    def test_config_errors(self):
+        for bad in (
+            dict(horizon=1.5), dict(horizon=float("nan")), dict(horizon_range=(0.6, 0.3)), dict(horizon_range=(-0.1, 0.5)),
+            dict(max_pitch_deg=0.0), dict(max_climb_deg=91.0), dict(clearance=-0.1), dict(slow=1.5), dict(avoid=-1.0),
+        ):
+            with pytest.raises(ValueError, match=next(iter(bad))):
+                AutopilotConfig(**bad)
+        assert AutopilotConfig.published(speed=0.1).speed == 0.1
+        assert AutopilotConfig.published().horizon == 0.4
+
+
 class TestSimplePaths:
     def test_straight_moves_plus_z(self):
         path = StraightPath(0.25)
