@@ -349,6 +349,23 @@ def _flights(data: dict, script: str | None) -> list[str]:
     return ["## Long flights (`flights.json`)", "", *_provenance(data, script), f"- weights: `{data['weights']}`", overrides, "", text, "", table(data)]
 
 
+def _sizes(data: dict, script: str | None) -> list[str]:
+    text = (
+        f"Flights of {data['frames']} frames of {data['image']} at each frame size with the shipped settings, "
+        f"{data['threads']} thread(s): frames per second (preparation included), milliseconds per frame after "
+        "preparation, that cost relative to the first size, the preparation (estimators, anchor, panorama) and "
+        "the milliseconds per frame of each step of the loop."
+    )
+    steps = list(data["runs"][0]["stage_ms"])
+    rows = [
+        [r["trajectory"], r["size"], _fmt(r["fps"]), _fmt(r["step_ms"], 1), _fmt(r["relative_to_first"]), _fmt(r["prepare_s"]),
+         *(_fmt(r["stage_ms"][k], 1) for k in steps)]
+        for r in data["runs"]
+    ]  # fmt: skip
+    head = ["trajectory", "size", "frames/s", "ms/frame", "x first", "prepare s", *(f"{k} ms" for k in steps)]
+    return ["## Frame sizes (`sizes_speed.json`)", "", *_provenance(data, script), "", text, "", *_table(head, rows)]
+
+
 def _script_for(json_name: str) -> str | None:
     """The benchmark script whose source names this results file."""
     for script in sorted((ROOT / "benchmarks").glob("*.py")):
@@ -400,6 +417,8 @@ def render_report(results_dir: Path = RESULTS) -> str:
             lines += _settings(data, script)
         elif path.name == "flights.json" and "runs" in data:
             lines += _flights(data, script)
+        elif path.name == "sizes_speed.json" and "runs" in data:
+            lines += _sizes(data, script)
         else:
             lines += _generic(f"{path.stem} (`{path.name}`)", data, script)
     return "\n".join(lines) + "\n"

@@ -567,11 +567,12 @@ class PhotoAnchorDeparture(Departure):
     the refiner painted takes the density of the surfaces around it.
 
     With a ``panorama`` (``panorama.outpaint_panorama``), what lies beyond the photo is
-    re-sampled from the panorama the same way, and a hole there takes the panorama's
-    surface along its ray (colour and disparity, or its sky) instead of what the refiner
-    painted: the ray is marched by ``RAY_STEPS`` fixed-point steps from the painted
-    disparity (look the point up, move the panorama's surface there into the view, take
-    its disparity), and kept where the panorama then agrees with it.
+    re-sampled from the panorama the same way, and before the refiner runs a hole there
+    takes the panorama's surface along its ray (colour and disparity, or its sky): the ray
+    is marched by ``RAY_STEPS`` fixed-point steps from the disparity of the surfaces around
+    the hole (look the point up, move the panorama's surface there into the view, take its
+    disparity; a sky the panorama shows along it, the sky's). Such holes are marked
+    ``Warped.filled``, so the refiner paints only what neither the photo nor the panorama shows.
 
     Args:
         anchor: the first view (``build_anchor``; with haze for ``aerial_perspective``).
@@ -651,13 +652,14 @@ class PhotoAnchorDeparture(Departure):
         if self.aerial_perspective > 0:
             ch["haze"] = w * a.haze_density + (1 - w) * ch["haze"]
         if self.panorama is not None:  # what lies beyond the photo, from the panorama
-            beyond = warped.mask * self._beyond(a)
-            p = self._look(self.panorama.anchor, warped.disparity, warped.pose, beyond)
+            beyond = self._beyond(a)
+            p = self._look(self.panorama.anchor, warped.disparity, warped.pose, warped.mask * beyond)
             if p is not None:
-                wp = p.weight * beyond
+                wp = p.weight * warped.mask * beyond
                 warped.rgb = wp * p.rgb + (1 - wp) * warped.rgb
                 if self.aerial_perspective > 0:
                     ch["haze"] = wp * p.haze_density + (1 - wp) * ch["haze"]
+            self._fill_from_panorama(warped, (1 - warped.mask) * beyond)
 
     def after_paint(self, warped: Warped, state: LoopState, keep: Tensor | None, painted: bool) -> None:
         if not painted:
@@ -666,7 +668,7 @@ class PhotoAnchorDeparture(Departure):
             state.channels["haze"] = push_pull_fill(state.channels["haze"], warped.mask)
         # A hole the photo shows (beyond the first view's square, or behind what moved) takes the
         # photo's colour where the painted disparity agrees with the photo's there.
-        hole = 1 - warped.mask
+        hole = 1 - warped.valid
         a = self._look(self.anchor, state.disparity, state.pose, hole)
         if a is None:
             return
@@ -674,8 +676,6 @@ class PhotoAnchorDeparture(Departure):
         state.rgb = w * a.rgb + (1 - w) * state.rgb
         if self.aerial_perspective > 0:
             state.channels["haze"] = w * a.haze_density + (1 - w) * state.channels["haze"]
-        if self.panorama is not None:
-            self._fill_from_panorama(state, hole * self._beyond(a))
 
     def _beyond(self, a: AnchorSample) -> Tensor:
         """``(B, 1, H, W)`` 1 where the view looks beyond the photo the panorama keeps unchanged."""
@@ -683,24 +683,23 @@ class PhotoAnchorDeparture(Departure):
         u = a.uv[:, 0:1]
         return 1 - a.inside * ((u >= u0) & (u <= u1)).to(a.inside.dtype)
 
-    def _fill_from_panorama(self, state: LoopState, hole: Tensor) -> None:
-        """Holes beyond the photo (``hole``, ``(B, 1, H, W)``) take the panorama's surface along their ray."""
-        pano, pose = self.panorama.anchor, state.pose
-        d = state.disparity
+    def _fill_from_panorama(self, warped: Warped, hole: Tensor) -> None:
+        """Holes beyond the photo (``hole``, ``(B, 1, H, W)``) take the panorama's surface along their
+        ray before the refiner runs; they are marked ``warped.filled``, so the refiner skips them."""
+        if not bool((hole > 0).any()):
+            return
+        pano, pose = self.panorama.anchor, warped.pose
+        d = push_pull_fill(warped.disparity, warped.mask)  # a first guess from the surfaces around each hole
         for _ in range(self.RAY_STEPS):
             p = self._look(pano, d, pose, hole, plain=True)
-            if p is None:
-                return
             d = torch.where(hole > 0, p.disparity, d)
-        p = self._look(pano, d, pose, hole, smooth=1)  # the disparity is the panorama's own: no noise to average
-        w = p.weight * hole
-        state.rgb = w * p.rgb + (1 - w) * state.rgb
-        state.disparity = w * p.disparity + (1 - w) * state.disparity
+        # Where the march has not settled (a ray grazing a ridge of the panorama) its last point is
+        # as good a surface as any; only rays past the panorama's top or bottom stay holes.
+        p = self._look(pano, d, pose, hole, smooth=1)
+        w = hole * (p.inside > 0.5).to(d.dtype)
+        sky = (p.disparity <= pano.sky_offset + 1e-6) if pano.sky_offset > 0 else torch.zeros_like(w, dtype=torch.bool)
+        warped.rgb = w * p.rgb + (1 - w) * warped.rgb
+        warped.disparity = w * torch.where(sky, torch.full_like(d, SKY_DISPARITY), p.disparity) + (1 - w) * warped.disparity
         if self.aerial_perspective > 0:
-            state.channels["haze"] = w * p.haze_density + (1 - w) * state.channels["haze"]
-        if pano.sky_offset > 0:  # a ray the panorama shows no ground on, but its sky
-            far = self._look(pano, torch.full_like(d, 1e-3), pose, hole * (1 - w), plain=True)
-            if far is not None:
-                sky = hole * (1 - w) * far.inside * (far.disparity <= pano.sky_offset + 1e-6).to(d.dtype)
-                state.rgb = sky * far.rgb + (1 - sky) * state.rgb
-                state.disparity = sky * SKY_DISPARITY + (1 - sky) * state.disparity
+            warped.channels["haze"] = w * p.haze_density + (1 - w) * warped.channels["haze"]
+        warped.filled = w if warped.filled is None else torch.maximum(warped.filled, w)

@@ -251,7 +251,7 @@ class Flight:
         self.state = LoopState(rgb=rgb, disparity=disp, pose=warped.pose, channels=dict(warped.channels), anchor=warped.anchor)
         for d in self.departures:
             d.after_paint(warped, self.state, keep, painted)
-        self._holes = float(1.0 - refiner_mask(warped.mask, self.scale).mean())
+        self._holes = float(1.0 - refiner_mask(warped.valid, self.scale).mean())
 
     def blend_sky(self) -> None:
         """The first frame's sky, warped by the camera's rotation, blended into the state."""

@@ -244,7 +244,7 @@ class SkyGroundLayers(Layering):
         return refill(rgb, disparity <= self.sky_level, (disparity > self.sky_level) & (mask >= 1))
 
     def settle(self, rgb: Tensor, disparity: Tensor, warped: Warped, border: int) -> tuple[Tensor, Tensor]:
-        return paint_layers(rgb, disparity, warped.rgb, warped.disparity, warped.mask >= 1, self.sky_level, border=border)
+        return paint_layers(rgb, disparity, warped.rgb, warped.disparity, warped.valid >= 1, self.sky_level, border=border)
 
     def blend(self, keep: Tensor, a: Tensor, a_disp: Tensor, b: Tensor, b_disp: Tensor) -> tuple[Tensor, Tensor]:
         return layered_blend(keep, a, a_disp, b, b_disp, self.sky_level)

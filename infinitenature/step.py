@@ -88,6 +88,9 @@ class Warped:
         pose: ``(4, 4)`` pose of the new view (float64), or ``None`` in training.
         anchor: the photo anchor's sample for this view (``anchor.AnchorSample``), when on.
         anchor_weight: ``(B, 1, H, W)`` the share of each pixel taken from the anchor.
+        filled: ``(B, 1, H, W)`` in [0, 1]: holes a departure filled before painting (their
+            colour and disparity set; e.g. from the outpainted panorama), or ``None``. The
+            refiner and the composite treat them as warped pixels (``valid``).
     """
 
     rgb: Tensor
@@ -97,6 +100,12 @@ class Warped:
     pose: Tensor | None = None
     anchor: object | None = None
     anchor_weight: Tensor | None = None
+    filled: Tensor | None = None
+
+    @property
+    def valid(self) -> Tensor:
+        """``(B, 1, H, W)`` in [0, 1]: the pixels the refiner need not paint (warped or ``filled``)."""
+        return self.mask if self.filled is None else torch.maximum(self.mask, self.filled)
 
 
 class Departure:
@@ -265,7 +274,7 @@ def refine(
     H, W = warped.rgb.shape[-2:]
     if H % scale or W % scale:
         raise ValueError(f"the frame's size ({H} x {W}) must be a multiple of scale={scale}")
-    in_mask = refiner_mask(warped.mask, scale)
+    in_mask = refiner_mask(warped.valid, scale)
     in_rgb, in_disp = (warped.rgb, warped.disparity) if scale == 1 else layering.resample(lambda x: downsample(x, scale), warped.rgb, warped.disparity)
     in_rgb = layering.refiner_input(in_rgb, in_disp, in_mask)
     truncate = {} if inputs.truncation_mean is None else {"truncation": inputs.truncation, "truncation_mean": inputs.truncation_mean}
@@ -295,7 +304,7 @@ def composite(
     """
     if not keep_visible:
         return rgb, disparity, None
-    keep = soft_keep_mask(warped.mask, scale=scale)
+    keep = soft_keep_mask(warped.valid, scale=scale)
     rgb, disparity = layering.blend(keep, warped.rgb, warped.disparity, rgb, disparity)
     return rgb, disparity, keep
 
@@ -310,7 +319,7 @@ def paint(
         composite's weights of the warped pixels (``None`` = the painting everywhere),
         and whether the refiner ran.
     """
-    if keep_visible and bool(warped.mask.min() >= 1):  # every pixel kept: the painting would go unused
+    if keep_visible and bool(warped.valid.min() >= 1):  # every pixel kept: the painting would go unused
         return warped.rgb, warped.disparity, None, False
     rgb, disp = refine(refiner, warped, inputs, scale=scale, layering=layering, skip_hole_free=keep_visible)
     rgb, disp, keep = composite(warped, rgb, disp, keep_visible=keep_visible, scale=scale, layering=layering)
