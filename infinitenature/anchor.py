@@ -571,7 +571,8 @@ class PhotoAnchorDeparture(Departure):
     takes the panorama's surface along its ray (colour and disparity, or its sky): the ray
     is marched by ``RAY_STEPS`` fixed-point steps from the disparity of the surfaces around
     the hole (look the point up, move the panorama's surface there into the view, take its
-    disparity; a sky the panorama shows along it, the sky's). Such holes are marked
+    disparity), kept where the panorama then agrees with it; a ray on which it shows no
+    ground but its sky takes the sky. Such holes are marked
     ``Warped.filled``, so the refiner paints only what neither the photo nor the panorama shows.
 
     Args:
@@ -693,13 +694,18 @@ class PhotoAnchorDeparture(Departure):
         for _ in range(self.RAY_STEPS):
             p = self._look(pano, d, pose, hole, plain=True)
             d = torch.where(hole > 0, p.disparity, d)
-        # Where the march has not settled (a ray grazing a ridge of the panorama) its last point is
-        # as good a surface as any; only rays past the panorama's top or bottom stay holes.
-        p = self._look(pano, d, pose, hole, smooth=1)
-        w = hole * (p.inside > 0.5).to(d.dtype)
-        sky = (p.disparity <= pano.sky_offset + 1e-6) if pano.sky_offset > 0 else torch.zeros_like(w, dtype=torch.bool)
-        warped.rgb = w * p.rgb + (1 - w) * warped.rgb
-        warped.disparity = w * torch.where(sky, torch.full_like(d, SKY_DISPARITY), p.disparity) + (1 - w) * warped.disparity
+        p = self._look(pano, d, pose, hole, smooth=1)  # the disparity is the panorama's own: no noise to average
+        w = (p.weight * hole > 0.5).to(d.dtype)  # settled on the panorama's ground
+        rgb = w * p.rgb + (1 - w) * warped.rgb
+        disp = w * p.disparity + (1 - w) * warped.disparity
         if self.aerial_perspective > 0:
             warped.channels["haze"] = w * p.haze_density + (1 - w) * warped.channels["haze"]
+        if pano.sky_offset > 0:  # a ray the panorama shows no ground on, but its sky
+            far = self._look(pano, torch.full_like(d, 1e-3), pose, hole * (1 - w), plain=True)
+            if far is not None:
+                sky = hole * (1 - w) * far.inside * (far.disparity <= pano.sky_offset + 1e-6).to(d.dtype)
+                rgb = sky * far.rgb + (1 - sky) * rgb
+                disp = sky * SKY_DISPARITY + (1 - sky) * disp
+                w = w + sky
+        warped.rgb, warped.disparity = rgb, disp
         warped.filled = w if warped.filled is None else torch.maximum(warped.filled, w)
