@@ -12,7 +12,7 @@ import torch
 from infinitenature import FlyThroughConfig
 from infinitenature.anchor import PhotoAnchor, build_anchor, sample_anchor
 from infinitenature.geometry import intrinsics_from_fov, pixel_grid
-from infinitenature.panorama import cylinder_layout, min_cut_seam, outpaint_panorama, panorama_canvas, quilt, to_cylinder
+from infinitenature.panorama import cylinder_layout, min_cut_seam, outpaint_panorama, panorama_canvas, quilt, quilt_sizes, to_cylinder
 from infinitenature.pipeline import FlyThrough
 from infinitenature.sky import SkyCanvas, sky_blend
 
@@ -113,12 +113,31 @@ def test_quilting_keeps_the_vertical_order_and_is_seeded():
 
 
 def test_quilting_is_made_of_the_photos_own_columns():
-    """Away from the seams every column of the continuation is a column of the photo."""
+    """Away from the seams every column of the continuation is a column of the photo (its disparity
+    exactly; its colours shifted by a shade, row by row, to meet the strip laid before)."""
     src, cov = _two_band_source(seed=3)
+    src[:, 3:4] = 0.3 + 0.5 * torch.rand(1, 1, *src.shape[-2:], generator=torch.Generator().manual_seed(4))  # all ground
     out = quilt(src, cov, 120, sky_offset=0.02, generator=torch.Generator().manual_seed(0))
-    cols = src[0].reshape(-1, src.shape[-1]).T  # (n, C*H)
-    found = [bool(((cols - c).abs().amax(1) < 1e-6).any()) for c in out[0].reshape(-1, out.shape[-1]).T]
+    cols = src[0, 3].T  # (n, H)
+    found = [bool(((cols - c).abs().amax(1) < 1e-6).any()) for c in out[0, 3].T]
     assert np.mean(found) > 0.5
+    # the colours keep the photo's texture: a column's deviation from its row means matches a source column's
+    rgb = out[0, :3]
+    assert float(rgb.min()) >= 0 and float(rgb.max()) <= 1
+
+
+def test_a_strip_of_another_shade_is_matched_to_what_it_joins():
+    """A sky that brightens from left to right: every other strip is darker than the photo's right
+    edge, and the continuation still has no step of shade there."""
+    n, rows = 96, 24
+    g = torch.Generator().manual_seed(5)
+    rgb = 0.2 + 0.5 * torch.linspace(0, 1, n).view(1, 1, 1, n) + 0.02 * torch.rand(1, 3, rows, n, generator=g)
+    src = torch.cat([rgb, torch.full((1, 1, rows, n), 0.01)], dim=1)  # all sky
+    out = quilt(src, torch.ones(1, 1, rows, n), 60, sky_offset=0.02, generator=torch.Generator().manual_seed(0))
+    edge = float(src[0, :3, :, -4:].mean())
+    strip, _ = quilt_sizes(n)
+    first = out[0, :3, :, :strip].mean(dim=(0, 1))  # the shade of each column of the first strip
+    assert float(first.min()) > edge - 0.03  # without the shift it dips by 0.07 over the overlap
 
 
 def _photo_anchor(h: int = 48, w: int = 80) -> PhotoAnchor:
