@@ -208,19 +208,33 @@ def _seam_blend(old: Tensor, new: Tensor, sky_offset: float) -> Tensor:
     return out
 
 
-def _match_colour(old: Tensor, piece: Tensor) -> Tensor:
-    """``piece`` (``(1, C, H, n)``) with its colours shifted, row by row, by their mean difference
-    from ``old`` (``(1, C, H, O)``, the overlap already laid) over the overlap: the full shift
-    across the overlap, fading linearly to none at the strip's far end, so that a strip of a
-    slightly different sky joins without a band. The disparity (channel 3) is not changed."""
+def _match_colour(old: Tensor, piece: Tensor, sky_offset: float) -> Tensor:
+    """``piece`` (``(1, C, H, n)``, channel 3 the disparity) with its colours shifted, row by row
+    and layer by layer (sky, ground), by their mean difference from ``old`` (``(1, C, H, O)``,
+    the overlap already laid) where both show that layer: the full shift across the overlap,
+    fading linearly to none at the strip's far end, so that a strip of a slightly different
+    shade joins without a band. The disparity is not changed."""
     O, n = old.shape[-1], piece.shape[-1]
     colour = [c for c in range(piece.shape[1]) if c != 3]
-    shift = (old[:, colour] - piece[:, colour, :, :O]).mean(-1, keepdim=True)  # (1, c, H, 1)
-    shift = box_filter(shift, max(1, O // 2))  # smooth along the column: a shade, not a texture
     x = torch.arange(n, device=piece.device, dtype=piece.dtype)
     fade = ((n - 1 - x) / max(n - 1 - O, 1)).clamp(0, 1).view(1, 1, 1, n)
+    radius = max(1, O // 2)  # the shift is smoothed along the column: a shade, not a texture
+
+    def layers(d: Tensor) -> list[Tensor]:
+        if sky_offset <= 0:
+            return [torch.ones_like(d, dtype=torch.bool)]
+        sky = d <= sky_offset + 1e-6
+        return [sky, ~sky]
+
     out = piece.clone()
-    out[:, colour] = (piece[:, colour] + shift * fade).clamp(0, 1)
+    for in_old, in_new, in_piece in zip(layers(old[:, 3:4]), layers(piece[:, 3:4, :, :O]), layers(piece[:, 3:4])):
+        both = (in_old & in_new).to(piece.dtype)
+        diff = ((old[:, colour] - piece[:, colour, :, :O]) * both).sum(-1, keepdim=True)
+        count = both.sum(-1, keepdim=True)
+        num, den = box_filter(diff, radius), box_filter(count, radius)
+        shift = torch.where(den > 1e-3, num / den.clamp_min(1e-3), torch.zeros_like(num))  # (1, c, H, 1)
+        out[:, colour] = out[:, colour] + shift * fade * in_piece.to(piece.dtype)
+    out[:, colour] = out[:, colour].clamp(0, 1)
     return out
 
 
@@ -263,7 +277,7 @@ def quilt(source: Tensor, covered: Tensor, length: int, *, sky_offset: float, ge
         k = int(near[torch.randint(len(near), (1,), generator=generator, device=generator.device).item()])
         recent = (recent + [k])[-REPEAT_MEMORY:]
         s0 = int(starts[k])
-        piece = _match_colour(laid[..., -overlap:], source[..., s0 : s0 + strip])
+        piece = _match_colour(laid[..., -overlap:], source[..., s0 : s0 + strip], sky_offset)
         joined = _seam_blend(laid[..., -overlap:], piece[..., :overlap], sky_offset)
         laid = torch.cat([laid[..., :-overlap], joined, piece[..., overlap:]], dim=-1)
     return laid[..., n - overlap : n + length]

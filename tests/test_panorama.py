@@ -191,3 +191,22 @@ def test_a_pan_with_outpainting_is_seeded_and_shows_the_panorama(pipe):  # noqa:
     assert np.array_equal(a.frames, b.frames)
     assert a.frames.shape == c.frames.shape and not np.array_equal(a.frames[-1], c.frames[-1])
     assert np.isfinite(a.disparities).all() and float(a.disparities.min()) >= 0.01 - 1e-6
+
+
+def test_the_shade_shift_never_mixes_sky_and_ground():
+    """Two strips whose skylines differ by 4 rows but whose sky and ground match are not changed."""
+    from infinitenature.panorama import _match_colour
+
+    def strip(skyline: int, n: int) -> torch.Tensor:
+        x = torch.full((1, 4, 24, n), 0.2)
+        x[:, 3] = 0.5
+        x[:, :3, :skyline], x[:, 3, :skyline] = 0.8, 0.01
+        return x
+
+    old, piece = strip(10, 6), strip(14, 24)
+    assert torch.allclose(_match_colour(old, piece, 0.02), piece)
+    darker = piece.clone()
+    darker[:, :3] -= 0.1  # both layers a shade darker: lifted back over the overlap where both agree
+    got = _match_colour(old, darker, 0.02)
+    agree = torch.cat([torch.arange(10), torch.arange(14, 24)])
+    assert torch.allclose(got[:, :, agree, :6], piece[:, :, agree, :6], atol=1e-5)
