@@ -200,7 +200,7 @@ class Flight:
         self.panorama = panorama_for(cfg, scene, seed=seed)
         self.timings.prepare += time.perf_counter() - t0
         #: the sky canvas: the wider photo, or the panorama around it
-        self.canvas = scene.canvas if self.panorama is None else panorama_canvas(self.panorama, panorama_scale(scene).bit_length() - 1)
+        self.canvas = scene.canvas if self.panorama is None else panorama_canvas(self.panorama)
         self.departures = departures_for(cfg, scene, seed=seed, sky_level=self.sky_level, panorama=self.panorama)
         self.refiner = refiner
         z = torch.randn(1, refiner.config.latent_dim, generator=generator, device=generator.device).to(device)

@@ -40,6 +40,7 @@ from .anchor import PhotoAnchor, anchor_levels, build_anchor
 from .estimators.refine import box_filter
 from .haze import Haze
 from .sky import SkyCanvas
+from .step import downsample_intrinsics
 
 __all__ = ["Panorama", "quilt_sizes", "cylinder_layout", "to_cylinder", "min_cut_seam", "quilt", "outpaint_panorama", "panorama_canvas"]
 
@@ -299,13 +300,15 @@ class Panorama:
             level the panorama is the photo unchanged; beyond them (and beyond the photo)
             it is the quilted continuation, joined to the photo by the seams of its first
             strips, so a view should take the panorama there.
+        scale: the panorama's resolution relative to the state's (``outpaint_panorama``).
     """
 
     anchor: PhotoAnchor
     photo_columns: tuple[float, float]
+    scale: int = 1
 
     def to(self, device: torch.device | str) -> "Panorama":
-        return Panorama(anchor=self.anchor.to(device), photo_columns=self.photo_columns)
+        return Panorama(anchor=self.anchor.to(device), photo_columns=self.photo_columns, scale=self.scale)
 
 
 def outpaint_panorama(anchor: PhotoAnchor, *, focal: float, state_side: int, scale: int = 2, seed: int = 0) -> Panorama:
@@ -331,10 +334,7 @@ def outpaint_panorama(anchor: PhotoAnchor, *, focal: float, state_side: int, sca
     # The pyramid level of the photo whose pixels are nearest the panorama's (not coarser).
     level = max(0, min(len(anchor.levels) - 1, int(math.floor(math.log2(max(float(anchor.K[0, 0]) / target, 1.0))))))
     photo = anchor.levels[level]
-    f = 0.5**level
-    K = anchor.K.clone().float()
-    K[:2, :2] *= f
-    K[:2, 2] = (K[:2, 2] + 0.5) * f - 0.5
+    K = downsample_intrinsics(anchor.K.float(), 2**level)
     view_side = int(state_side * scale)
     step = 2 ** (anchor_levels(view_side, state_side) - 1)
     Kc, rows, cols, (c0, c1) = cylinder_layout(K, photo.shape[-2], photo.shape[-1], target, multiple=step)
@@ -361,20 +361,18 @@ def outpaint_panorama(anchor: PhotoAnchor, *, focal: float, state_side: int, sca
     out.projection = "cylinder"
     K0 = anchor.K.float()
     edges = [K0[0, 2] + K0[0, 0] * math.tan((c - float(Kc[0, 2])) / float(Kc[0, 0])) for c in (c0 + overlap, c1 - 1 - overlap)]
-    return Panorama(anchor=out, photo_columns=(float(edges[0]), float(edges[1])))
+    return Panorama(anchor=out, photo_columns=(float(edges[0]), float(edges[1])), scale=int(scale))
 
 
-def panorama_canvas(panorama: Panorama, level: int) -> SkyCanvas:
-    """The sky canvas from one level of the panorama (cylindrical, ``sky.sky_blend``).
+def panorama_canvas(panorama: Panorama) -> SkyCanvas:
+    """The sky canvas (cylindrical, ``sky.sky_blend``) from the panorama's pyramid level whose
+    pixels are nearest the state's (level ``floor(log2(panorama.scale))``).
 
     Args:
         panorama: ``outpaint_panorama``'s answer.
-        level: the pyramid level whose pixels match the state's (``log2`` of its ``scale``).
     """
-    panorama = panorama.anchor
-    x = panorama.levels[min(level, len(panorama.levels) - 1)]
-    f = 0.5**level
-    K = panorama.K.clone()
-    K[:2, :2] *= f
-    K[:2, 2] = (K[:2, 2] + 0.5) * f - 0.5
-    return SkyCanvas(rgb=x[:, :3], disparity=x[:, 3:4], K=K, sky_offset=panorama.sky_offset, projection="cylinder")
+    anchor = panorama.anchor
+    level = min(int(panorama.scale).bit_length() - 1, len(anchor.levels) - 1)
+    x = anchor.levels[level]
+    K = downsample_intrinsics(anchor.K, 2**level)
+    return SkyCanvas(rgb=x[:, :3], disparity=x[:, 3:4], K=K, sky_offset=anchor.sky_offset, projection="cylinder")

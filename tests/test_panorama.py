@@ -170,7 +170,8 @@ def test_outpaint_panorama_keeps_the_photo_and_goes_all_around():
     assert bool((d[: rows // 4] <= 0.02).all()) and bool((d[-rows // 4 :] > 0.02).all())
     other = outpaint_panorama(anchor, focal=focal, state_side=24, scale=2, seed=1)
     assert not torch.equal(other.anchor.levels[0], p.levels[0])
-    canvas = panorama_canvas(pano, 1)
+    assert pano.scale == 2
+    canvas = panorama_canvas(pano)
     assert canvas.projection == "cylinder" and canvas.rgb.shape[-1] == p.width // 2
     with pytest.raises(ValueError, match="pinhole"):
         outpaint_panorama(p, focal=focal, state_side=24)
