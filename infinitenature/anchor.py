@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .filters import push_pull_fill
-from .geometry import pixel_grid
+from .geometry import pixel_grid, project_cylinder
 from .haze import Haze, haze_density, rehaze, rehaze_moved
 from .step import Departure, LoopState, Warped
 
@@ -396,13 +396,11 @@ def _project(anchor: PhotoAnchor, Xa: Tensor, shape: tuple[int, int, int]) -> tu
     B, H, W = shape
     K = anchor.K.to(Xa.device)
     if anchor.projection == "cylinder":
-        r = torch.sqrt(Xa[:, 0:1].square() + Xa[:, 2:3].square())
+        c = Xa[:, :, (H // 2) * W + W // 2].unsqueeze(-1)
+        mid = torch.atan2(c[:, 0:1], c[:, 2:3])  # the view's central azimuth
+        u, v, r = project_cylinder(Xa, K, around=mid)
         ahead = r > 1e-6
         rs = torch.where(ahead, r, torch.ones_like(r))
-        phi = torch.atan2(Xa[:, 0:1], Xa[:, 2:3])
-        mid = phi[:, :, (H // 2) * W + W // 2].unsqueeze(-1)  # the view's central azimuth
-        phi = mid + torch.remainder(phi - mid + math.pi, 2 * math.pi) - math.pi
-        u, v = K[0, 2] + K[0, 0] * phi, K[1, 2] + K[1, 1] * Xa[:, 1:2] / rs
     else:
         za = Xa[:, 2:3]
         ahead = za > 1e-6

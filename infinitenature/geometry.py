@@ -31,6 +31,7 @@ __all__ = [
     "pixel_grid",
     "unproject",
     "project",
+    "project_cylinder",
     "relative_pose",
     "pose_from_rt",
     "look_at",
@@ -133,6 +134,29 @@ def pose_from_rt(R: Tensor, t: Tensor) -> Tensor:
     out[..., 3, 3] = 1.0
     return out
 
+
+
+def project_cylinder(points: Tensor, K: Tensor, around: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Camera-frame points onto a cylinder about the camera's vertical axis (a panorama).
+
+    A point ``(x, y, z)`` lies at column ``K[0, 2] + K[0, 0] * atan2(x, z)`` and row
+    ``K[1, 2] + K[1, 1] * y / r``, with ``r = sqrt(x**2 + z**2)`` its distance from the axis.
+
+    Args:
+        points: ``(B, 3, N)`` points (or rays: only their direction sets ``u`` and ``v``).
+        K: ``(3, 3)`` the cylinder's intrinsics (its width spans ``2 pi K[0, 0]`` pixels).
+        around: ``(B, 1, 1)`` an azimuth in radians; columns are then unwrapped to within
+            pi of it (so they do not jump across the back of the cylinder), else ``atan2``'s
+            ``(-pi, pi]``.
+
+    Returns:
+        ``(u, v, r)``, each ``(B, 1, N)``.
+    """
+    r = torch.sqrt(points[:, 0:1].square() + points[:, 2:3].square())
+    phi = torch.atan2(points[:, 0:1], points[:, 2:3])
+    if around is not None:
+        phi = around + torch.remainder(phi - around + math.pi, 2 * math.pi) - math.pi
+    return K[0, 2] + K[0, 0] * phi, K[1, 2] + K[1, 1] * points[:, 1:2] / r.clamp_min(1e-6), r
 
 def relative_pose(world_to_src: Tensor, world_to_dst: Tensor) -> tuple[Tensor, Tensor]:
     """Pose that maps source-camera points to destination-camera points.

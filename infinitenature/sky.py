@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from .filters import min_filter
-from .geometry import pixel_grid
+from .geometry import pixel_grid, project_cylinder
 
 __all__ = ["SkyCanvas", "SkyBlendResult", "sky_blend"]
 
@@ -119,9 +119,7 @@ def _warp_cylinder(src: Tensor, Kc: Tensor, R: Tensor, K: Tensor, H: int, W: int
     B = R.shape[0]
     Hc, Wc = src.shape[-2:]
     rays = R.transpose(1, 2) @ torch.linalg.inv(K) @ pixel_grid(H, W, device=src.device, dtype=src.dtype).reshape(3, H * W)
-    r = torch.sqrt(rays[:, 0].square() + rays[:, 2].square()).clamp_min(1e-6)
-    u = Kc[0, 2] + Kc[0, 0] * torch.atan2(rays[:, 0], rays[:, 2])
-    v = Kc[1, 2] + Kc[1, 1] * rays[:, 1] / r
+    u, v, _ = project_cylinder(rays, Kc)
     u = torch.remainder(u + 0.5, Wc) - 0.5
     grid = torch.stack([(u + 0.5) * (2.0 / Wc) - 1.0, (v + 0.5) * (2.0 / Hc) - 1.0], dim=-1).reshape(B, H, W, 2)
     return torch.nn.functional.grid_sample(src.expand(B, -1, -1, -1), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
