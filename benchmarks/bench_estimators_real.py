@@ -1,7 +1,8 @@
 """Depth and sky estimators on the real-photo evaluation set (data/real_photos).
 
     python benchmarks/bench_estimators_real.py [--depth default] [--sky default]
-        [--split heldout|train|all] [--sky-structure on|off] [--out JSON] [--sheet PNG] [--threads N]
+        [--split heldout|train|all] [--sky-structure on|off] [--skyline-repair on|off]
+        [--out JSON] [--sheet PNG] [--threads N]
 
 Runs the estimators on every photo of the split at the photo's stored size
 (at most 1024 px) and reports, per photo and over the split:
@@ -12,6 +13,11 @@ Runs the estimators on every photo of the split at the photo's stored size
 * ordinal pair accuracy: a pair is right when the nearer point gets the greater
   disparity; all pairs, and the pairs that break "lower is nearer" separately.
   The accuracy of that prior itself (disparity = row index) is given for scale.
+
+``--skyline-repair on`` scores the maps after ``skyline.repair_skyline`` (what
+``FlyThroughConfig.skyline_repair`` does when a photo is prepared): the sky mask's
+edge snapped to the photo's colours, the ground along the skyline raised to the
+disparity below it.
 
 The targets of issue #34 are checked per split: IoU >= 0.9 on every photo with
 sky, < 2 % sky on every photo without, >= 95 % of the pairs right.
@@ -32,6 +38,7 @@ import numpy as np
 import torch
 
 from infinitenature.estimators import load_depth, load_sky
+from infinitenature.skyline import repair_skyline
 from infinitenature.metrics.estimators_real import (
     load_real_photos,
     pair_results,
@@ -49,7 +56,7 @@ def _rate(ok: list[bool]) -> float | None:
     return round(float(np.mean(ok)), 4) if ok else None
 
 
-def evaluate(photos, depth, sky) -> tuple[list[dict], dict, dict]:
+def evaluate(photos, depth, sky, *, skyline_repair: bool = False) -> tuple[list[dict], dict, dict]:
     """Per-photo rows, the maps for the sheet and the split summary."""
     rows, maps = [], {}
     all_ok, pb_ok, prior_ok = [], [], []
@@ -57,8 +64,10 @@ def evaluate(photos, depth, sky) -> tuple[list[dict], dict, dict]:
         x = torch.from_numpy(ph.image).permute(2, 0, 1)[None].contiguous()
         t0 = time.perf_counter()
         with torch.no_grad():
-            disp = depth(x)[0, 0].float().cpu().numpy()
-            prob = sky(x)[0, 0].float().cpu().numpy()
+            d, pr = depth(x).float(), sky(x).float()
+            if skyline_repair:
+                pr, d = repair_skyline(x, d, pr)
+            disp, prob = d[0, 0].cpu().numpy(), pr[0, 0].cpu().numpy()
         seconds = time.perf_counter() - t0
         maps[ph.name] = (disp, prob)
         ok = pair_results(disp, ph.pairs) if ph.pairs else np.zeros(0, bool)
@@ -193,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="heldout", choices=["heldout", "train", "all"])
     p.add_argument("--sky-structure", default=None, choices=["on", "off"],
                    help="set SkyNetConfig.structure of one of our sky networks (default: as stored)")
+    p.add_argument("--skyline-repair", default="off", choices=["on", "off"],
+                   help="score the maps after skyline.repair_skyline (FlyThroughConfig.skyline_repair)")
     p.add_argument("--data", type=Path, default=DATA, help="folder of the set")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "estimators_real.json")
     p.add_argument("--sheet", type=Path, default=None, help="also write a contact sheet PNG")
@@ -212,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         "depth": args.depth,
         "sky": args.sky,
         "sky_structure": getattr(getattr(sky, "config", None), "structure", None),
+        "skyline_repair": args.skyline_repair == "on",
         "split": args.split,
         "band_px": BAND_PX,
         "sky_threshold": 0.5,
@@ -222,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     for split in splits:
         photos = load_real_photos(args.data, split)
-        rows, maps, summary = evaluate(photos, depth, sky)
+        rows, maps, summary = evaluate(photos, depth, sky, skyline_repair=args.skyline_repair == "on")
         print(f"== {split}: {len(photos)} photos (depth={args.depth}, sky={args.sky})")
         print_table(rows, summary)
         result["splits"][split] = {"summary": summary, "photos": rows}

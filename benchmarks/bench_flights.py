@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(out.frames)
             print(json.dumps(r), flush=True)
         if a.sheets:
+            Path(a.sheets).mkdir(parents=True, exist_ok=True)
             sheet(rows, Path(a.sheets) / f"flights_{photo.stem}.png")
     result = {
         "script": "benchmarks/bench_flights.py",

@@ -145,6 +145,9 @@ class AnchorSample:
             surface looked up (``haze.haze_density``) where the anchor has haze; ``None`` otherwise.
         inside: ``(B, 1, H, W)`` 1 where the lookup fell inside the anchor (ahead of the
             first camera, within its pixels), else 0.
+        sky: ``(B, 1, H, W)`` 1 where the lookup fell inside the anchor on its sky (the
+            anchor's disparity there at or below ``sky_offset``), else 0; ``None`` when
+            the anchor has no sky.
     """
 
     rgb: Tensor
@@ -154,6 +157,7 @@ class AnchorSample:
     magnification: Tensor | None = None
     haze_density: Tensor | None = None
     inside: Tensor | None = None
+    sky: Tensor | None = None
 
 
 def anchor_side(state_side: int, photo_side: int, scale: int) -> int:
@@ -548,6 +552,7 @@ def sample_anchor(
         magnification=s_min,
         haze_density=haze_density(sampled[:, 4:5], d_a).to(dt) if anchor.has_haze else None,
         inside=inside.unsqueeze(1).to(dt),
+        sky=(inside.unsqueeze(1) & (d_a <= anchor.sky_offset + 1e-6)).to(dt) if anchor.sky_offset > 0 else None,
     )
 
 
@@ -627,7 +632,7 @@ class PhotoAnchorDeparture(Departure):
 
         return AnchorSample(
             rgb=full(box.rgb, 0.0), disparity=full(box.disparity, disparity), weight=full(box.weight, 0.0), uv=full(box.uv, 0.0),
-            haze_density=full(box.haze_density, 0.0), inside=full(box.inside, 0.0),
+            haze_density=full(box.haze_density, 0.0), inside=full(box.inside, 0.0), sky=full(box.sky, 0.0),
         )
 
     def start(self, state: LoopState) -> None:
@@ -701,7 +706,7 @@ class PhotoAnchorDeparture(Departure):
         if pano.sky_offset > 0:  # a ray the panorama shows no ground on, but its sky
             far = self._look(pano, torch.full_like(d, 1e-3), pose, hole * (1 - w), plain=True)
             if far is not None:
-                sky = hole * (1 - w) * far.inside * (far.disparity <= pano.sky_offset + 1e-6).to(d.dtype)
+                sky = hole * (1 - w) * far.sky  # the panorama's own sky (a ground point behind the camera is no sky)
                 rgb = sky * far.rgb + (1 - sky) * rgb
                 disp = sky * SKY_DISPARITY + (1 - sky) * disp
                 w = w + sky

@@ -120,6 +120,15 @@ class FlyThroughConfig:
             in the style encoder); ``False`` is deterministic inference.
         sky_correction: blend the first frame's sky, warped by the camera's rotation,
             into every frame (``sky.sky_blend``).
+        skyline_repair: when the photo is prepared, move the sky mask's edge onto the
+            photo's colour edge and give the ground along the skyline the disparity of
+            the ground just below it (``skyline.repair_skyline``), so a forward flight
+            neither flies into a row of cloud called ground nor leaves a hill's crest
+            at the horizon while its slope comes nearer. Departure (published: ``False``).
+        sky_behind: continue the sky canvas behind the photo's ground
+            (``sky.continue_sky``), so sky that a flight uncovers behind a crest, or
+            below the skyline as the camera pitches down, takes the sky's colours
+            rather than the skyline's stretched edge. Departure (published: ``False``).
         keep_visible: keep the warped pixels that survived the move and use the
             refiner's output only in the holes and a 2-3 px seam around them; a step
             without holes skips the refiner. Departure (published: ``False``).
@@ -160,6 +169,8 @@ class FlyThroughConfig:
     truncation: float = _setting(0.7, "truncation toward the mean latent (1 = none)", "float", metavar="PSI")
     stochastic: bool = _setting(False, "the release's randomness: per-step noise and style dropout", "bool")
     sky_correction: bool = _setting(True, "blend the first frame's sky into every frame", "bool")
+    skyline_repair: bool = _setting(False, "snap the sky mask's edge to the photo and give crests the depth of the slope below", "bool")
+    sky_behind: bool = _setting(False, "continue the sky canvas behind the ground, for the sky a flight uncovers", "bool")
     keep_visible: bool = _setting(False, "keep warped pixels; the refiner paints only the holes", "bool")
     supersample: int = _setting(1, "carry the warped frame at N x the refiner's resolution", "int", low=1, high=MAX_SUPERSAMPLE, metavar="N")
     frame_size: str = _setting("refiner", "size of the frames handed out: the refiner's or the state's", "choice", choices=("refiner", "state"))

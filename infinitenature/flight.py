@@ -34,7 +34,7 @@ from .io import to_uint8
 from .layers import SkyGroundLayers
 from .panorama import Panorama, outpaint_panorama, panorama_canvas
 from .scene import PreparedScene
-from .sky import sky_blend
+from .sky import continue_sky, sky_blend
 from .step import (
     Departure,
     Layering,
@@ -201,6 +201,8 @@ class Flight:
         self.timings.prepare += time.perf_counter() - t0
         #: the sky canvas: the wider photo, or the panorama around it
         self.canvas = scene.canvas if self.panorama is None else panorama_canvas(self.panorama)
+        if cfg.sky_behind:
+            self.canvas = continue_sky(self.canvas)
         self.departures = departures_for(cfg, scene, seed=seed, sky_level=self.sky_level, panorama=self.panorama)
         self.refiner = refiner
         z = torch.randn(1, refiner.config.latent_dim, generator=generator, device=generator.device).to(device)

@@ -52,7 +52,7 @@ from kornia.filters import gaussian_blur2d
 from .filters import push_pull_fill, refill
 from .step import Layering, Warped
 
-__all__ = ["pick_layer", "layered", "layered_blend", "refill", "paint_layers", "soften_skyline", "SkyGroundLayers"]
+__all__ = ["pick_layer", "layered", "layered_blend", "refill", "paint_layers", "layer_above", "soften_skyline", "SkyGroundLayers"]
 
 
 def pick_layer(mixed: Tensor, share: Tensor, ground: Tensor) -> Tensor:
@@ -137,9 +137,12 @@ def paint_layers(
     the sky. Here a valid pixel keeps its own layer, and a hole within ``border``
     pixels of the image's edge takes the layer of the majority of the valid pixels
     around it (the push-pull fill of the sky indicator, ``filters.push_pull_fill``,
-    above or below 0.5); other holes keep the layer the refiner painted (the majority
-    is no guide there: a hole uncovered behind a crest is ground even with the sky all
-    around it). Where the painted disparity puts a pixel in the other layer it gets its
+    above or below 0.5). Another hole is ground when the nearest valid pixel above it
+    in its column is ground (``layer_above``: the base of a far hill that a nearer
+    crest hid); else it keeps the layer the refiner painted (the majority is no guide
+    there: a hole uncovered behind a crest is ground even with the sky all around it;
+    making holes under the sky sky instead lets the sky eat down into the ground in
+    columns, one hole at a time). Where the painted disparity puts a pixel in the other layer it gets its
     layer's warped disparity carried in (``refill``). Colours follow the layers: a pixel
     the refiner painted as sky that is ground now gets the warped ground's colour
     carried in, and every sky pixel the warped sky's (so the refiner's sky, made from
@@ -174,6 +177,8 @@ def paint_layers(
         majority = push_pull_fill(sky.to(disparity.dtype), valid.to(disparity.dtype)) > 0.5
         want_sky = want_sky | (edge_holes & majority)
         want_ground = want_ground | (edge_holes & ~majority)
+    under_ground, _ = layer_above(ground, valid)
+    want_ground = want_ground | (~valid & ~edge_holes & under_ground)
     painted_sky = disparity <= sky_level
     out = disparity
     to_sky = want_sky & ~painted_sky
@@ -185,6 +190,26 @@ def paint_layers(
     rgb = refill(rgb, to_ground, ground, warped_rgb)
     rgb = refill(rgb, out <= sky_level, sky, warped_rgb)
     return rgb, out
+
+
+def layer_above(ground: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+    """The layer of the nearest valid pixel above each pixel, in its column.
+
+    Args:
+        ground: ``(B, 1, H, W)`` bool, the valid pixels that are ground.
+        valid: ``(B, 1, H, W)`` bool, the valid pixels.
+
+    Returns:
+        ``(under_ground, under_sky)``, each ``(B, 1, H, W)`` bool: the nearest valid pixel
+        at or above the pixel is ground, or sky; both ``False`` where there is none (a
+        valid pixel: its own layer).
+    """
+    H = valid.shape[-2]
+    rows = torch.arange(H, device=valid.device).view(1, 1, H, 1)
+    last = torch.where(valid, rows, -1).cummax(dim=-2).values  # the last valid row at or above each pixel
+    found = last >= 0
+    g = torch.gather(ground, -2, last.clamp_min(0))
+    return g & found, ~g & found
 
 
 def soften_skyline(rgb: Tensor, disparity: Tensor, sky_level: float, sigma: float = 1.0) -> Tensor:

@@ -264,6 +264,7 @@ class FlyThrough:
             fov_deg=cfg.fov_deg,
             canvas_scale=cfg.canvas_scale,
             anchor_scale=cfg.anchor_scale,
+            skyline_repair=cfg.skyline_repair,
         )
 
     def mean_latent(self) -> Tensor:

@@ -25,6 +25,7 @@ from .haze import estimate_haze
 from .estimators.normalize import compute_sky_offset, disparity_percentiles, normalize_disparity
 from .geometry import intrinsics_from_fov, shift_principal_point
 from .sky import SkyCanvas
+from .skyline import repair_skyline
 
 __all__ = ["PreparedScene", "prepare_scene", "center_square", "center_crop", "SKY_OFFSET_MARGIN"]
 
@@ -104,6 +105,7 @@ def prepare_scene(
     canvas_scale: float = 1.5,
     estimator_side: int = 384,
     anchor_scale: int = 0,
+    skyline_repair: bool = False,
 ) -> PreparedScene:
     """Turn a photo into the initial RGBD state, sky offset and canvas.
 
@@ -118,6 +120,8 @@ def prepare_scene(
         estimator_side: the estimators see the photo resized so its short side is this.
         anchor_scale: also keep the view at ``anchor_scale`` x its size in pixels (at most
             the photo's own, at least the view's) as ``PreparedScene.anchor``; 0 = none.
+        skyline_repair: snap the sky mask's edge to the photo's colours and raise the
+            ground along the skyline to the disparity below it (``skyline.repair_skyline``).
 
     Returns:
         A ``PreparedScene`` on the image's device.
@@ -162,6 +166,8 @@ def prepare_scene(
             stacklevel=3,
         )
     disp_norm_full = normalize_disparity(disp_full, p_lo, p_hi)
+    if skyline_repair:
+        sky_full, disp_norm_full = repair_skyline(photo, disp_norm_full, sky_full)
     # Sky lies at infinity: give it the smallest disparity so the renderer treats it as far.
     disp_norm_full = torch.where(sky_full > 0.5, torch.full_like(disp_norm_full, 0.01), disp_norm_full)
 

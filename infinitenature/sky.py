@@ -14,9 +14,12 @@ The released code aborted a sequence when the blend covered less than 5% or
 more than 60% of the frame; here ``sky_blend`` reports the fraction and the
 caller decides (the pipeline warns and skips the blend).
 
-The canvas only holds the sky the photo shows (the release outpainted its canvas
-with a GAN). Where a flight uncovers sky the photo hid, the frame keeps the sky
-the loop carried there.
+The canvas holds the sky the photo shows (the release outpainted its canvas with
+a GAN). Where a flight uncovers sky the photo hid (the sky behind a crest, which
+the crest's parallax or the camera's pitch brings into view), the frame keeps the
+sky the loop carried there: the sky's lowest row, the skyline's mixed pixels,
+stretched up into a band of ground colour. ``continue_sky`` gives the canvas the
+sky behind its ground instead (``FlyThroughConfig.sky_behind``).
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ import kornia
 import torch
 from torch import Tensor
 
-from .filters import min_filter
+from .filters import min_filter, push_pull_fill
 from .geometry import pixel_grid, project_cylinder
 
-__all__ = ["SkyCanvas", "SkyBlendResult", "sky_blend"]
+__all__ = ["SkyCanvas", "SkyBlendResult", "sky_blend", "continue_sky"]
 
 #: Added to ``sky_offset`` in the ``<=`` tests, so that resampling round-off of a
 #: sky sitting at the 0.01 floor (0.01 -> 0.0100001) does not flip it.
@@ -53,6 +56,8 @@ class SkyCanvas:
         projection: ``"pinhole"`` (the wider photo) or ``"cylinder"`` (a panorama around
             the first camera's vertical axis, ``panorama.panorama_canvas``; its columns
             wrap around the full circle, as ``anchor.PhotoAnchor.projection``).
+        continued: ``True`` when the canvas is sky everywhere (``continue_sky``): its
+            ground replaced by the sky behind it, its skyline's mixed pixels by clean sky.
     """
 
     rgb: Tensor
@@ -60,6 +65,7 @@ class SkyCanvas:
     K: Tensor
     sky_offset: float
     projection: str = "pinhole"
+    continued: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.rgb, Tensor) or self.rgb.dim() != 4 or self.rgb.shape[:2] != (1, 3):
@@ -80,6 +86,7 @@ class SkyCanvas:
             K=self.K.to(device=device, dtype=dtype),
             sky_offset=self.sky_offset,
             projection=self.projection,
+            continued=self.continued,
         )
 
 
@@ -148,6 +155,11 @@ def sky_blend(
        ``blur_sigma``).
     3. Where the refined frame is also sky (``disparity <= sky_offset``),
        blend: ``out = w * warped + (1 - w) * refined`` for RGB and disparity.
+
+    A ``continued`` canvas (``continue_sky``) is sky everywhere and has no mixed
+    skyline pixels: step 2 keeps only ``coverage > 0.9`` (no erosion, no blur), so
+    every sky pixel of the frame the canvas reaches takes the canvas's sky, also
+    where the photo showed ground.
 
     ``<=`` (not ``<``, and with a 1e-6 tolerance) because disparity is
     clipped at 0.01: a sky whose disparity sits at the floor has
@@ -218,10 +230,11 @@ def sky_blend(
     # interpolation round-off (0.01 -> 0.0100001) cannot flip it: ~1 only where
     # every source pixel of the bilinear footprint is sky.
     sky = ((coverage > 0.9) & (w_sky > 1.0 - 1e-4)).to(rgb.dtype)
-    if erode > 1:
-        sky = min_filter(sky, erode // 2)  # = kornia.morphology.erosion with a square, several times faster
-    if blur_kernel > 1:
-        sky = kornia.filters.gaussian_blur2d(sky, (blur_kernel, blur_kernel), (blur_sigma, blur_sigma))
+    if not canvas.continued:  # a continued canvas is clean sky up to its skyline: nothing to keep away from
+        if erode > 1:
+            sky = min_filter(sky, erode // 2)  # = kornia.morphology.erosion with a square, several times faster
+        if blur_kernel > 1:
+            sky = kornia.filters.gaussian_blur2d(sky, (blur_kernel, blur_kernel), (blur_sigma, blur_sigma))
     weight = sky * (disparity <= offset).to(rgb.dtype)
     return SkyBlendResult(
         rgb=weight * w_rgb + (1 - weight) * rgb,
@@ -230,3 +243,44 @@ def sky_blend(
         fraction=float(weight.mean()),
     )
 
+
+
+def continue_sky(canvas: SkyCanvas, *, margin: int = 2) -> SkyCanvas:
+    """The canvas with its sky continued behind its ground (``FlyThroughConfig.sky_behind``).
+
+    A flight uncovers sky the photo hid: a crest's parallax, or the camera pitching
+    down, moves the sky away from the skyline faster than the ground. The canvas has
+    ground there, so ``sky_blend`` cannot help, and the render stretches the sky's
+    lowest row over the gap; that row is the skyline's mixed pixels, part ground
+    colour, so a band of ground colour climbs into the sky. Here the canvas's sky
+    with ``margin`` pixels trimmed off its skyline (those mixed pixels) is carried
+    over everything else by push-pull (``filters.push_pull_fill``): behind the ground
+    the canvas holds the colour of the nearest clean sky, smoothly, and its disparity
+    is the sky's.
+
+    Args:
+        canvas: a ``SkyCanvas`` with sky (``sky_offset > 0``; else it is returned as is).
+        margin: pixels trimmed off the sky along the skyline (>= 0).
+
+    Returns:
+        A ``SkyCanvas`` with ``continued=True``, the same ``K`` and projection; its
+        ``rgb`` in [0, 1] is the clean sky everywhere, its ``disparity`` at most the
+        sky offset everywhere.
+    """
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    if canvas.sky_offset <= 0.0:
+        return canvas
+    sky = (canvas.disparity <= canvas.sky_offset + _OFFSET_TOLERANCE).to(canvas.rgb.dtype)
+    core = min_filter(sky, margin)
+    if not bool(core.any()):
+        core = sky
+    values = push_pull_fill(torch.cat([canvas.rgb, canvas.disparity], dim=1), core)
+    return SkyCanvas(
+        rgb=values[:, :3].clamp(0, 1),
+        disparity=torch.minimum(values[:, 3:], torch.full_like(values[:, 3:], canvas.sky_offset)),
+        K=canvas.K,
+        sky_offset=canvas.sky_offset,
+        projection=canvas.projection,
+        continued=True,
+    )

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from infinitenature import FlyThrough, FlyThroughConfig
 from infinitenature.geometry import intrinsics_from_fov
-from infinitenature.layers import SkyGroundLayers, layered, layered_blend, paint_layers, pick_layer, refill, soften_skyline
+from infinitenature.layers import SkyGroundLayers, layer_above, layered, layered_blend, paint_layers, pick_layer, refill, soften_skyline
 from infinitenature.models import CoModGenerator, GeneratorConfig
 from infinitenature.render import bilinear_coverage, render_step
 from infinitenature.step import RefinerInputs, Warped
@@ -374,3 +374,28 @@ def test_sky_layers_refiner_pass_never_sees_the_sky_colour():
     sky = ~ground[:, 0]
     assert torch.allclose(a.permute(0, 2, 3, 1)[sky], RED.expand(int(sky.sum()), 3), atol=1e-5)
     assert torch.allclose(b.permute(0, 2, 3, 1)[sky], torch.tensor([0.0, 0.0, 1.0]).expand(int(sky.sum()), 3), atol=1e-5)
+
+
+def test_a_hole_under_ground_is_ground_whatever_the_refiner_painted():
+    H = W = 16
+    warped = torch.full((1, 1, H, W), 0.01)
+    warped[..., 4:6, :] = 0.05  # a far hill's crest seen above ...
+    warped[..., 10:, :] = 0.3  # ... the nearer ground; between them rows 6-10 open up
+    valid = torch.ones(1, 1, H, W, dtype=torch.bool)
+    valid[..., 6:10, 6:10] = False  # uncovered below the crest
+    valid[..., 1:3, 2:5] = False  # a hole under the sky
+    valid[..., 0:2, 10:12] = False  # a hole with nothing valid above it
+    painted = torch.full((1, 1, H, W), 0.01)  # the refiner paints all as sky ...
+    painted[..., 1:3, 2:5] = 0.2  # ... but this one as ground
+    painted[..., 0:2, 10:12] = 0.2
+    rgb = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(0))
+    _, out = paint_layers(rgb, painted, rgb, warped, valid, SKY + 1e-6, border=0)
+    assert bool((out[..., 6:10, 6:10] > SKY + 1e-6).all())  # under ground: ground
+    assert torch.equal(out[..., 1:3, 2:5], painted[..., 1:3, 2:5])  # under sky: as painted
+    assert torch.equal(out[..., 0:2, 10:12], painted[..., 0:2, 10:12])  # nothing above: as painted
+    g = torch.tensor([0, 1, 0, 0, 1, 0, 0], dtype=torch.bool).view(1, 1, 7, 1)
+    v = torch.tensor([0, 1, 0, 1, 1, 0, 1], dtype=torch.bool).view(1, 1, 7, 1)
+    under_ground, under_sky = layer_above(g & v, v)
+    assert under_ground.view(-1).tolist() == [False, True, True, False, True, True, False]
+    assert under_sky.view(-1).tolist() == [False, False, False, True, False, False, True]
+    assert not bool(torch.cat(layer_above(g & v, torch.zeros_like(v))).any())  # no valid pixel above: neither

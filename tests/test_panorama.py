@@ -211,3 +211,21 @@ def test_the_shade_shift_never_mixes_sky_and_ground():
     got = _match_colour(old, darker, 0.02)
     agree = torch.cat([torch.arange(10), torch.arange(14, 24)])
     assert torch.allclose(got[:, :, agree, :6], piece[:, :, agree, :6], atol=1e-5)
+
+
+def test_the_sample_says_sky_only_where_the_anchor_shows_sky_not_where_its_ground_is_behind_the_camera():
+    rows, columns = 96, 400
+    wall = _wall(rows=rows, columns=columns)
+    disp = torch.full((1, 1, rows, columns), 0.9)  # ground close by (about 1.1 away) in the lower half ...
+    disp[..., : rows // 2, :] = 0.01  # ... under sky
+    levels = [torch.cat([lv[:, :3], torch.nn.functional.interpolate(disp, size=lv.shape[-2:], mode="nearest")], dim=1) for lv in wall.levels]
+    anchor = dataclasses.replace(wall, levels=levels, sky_offset=0.02)
+    K = intrinsics_from_fov(SIDE, SIDE, 55.0)
+    pose = torch.eye(4, dtype=torch.float64)
+    pose[2, 3] = -2.0  # the camera flew 2 forward: past that ground
+    far = sample_anchor(anchor, torch.full((1, 1, SIDE, SIDE), 1e-3), K, pose, smooth=1)
+    top, bottom = far.sky[0, 0, : SIDE // 2 - 3], far.sky[0, 0, SIDE // 2 + 3 :]
+    assert bool((top == 1).all()) and bool((bottom == 0).all())
+    # the moved surface's disparity cannot tell: behind the camera it falls back to the floor, like the sky's
+    assert float(far.disparity[0, 0, -1, SIDE // 2]) <= 0.02
+    assert sample_anchor(_wall(), torch.full((1, 1, SIDE, SIDE), 0.25), K, pose).sky is None  # an anchor without sky

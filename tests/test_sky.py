@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from infinitenature.geometry import intrinsics_from_fov, shift_principal_point
-from infinitenature.sky import SkyBlendResult, SkyCanvas, sky_blend
+from infinitenature.sky import SkyBlendResult, SkyCanvas, continue_sky, sky_blend
 
 SIZE, MARGIN = 32, 8
 SKY = 0.01
@@ -122,3 +122,30 @@ def test_errors():
     with pytest.raises(ValueError, match="canvas disparity"):
         SkyCanvas(rgb=canvas.rgb, disparity=canvas.disparity[..., :3], K=canvas.K, sky_offset=0.01)
 
+
+
+def test_a_continued_canvas_gives_the_sky_behind_the_ground_to_every_sky_pixel():
+    canvas, K = _canvas(sky_offset=SKY + 1e-4)
+    # the canvas's skyline row holds a mixed colour: half ground
+    canvas.rgb[..., 19, :] = 0.5 * canvas.rgb[..., 18, :] + 0.5 * torch.tensor([0.4, 0.3, 0.1]).view(1, 3, 1)
+    cont = continue_sky(canvas, margin=2)
+    assert cont.continued and cont.projection == canvas.projection and torch.equal(cont.K, canvas.K)
+    assert bool((cont.disparity <= canvas.sky_offset).all())
+    torch.testing.assert_close(cont.rgb[..., :17, :], canvas.rgb[..., :17, :])  # the clean sky as it was
+    # behind the ground (and on the trimmed skyline): the clean sky's colour, blue 0.7, not the ground's
+    torch.testing.assert_close(cont.rgb[:, 2, 17:], torch.full_like(cont.rgb[:, 2, 17:], 0.7))
+    assert float(cont.rgb[:, 1, 18:].max()) <= float(canvas.rgb[:, 1, :18].max()) + 1e-6  # within the clean sky's greens
+    # every sky pixel of the frame takes it, also where the canvas showed ground (rows 12 and below)
+    rgb = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+    disp = torch.full((1, 1, SIZE, SIZE), SKY)
+    disp[..., 24:, :] = 0.5
+    res = sky_blend(rgb, disp, cont, torch.eye(3), K)
+    assert bool((res.weight[..., :24, :] == 1).all()) and bool((res.weight[..., 24:, :] == 0).all())
+    torch.testing.assert_close(res.rgb[..., :24, :], cont.rgb[..., MARGIN : MARGIN + 24, MARGIN:-MARGIN])
+    plain = sky_blend(rgb, disp, canvas, torch.eye(3), K)
+    assert bool((plain.weight[..., 12:, :] == 0).all())  # without it those pixels keep what they had
+    assert continue_sky(_canvas(sky_offset=0.0)[0]) is not None and not continue_sky(_canvas(sky_offset=0.0)[0]).continued
+    moved = cont.to(dtype=torch.float64)
+    assert moved.continued and moved.rgb.dtype == torch.float64
+    with pytest.raises(ValueError, match="margin"):
+        continue_sky(canvas, margin=-1)
