@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .filters import push_pull_fill
+from .filters import min_filter, push_pull_fill
 from .geometry import pixel_grid, project_cylinder
 from .haze import Haze, haze_density, rehaze, rehaze_moved
 from .step import Departure, LoopState, Warped
@@ -86,6 +86,11 @@ class PhotoAnchor:
             and row ``K[1, 2] + K[1, 1] * y / r`` with ``r = sqrt(x**2 + z**2)``, its
             disparity is ``1 / r``, and the columns wrap around the full circle
             (``width = 2 pi K[0, 0]``).
+        ground: ``ground[l]`` is ``(1, 3, H / 2**l, W / 2**l)``: the ground's colours
+            with the sky, and the ground's pixels along the skyline, replaced by the
+            ground's colour carried over them (``build_anchor``), so that a lookup on the
+            ground reads no sky colour however it filters (bilinear weights, coarser
+            levels, the streak blur); ``None`` when the anchor has no sky.
     """
 
     levels: list[Tensor]
@@ -94,6 +99,7 @@ class PhotoAnchor:
     airlight: Tensor | None = None
     view_side: int | None = None
     projection: str = "pinhole"
+    ground: list[Tensor] | None = None
 
     def __post_init__(self) -> None:
         if self.projection not in PROJECTIONS:
@@ -119,6 +125,7 @@ class PhotoAnchor:
         return PhotoAnchor(
             levels=[x.to(device) for x in self.levels], K=self.K.to(device), sky_offset=self.sky_offset, airlight=airlight,
             view_side=self.view_side, projection=self.projection,
+            ground=None if self.ground is None else [x.to(device) for x in self.ground],
         )
 
     @property
@@ -232,7 +239,16 @@ def build_anchor(
     for _ in range(n - 1):
         levels.append(F.avg_pool2d(levels[-1], 2))
     airlight = None if haze is None else haze.airlight.to(device=rgb.device, dtype=torch.float32)
-    return PhotoAnchor(levels=levels, K=K.float(), sky_offset=float(sky_offset), airlight=airlight, view_side=view_side)
+    ground = None
+    if sky_offset > 0:
+        # The ground's colours alone: its skyline pixels (part sky in any photo) and the sky take
+        # the colour of the ground carried over them, so no filtering of a ground lookup reads sky.
+        sure = min_filter((disparity > sky_offset + 1e-6).float(), 1) > 0.5
+        if bool(sure.any()):
+            ground = [torch.where(sure, rgb.float(), push_pull_fill(rgb.float(), sure.float()))]
+            for _ in range(n - 1):
+                ground.append(F.avg_pool2d(ground[-1], 2))
+    return PhotoAnchor(levels=levels, K=K.float(), sky_offset=float(sky_offset), airlight=airlight, view_side=view_side, ground=ground)
 
 
 def lookup_jacobian(uv: Tensor) -> tuple[Tensor, Tensor]:
@@ -380,7 +396,8 @@ def _blur_streaks(anchor: PhotoAnchor, rgb: Tensor, uv: Tensor, use: Tensor, gai
         for level, w in ((i, 1.0 - frac[:, sl]), (i + 1, frac[:, sl])):
             if level > top:
                 continue
-            got = F.grid_sample(anchor.levels[level][:, :3], g, mode="bilinear", padding_mode="border", align_corners=False)[0]
+            colours = anchor.levels[level][:, :3] if anchor.ground is None else anchor.ground[level]  # it blurs ground only
+            got = F.grid_sample(colours, g, mode="bilinear", padding_mode="border", align_corners=False)[0]
             out[:, sl] += w * (got * taps[None, :, None]).sum(1)  # (3, T, n) -> (3, n)
         start += n
     fade = ((sg - 0.5) / 1.0).clamp(0, 1)
@@ -525,6 +542,9 @@ def sample_anchor(
     level = torch.log2(_footprint(ua, va).clamp_min(1e-6)).clamp(0, len(anchor.levels) - 1)
     sampled = _sample_levels(anchor.levels, grid, level)
     rgb, d_a = sampled[:, :3].clamp(0, 1), sampled[:, 3:4]
+    if anchor.ground is not None:  # a lookup on the ground reads the ground's colours alone
+        on_ground = d_a > anchor.sky_offset + 1e-6
+        rgb = torch.where(on_ground, _sample_levels(anchor.ground, grid, level).clamp(0, 1), rgb)
     s_min = None
     if float(streak_blur) > 0 and H >= 2 and W >= 2:
         use = inside if anchor.sky_offset <= 0 else inside & (d_a[:, 0] > anchor.sky_offset + 1e-6)

@@ -308,3 +308,26 @@ def test_a_turn_fills_the_new_strip_from_the_photo_beyond_the_square():
     assert frames[1].hole_fraction > 0.03  # a strip at the right edge was painted
     strip = frames[1].image[RES // 4 : -4, -2:, 0] / 255.0  # the strip's red, below the far rows at the top
     assert float(strip.min()) > 0.8, strip  # the photo's own pixels right of the square (x = 0.83 .. 1), not the grey paint
+
+
+def test_a_lookup_on_the_ground_reads_no_sky_colour_at_the_skyline():
+    side = 4 * RES
+    rows = torch.arange(side).view(1, 1, side, 1).expand(1, 1, side, side)
+    sky_row = side // 2 + 2  # not on a 4-texel boundary: coarser levels straddle the skyline
+    blue, brown = torch.tensor([0.3, 0.5, 0.9]).view(1, 3, 1, 1), torch.tensor([0.4, 0.3, 0.1]).view(1, 3, 1, 1)
+    rgb = torch.where(rows < sky_row, blue, brown).clone()
+    rgb[..., sky_row, :] = 0.5 * (blue + brown)[..., 0, :]  # the skyline row: half sky, called ground
+    disp = torch.where(rows < sky_row, 0.01, 0.25).float()
+    K = intrinsics_from_fov(side, side, 55.0)
+    anchor = build_anchor(rgb, disp, K, state_side=RES, sky_offset=0.02)
+    assert anchor.ground is not None and [g.shape[-1] for g in anchor.ground] == [lv.shape[-1] for lv in anchor.levels]
+    assert torch.equal(anchor.to("cpu").ground[0], anchor.ground[0])
+    view = torch.where(torch.arange(RES).view(1, 1, RES, 1) < sky_row // 4 + 1, 0.01, 0.25).float().expand(1, 1, RES, RES)
+    s = sample_anchor(anchor, view.contiguous(), intrinsics_from_fov(RES, RES, 55.0), torch.eye(4, dtype=torch.float64))
+    on_ground = ((s.sky == 0) & (s.inside == 1)).expand(1, 3, RES, RES)  # every lookup landing on the ground
+    assert bool(on_ground.any()) and bool((s.weight > 0).any())
+    torch.testing.assert_close(s.rgb[on_ground], brown.expand(1, 3, RES, RES)[on_ground], atol=1e-5, rtol=0)
+    plain = dataclasses.replace(anchor, ground=None)  # what the photo's own pyramid gives there: some sky
+    p = sample_anchor(plain, view.contiguous(), intrinsics_from_fov(RES, RES, 55.0), torch.eye(4, dtype=torch.float64))
+    assert float((p.rgb - brown).abs()[on_ground].max()) > 0.05
+    assert _ramp_anchor(RES, RES)[0].ground is None  # an anchor without sky has no ground colours
