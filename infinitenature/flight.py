@@ -301,6 +301,8 @@ class Flight:
             with torch.no_grad():
                 t = time.perf_counter()
                 frame = self.emit(0)
+                s = self.state
+                s.rgb = self.layering.carry(s.rgb, s.disparity)
                 self.timings.emit += time.perf_counter() - t
             yield self._done(frame, bar)
             for step in range(1, self.num_frames):

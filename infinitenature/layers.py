@@ -49,10 +49,10 @@ from torch import Tensor
 
 from kornia.filters import gaussian_blur2d
 
-from .filters import push_pull_fill, refill
+from .filters import min_filter, push_pull_fill, refill
 from .step import Layering, Warped
 
-__all__ = ["pick_layer", "layered", "layered_blend", "refill", "paint_layers", "layer_above", "soften_skyline", "SkyGroundLayers"]
+__all__ = ["pick_layer", "layered", "layered_blend", "refill", "paint_layers", "layer_above", "unmix_skyline", "soften_skyline", "SkyGroundLayers"]
 
 
 def pick_layer(mixed: Tensor, share: Tensor, ground: Tensor) -> Tensor:
@@ -243,18 +243,53 @@ def soften_skyline(rgb: Tensor, disparity: Tensor, sky_level: float, sigma: floa
     return a * refill(rgb, ~ground, ground) + (1 - a) * refill(rgb, ground, ~ground)
 
 
+def unmix_skyline(rgb: Tensor, disparity: Tensor, sky_level: float, rim: int) -> Tensor:
+    """A photo's skyline pixels given the colour of their own layer alone.
+
+    Along a photo's skyline each pixel mixes sky and ground colour over its area (and the
+    sky mask's edge is off by a pixel or so), so the ground's top row is part sky and the
+    sky's lowest row part ground. A forward flight that brings a crest nearer magnifies
+    that row into a band of bluish-grey ground. Here the ground pixels within ``rim``
+    pixels of the sky take the colour of the ground farther from it, carried over them
+    (``refill``), and the sky pixels within ``rim`` pixels of the ground the sky's.
+
+    Args:
+        rgb: ``(B, 3, H, W)`` in [0, 1].
+        disparity: ``(B, 1, H, W)`` in (0, 1]; at or below ``sky_level`` is sky.
+        sky_level: the disparity of the sky (> 0).
+        rim: pixels on each side of the skyline that are replaced (>= 0; 0: none).
+
+    Returns:
+        ``(B, 3, H, W)`` in [0, 1]: ``rgb`` farther than ``rim`` from the skyline.
+    """
+    if rim < 0:
+        raise ValueError(f"rim must be >= 0, got {rim}")
+    ground = disparity > sky_level
+    if rim == 0 or bool(ground.all()) or not bool(ground.any()):
+        return rgb
+    g = ground.to(rgb.dtype)
+    inner_ground = min_filter(g, rim) > 0.5
+    inner_sky = min_filter(1 - g, rim) > 0.5
+    rgb = refill(rgb, ground & ~inner_ground, inner_ground)
+    return refill(rgb, ~ground & ~inner_sky, inner_sky)
+
+
 class SkyGroundLayers(Layering):
     """Sky and ground kept apart in the loop (``FlyThroughConfig.sky_layers``).
 
     The render splats the two as layers (``render.render_step(sky_level=...)``), every
     resampling is ``layered``, the refiner is shown the ground carried into the sky
     (``refill``), its painting is put in the warped frame's layers (``paint_layers``),
-    the composite is ``layered_blend``, and the frame handed out has its skyline
-    softened (``soften_skyline``).
+    the composite is ``layered_blend``, the frame handed out has its skyline softened
+    (``soften_skyline``), and once frame 0 (the photo) is out the state's skyline pixels
+    are unmixed (``unmix_skyline``).
 
     Args:
         sky_level: the disparity of the sky (> 0): at or below it is sky.
     """
+
+    #: Pixels on each side of the first frame's skyline whose colours ``unmix_skyline`` replaces.
+    RIM = 2
 
     def __init__(self, sky_level: float) -> None:
         if not sky_level > 0:
@@ -276,3 +311,6 @@ class SkyGroundLayers(Layering):
 
     def show(self, rgb: Tensor, disparity: Tensor) -> Tensor:
         return soften_skyline(rgb, disparity, self.sky_level)
+
+    def carry(self, rgb: Tensor, disparity: Tensor) -> Tensor:
+        return unmix_skyline(rgb, disparity, self.sky_level, self.RIM)

@@ -24,6 +24,7 @@ from .anchor import PhotoAnchor, anchor_levels, anchor_side, build_anchor
 from .haze import estimate_haze
 from .estimators.normalize import compute_sky_offset, disparity_percentiles, normalize_disparity
 from .geometry import intrinsics_from_fov, shift_principal_point
+from .layers import pick_layer
 from .sky import SkyCanvas
 from .skyline import repair_skyline
 
@@ -93,6 +94,17 @@ def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:
         return x
     down = size[0] < x.shape[-2] or size[1] < x.shape[-1]
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=down)
+
+
+def _resize_by_layer(disparity: Tensor, sky: Tensor, size: tuple[int, int]) -> Tensor:
+    """``_resize`` of a disparity map, sky and ground apart (``layers.pick_layer``): a pixel
+    the ground covers more than half of gets the ground's disparity alone, so a resized
+    skyline holds no row of disparity between the sky's and the crest's."""
+    if disparity.shape[-2:] == torch.Size(size):
+        return disparity
+    g = (sky <= 0.5).to(disparity.dtype)
+    out = _resize(torch.cat([disparity, g, g * disparity], dim=1), size)
+    return pick_layer(out[:, :1], out[:, 1:2], out[:, 2:])
 
 
 def prepare_scene(
@@ -171,8 +183,11 @@ def prepare_scene(
     # Sky lies at infinity: give it the smallest disparity so the renderer treats it as far.
     disp_norm_full = torch.where(sky_full > 0.5, torch.full_like(disp_norm_full, 0.01), disp_norm_full)
 
+    def resize_disparity(x: Tensor, sky: Tensor, size: tuple[int, int]) -> Tensor:
+        return _resize_by_layer(x, sky, size) if skyline_repair else _resize(x, size)
+
     rgb = _resize(crop(photo), (vh, vw)).clamp(0, 1)
-    disparity = _resize(crop(disp_norm_full), (vh, vw)).clamp(0.01, 1.0)
+    disparity = resize_disparity(crop(disp_norm_full), crop(sky_full), (vh, vw)).clamp(0.01, 1.0)
     sky_mask = _resize(crop(sky_full), (vh, vw)).clamp(0, 1)
     sky_offset = float(compute_sky_offset(disparity, sky_mask)[0])
     if sky_offset > 0.0:
@@ -192,19 +207,23 @@ def prepare_scene(
     c_disp = around_crop(disp_norm_full, value=1.0)  # beyond the photo: never sky
     c_h, c_w = (n + n % 2 for n in (int(round(rh * vh / sh)), int(round(rw * vw / sw))))
     canvas_rgb = _resize(c_rgb, (c_h, c_w)).clamp(0, 1)
-    canvas_disp = _resize(c_disp, (c_h, c_w)).clamp(0.01, 1.0)
+    canvas_disp = resize_disparity(c_disp, around_crop(sky_full, value=0.0), (c_h, c_w)).clamp(0.01, 1.0)
 
     K = intrinsics_from_fov(vh, vw, fov_deg, device=image.device)
     K_canvas = shift_principal_point(K, (c_w - vw) / 2.0, (c_h - vh) / 2.0)
     canvas = SkyCanvas(rgb=canvas_rgb, disparity=canvas_disp, K=K_canvas, sky_offset=sky_offset)
     anchor = None
     if anchor_scale:
-        anchor = _photo_anchor(image, disp_norm_full, sky_full, (top, left, ch, cw), size=(vh, vw), fov_deg=fov_deg, scale=int(anchor_scale), sky_offset=sky_offset)
+        anchor = _photo_anchor(
+            image, disp_norm_full, sky_full, (top, left, ch, cw), size=(vh, vw), fov_deg=fov_deg, scale=int(anchor_scale),
+            sky_offset=sky_offset, by_layer=skyline_repair,
+        )
     return PreparedScene(rgb=rgb, disparity=disparity, sky=sky_mask, K=K, sky_offset=sky_offset, canvas=canvas, anchor=anchor)
 
 
 def _photo_anchor(
-    image: Tensor, disparity: Tensor, sky: Tensor, crop: tuple[int, int, int, int], *, size: tuple[int, int], fov_deg: float, scale: int, sky_offset: float
+    image: Tensor, disparity: Tensor, sky: Tensor, crop: tuple[int, int, int, int], *, size: tuple[int, int], fov_deg: float, scale: int,
+    sky_offset: float, by_layer: bool = False,
 ) -> PhotoAnchor:
     """The whole photo as the anchor, its centre crop ``anchor_side(width, crop width, scale)`` pixels wide.
 
@@ -215,7 +234,8 @@ def _photo_anchor(
     width)`` of the first view in the photo's pixels and ``size`` the view's ``(height,
     width)``. The pyramid needs sides that are multiples of ``2 ** (levels - 1)``: the photo
     is resized by ``a / width`` and cut down to such multiples at its right and bottom edges
-    (which does not move its pixels).
+    (which does not move its pixels). ``by_layer`` resizes the disparity with sky and ground
+    apart (``_resize_by_layer``).
     """
     top, left, ch, cw = crop
     _, H, W = image.shape
@@ -225,7 +245,7 @@ def _photo_anchor(
     fy, fx = hr / H, wr / W
     ha, wa = max(step, hr // step * step), max(step, wr // step * step)
     rgb = _resize(image.unsqueeze(0).float(), (hr, wr)).clamp(0, 1)[..., :ha, :wa]
-    disp = _resize(disparity, (hr, wr)).clamp(0.01, 1.0)[..., :ha, :wa]
+    disp = (_resize_by_layer(disparity, sky, (hr, wr)) if by_layer else _resize(disparity, (hr, wr))).clamp(0.01, 1.0)[..., :ha, :wa]
     sky_a = _resize(sky, (hr, wr)).clamp(0, 1)[..., :ha, :wa]
     # The view's intrinsics at the photo's pixels, moved to the crop's place, then scaled to the
     # anchor's pixels (pixel centres at integers: x' = (x + 0.5) f - 0.5).

@@ -245,7 +245,7 @@ def sky_blend(
 
 
 
-def continue_sky(canvas: SkyCanvas, *, margin: int = 2) -> SkyCanvas:
+def continue_sky(canvas: SkyCanvas, *, margin: int = 8) -> SkyCanvas:
     """The canvas with its sky continued behind its ground (``FlyThroughConfig.sky_behind``).
 
     A flight uncovers sky the photo hid: a crest's parallax, or the camera pitching

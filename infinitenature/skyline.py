@@ -27,6 +27,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from kornia.filters import gaussian_blur2d
+
 from .filters import min_filter, push_pull_fill
 
 __all__ = ["snap_sky", "crest_disparity", "repair_skyline", "SNAP_BAND", "CREST_BAND"]
@@ -34,8 +36,8 @@ __all__ = ["snap_sky", "crest_disparity", "repair_skyline", "SNAP_BAND", "CREST_
 #: How far ``repair_skyline`` moves the mask's edge, as a share of the photo's short
 #: side (6 px of a 384 px grid) ...
 SNAP_BAND = 0.015
-#: ... and how deep the crests it raises reach below the sky (15 px of 384).
-CREST_BAND = 0.04
+#: ... and how deep the crests it raises reach below the sky (8 px of 384).
+CREST_BAND = 0.02
 #: A pixel of the band changes side only when its colour is nearer the other side's than
 #: this share of its distance to its own side's.
 SNAP_EVIDENCE = 0.5
@@ -70,7 +72,7 @@ def snap_sky(rgb: Tensor, sky: Tensor, band: int) -> Tensor:
     ground_colour = push_pull_fill(rgb, sure_ground.to(rgb.dtype))
     d_sky = (rgb - sky_colour).square().sum(1, keepdim=True).sqrt()
     d_ground = (rgb - ground_colour).square().sum(1, keepdim=True).sqrt()
-    to_sky = ~sky & (d_sky < d_ground)
+    to_sky = ~sky & (d_sky < SNAP_EVIDENCE * d_ground)
     to_ground = sky & (d_ground < SNAP_EVIDENCE * d_sky)
     unsure = ~sure_sky & ~sure_ground
     return torch.where(unsure & (to_sky | to_ground), ~sky, sky)
@@ -80,9 +82,11 @@ def crest_disparity(disparity: Tensor, sky: Tensor, band: int) -> Tensor:
     """Ground along the skyline raised to the disparity of the ground just below it.
 
     In each column, a ground pixel at most ``band`` rows below a sky pixel takes the
-    larger of its own disparity and that of the pixel ``band`` rows below that sky
-    pixel (when that one is ground). Nothing is lowered; ground with no sky above it
-    is unchanged.
+    larger of its own disparity and that of its foot, the pixel ``band`` rows below that
+    sky pixel (when that one is ground), the feet averaged along the row over the raised
+    pixels within about ``band`` columns (a Gaussian of ``band / 2``), so a crest keeps
+    one depth along its length. Nothing is lowered; ground with no sky above it is
+    unchanged.
 
     Args:
         disparity: ``(B, 1, H, W)`` normalised disparity (larger = nearer).
@@ -102,7 +106,15 @@ def crest_disparity(disparity: Tensor, sky: Tensor, band: int) -> Tensor:
     foot = (last_sky + band).clamp(max=H - 1)
     foot_value = torch.gather(disparity, -2, foot)
     raise_it = ~sky & (last_sky >= 0) & (rows - last_sky <= band) & ~torch.gather(sky, -2, foot)
-    return torch.where(raise_it, torch.maximum(disparity, foot_value), disparity)
+    # Smooth along the rows: neighbouring columns' feet differ by the depth network's noise, and a
+    # crest whose columns stand at different depths breaks into a sawtooth as the camera nears it.
+    w = raise_it.to(disparity.dtype)
+    k = 2 * band + 1
+    sigma = max(band / 2.0, 0.5)
+    num = gaussian_blur2d(foot_value * w, (1, k), (1.0, sigma), border_type="constant")
+    den = gaussian_blur2d(w, (1, k), (1.0, sigma), border_type="constant")
+    smooth = torch.where(den > 1e-6, num / den.clamp_min(1e-6), foot_value)
+    return torch.where(raise_it, torch.maximum(disparity, smooth), disparity)
 
 
 def repair_skyline(rgb: Tensor, disparity: Tensor, sky: Tensor) -> tuple[Tensor, Tensor]:

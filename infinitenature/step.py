@@ -161,6 +161,11 @@ class Layering:
         """The frame handed out."""
         return rgb
 
+    def carry(self, rgb: Tensor, disparity: Tensor) -> Tensor:
+        """The first frame's colours as the loop carries them on (once, after frame 0 is
+        handed out as the photo)."""
+        return rgb
+
 
 class OneLayer(Layering):
     """The published loop: the frame is one layer."""

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from infinitenature import FlyThrough, FlyThroughConfig
 from infinitenature.geometry import intrinsics_from_fov
-from infinitenature.layers import SkyGroundLayers, layer_above, layered, layered_blend, paint_layers, pick_layer, refill, soften_skyline
+from infinitenature.layers import SkyGroundLayers, layer_above, unmix_skyline, layered, layered_blend, paint_layers, pick_layer, refill, soften_skyline
 from infinitenature.models import CoModGenerator, GeneratorConfig
 from infinitenature.render import bilinear_coverage, render_step
 from infinitenature.step import RefinerInputs, Warped
@@ -399,3 +399,19 @@ def test_a_hole_under_ground_is_ground_whatever_the_refiner_painted():
     assert under_ground.view(-1).tolist() == [False, True, True, False, True, True, False]
     assert under_sky.view(-1).tolist() == [False, False, False, True, False, False, True]
     assert not bool(torch.cat(layer_above(g & v, torch.zeros_like(v))).any())  # no valid pixel above: neither
+
+
+def test_unmix_skyline_gives_the_skyline_pixels_their_own_layer_s_colour():
+    H = W = 16
+    disp = torch.full((1, 1, H, W), 0.01)
+    disp[..., 8:, :] = 0.3  # ground from row 8
+    blue, brown = torch.tensor([0.3, 0.5, 0.9]).view(1, 3, 1, 1), torch.tensor([0.4, 0.3, 0.1]).view(1, 3, 1, 1)
+    rgb = torch.where(disp <= SKY, blue, brown).expand(1, 3, H, W).clone()
+    rgb[..., 7:9, :] = 0.5 * (blue + brown)  # the skyline's two rows: half sky, half ground
+    out = unmix_skyline(rgb, disp, SKY + 1e-6, rim=2)
+    torch.testing.assert_close(out[..., :8, :], blue.expand(1, 3, 8, W))
+    torch.testing.assert_close(out[..., 8:, :], brown.expand(1, 3, 8, W))
+    assert torch.equal(unmix_skyline(rgb, disp, SKY + 1e-6, rim=0), rgb)
+    assert torch.equal(unmix_skyline(rgb, torch.full_like(disp, 0.3), SKY + 1e-6, rim=2), rgb)  # no sky: as it was
+    with pytest.raises(ValueError, match="rim"):
+        unmix_skyline(rgb, disp, SKY, rim=-1)

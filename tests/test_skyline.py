@@ -40,7 +40,7 @@ def test_crest_disparity_raises_only_the_band_below_the_sky_to_its_foot():
     sky[..., :10, :3] = True  # column 3 has no sky
     out = crest_disparity(ramp, sky, band=5)
     foot = ramp[0, 0, 14, 0]  # 5 rows below the last sky row, 9
-    assert torch.equal(out[..., 10:15, :3], torch.full_like(out[..., 10:15, :3], float(foot)))  # rows 10-14: the foot's value
+    torch.testing.assert_close(out[..., 10:15, :3], torch.full_like(out[..., 10:15, :3], float(foot)))  # rows 10-14: the foot's value
     assert torch.equal(out[..., 15:, :], ramp[..., 15:, :]) and torch.equal(out[..., :10, :], ramp[..., :10, :])
     assert torch.equal(out[..., 3], ramp[..., 3])  # no sky above: unchanged
     assert bool((out >= ramp).all())  # nothing is lowered
@@ -48,6 +48,12 @@ def test_crest_disparity_raises_only_the_band_below_the_sky_to_its_foot():
     near_top[..., 10:12, :] = 0.9  # a crest already nearer than its foot stays
     assert torch.equal(crest_disparity(near_top, sky, band=5)[..., 10:12, :3], near_top[..., 10:12, :3])
     assert torch.equal(crest_disparity(ramp, sky, band=0), ramp)
+    noisy = ramp + 0.05 * torch.rand(1, 1, H, W, generator=torch.Generator().manual_seed(0))
+    sky_all = torch.zeros(1, 1, H, W, dtype=torch.bool)
+    sky_all[..., :10, :] = True
+    crest = crest_disparity(noisy, sky_all, band=5)[..., 10:15, :]
+    feet = noisy[..., 14:15, :].expand_as(crest)
+    assert float(crest.std(dim=-1).max()) < float(feet.std(dim=-1).max())  # the feet smoothed along the row
     with pytest.raises(ValueError, match="band"):
         crest_disparity(ramp, sky, band=-1)
 
@@ -60,7 +66,7 @@ def test_repair_skyline_returns_a_binary_mask_and_raised_crests():
     sky, out = repair_skyline(rgb, disp, prob)
     assert set(sky.unique().tolist()) == {0.0, 1.0} and bool(sky[..., :100, :].all()) and not bool(sky[..., 100:, :].any())
     band = round(CREST_BAND * 200)
-    assert torch.equal(out[..., 100 : 100 + band, :], disp[..., 99 + band : 100 + band, :].expand(1, 1, band, 200))
+    torch.testing.assert_close(out[..., 100 : 100 + band, :], disp[..., 99 + band : 100 + band, :].expand(1, 1, band, 200))
     assert torch.equal(out[..., 100 + band :, :], disp[..., 100 + band :, :])
 
 
@@ -83,6 +89,7 @@ def test_prepare_scene_with_skyline_repair_gives_the_crest_the_slope_s_disparity
     col = 48
     assert int((fixed.sky[0, 0, :, col] > 0.5).sum()) == 40 > int((plain.sky[0, 0, :, col] > 0.5).sum())  # the skyline at row 40
     # the ground just below the skyline: near as the slope, not faded toward the sky
-    assert float(fixed.disparity[0, 0, 40, col]) > 2 * float(plain.disparity[0, 0, 40, col])
+    assert float(fixed.disparity[0, 0, 40, col]) > 1.4 * float(plain.disparity[0, 0, 40, col])
+    assert float(fixed.disparity[0, 0, 40, col]) >= float(plain.disparity[0, 0, 41, col])  # as near as the row below
     assert bool((fixed.disparity[0, 0, 40:43, col] >= plain.disparity[0, 0, 40:43, col]).all())
     torch.testing.assert_close(fixed.disparity[..., 50:, :], plain.disparity[..., 50:, :])
