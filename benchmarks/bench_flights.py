@@ -41,6 +41,7 @@ from bench_pipeline import commit  # noqa: E402
 MEASURES = ROOT.parent / "shared" / "tools" / "flight_measures.py"
 MASKS = ROOT / "data" / "real_photos" / "sky"
 SHEET_FRAMES = (0, 30, 60, 90, 119)
+DEFAULT_PHOTOS = "examples/hills.jpg,examples/valendas.jpg,examples/fog.jpg"
 
 
 def load_measures():
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default="default")
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--photos", default="examples/hills.jpg,examples/valendas.jpg,examples/fog.jpg")
+    ap.add_argument("--photos", default=DEFAULT_PHOTOS)
     ap.add_argument("--trajectories", default="autopilot,pan,orbit")
     ap.add_argument("--sheets", default=None, help="folder for one contact sheet per photo (e.g. docs)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a loop setting override (JSON value)")
@@ -136,8 +137,15 @@ def main(argv: list[str] | None = None) -> int:
         if a.sheets:
             Path(a.sheets).mkdir(parents=True, exist_ok=True)
             sheet(rows, Path(a.sheets) / f"flights_{photo.stem}.png")
+    command = "python benchmarks/bench_flights.py --threads {}".format(a.threads)
+    command += "".join(f" --set {k}={json.dumps(v)}" for k, v in overrides.items())
+    if a.photos != DEFAULT_PHOTOS:
+        command += f" --photos {a.photos}"
+    if a.frames != 120:
+        command += f" --frames {a.frames}"
     result = {
         "script": "benchmarks/bench_flights.py",
+        "command": command,
         "commit": commit(),
         "weights": a.weights,
         "overrides": overrides,

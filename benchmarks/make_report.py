@@ -333,20 +333,22 @@ def _generic(name: str, data: dict, script: str | None) -> list[str]:
     return lines + _table(["key", "value"], rows)
 
 
-def _flights(data: dict, script: str | None) -> list[str]:
+def _flights(data: dict, script: str | None, name: str = "flights.json") -> list[str]:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_flights import table
 
     text = (
-        f"Flights of {data['runs'][0]['frames']} frames (seed 0) of the held-out example photos, measured from their "
+        f"Flights of {data['runs'][0]['frames']} frames (seed 0) of held-out photos "
+        f"({', '.join(sorted({r['photo'] for r in data['runs']}))}), measured from their "
         "pixels alone with `../shared/tools/flight_measures.py`, relative to frame 0: structure (gradient energy at "
         "shape scale), balance (horizontal over vertical gradient; sideways streaks fall far below 1) and sky kept "
         "(share of sky-coloured pixels, palettes from the photo's hand-checked mask). A flight keeps a landscape when "
-        "structure >= 0.5 at frames 60 and 119, balance is within 0.5-2x and sky kept >= 0.7 at frames 50 and 99. "
-        "Contact sheets: docs/flights_*.png."
+        "structure >= 0.5 at frames 60 and 119, balance is within 0.5-2x and sky kept >= 0.7 at frames 50 and 99."
+        + (" Contact sheets: docs/flights_*.png." if name == "flights.json" else "")
     )
     overrides = f"- overrides: `{data['overrides']}`" if data.get("overrides") else "- the weights' own settings"
-    return ["## Long flights (`flights.json`)", "", *_provenance(data, script), f"- weights: `{data['weights']}`", overrides, "", text, "", table(data)]
+    title = "Long flights" if name == "flights.json" else "Long flights, more held-out photos"
+    return [f"## {title} (`{name}`)", "", *_provenance(data, script), f"- weights: `{data['weights']}`", overrides, "", text, "", table(data)]
 
 
 def _sizes(data: dict, script: str | None) -> list[str]:
@@ -415,8 +417,8 @@ def render_report(results_dir: Path = RESULTS) -> str:
             lines += _anchor(data, script)
         elif path.name == "settings.json" and "runs" in data:
             lines += _settings(data, script)
-        elif path.name == "flights.json" and "runs" in data:
-            lines += _flights(data, script)
+        elif path.name.startswith("flights") and "runs" in data:
+            lines += _flights(data, script, path.name)
         elif path.name == "sizes_speed.json" and "runs" in data:
             lines += _sizes(data, script)
         else:
