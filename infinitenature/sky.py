@@ -244,7 +244,6 @@ def sky_blend(
     )
 
 
-
 def continue_sky(canvas: SkyCanvas, *, margin: int = 8) -> SkyCanvas:
     """The canvas with its sky continued behind its ground (``FlyThroughConfig.sky_behind``).
 
@@ -253,7 +252,8 @@ def continue_sky(canvas: SkyCanvas, *, margin: int = 8) -> SkyCanvas:
     ground there, so ``sky_blend`` cannot help, and the render stretches the sky's
     lowest row over the gap; that row is the skyline's mixed pixels, part ground
     colour, so a band of ground colour climbs into the sky. Here the canvas's sky
-    with ``margin`` pixels trimmed off its skyline (those mixed pixels) is carried
+    with ``margin`` pixels trimmed off its skyline (those mixed pixels, and the rows of
+    hill that an imprecise mask gives the sky) is carried
     over everything else by push-pull (``filters.push_pull_fill``): behind the ground
     the canvas holds the colour of the nearest clean sky, smoothly, and its disparity
     is the sky's.
