@@ -52,7 +52,7 @@ from kornia.filters import gaussian_blur2d
 from .filters import min_filter, push_pull_fill, refill
 from .step import Layering, Warped
 
-__all__ = ["pick_layer", "layered", "layered_blend", "refill", "paint_layers", "layer_above", "unmix_skyline", "soften_skyline", "SkyGroundLayers"]
+__all__ = ["pick_layer", "layered", "layered_blend", "refill", "paint_layers", "under_ground", "unmix_skyline", "soften_skyline", "SkyGroundLayers"]
 
 
 def pick_layer(mixed: Tensor, share: Tensor, ground: Tensor) -> Tensor:
@@ -138,7 +138,7 @@ def paint_layers(
     pixels of the image's edge takes the layer of the majority of the valid pixels
     around it (the push-pull fill of the sky indicator, ``filters.push_pull_fill``,
     above or below 0.5). Another hole is ground when the nearest valid pixel above it
-    in its column is ground (``layer_above``: the base of a far hill that a nearer
+    in its column is ground (``under_ground``: the base of a far hill that a nearer
     crest hid); else it keeps the layer the refiner painted (the majority is no guide
     there: a hole uncovered behind a crest is ground even with the sky all around it;
     making holes under the sky sky instead lets the sky eat down into the ground in
@@ -177,8 +177,7 @@ def paint_layers(
         majority = push_pull_fill(sky.to(disparity.dtype), valid.to(disparity.dtype)) > 0.5
         want_sky = want_sky | (edge_holes & majority)
         want_ground = want_ground | (edge_holes & ~majority)
-    under_ground, _ = layer_above(ground, valid)
-    want_ground = want_ground | (~valid & ~edge_holes & under_ground)
+    want_ground = want_ground | (~valid & ~edge_holes & under_ground(ground, valid))
     painted_sky = disparity <= sky_level
     out = disparity
     to_sky = want_sky & ~painted_sky
@@ -192,24 +191,20 @@ def paint_layers(
     return rgb, out
 
 
-def layer_above(ground: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
-    """The layer of the nearest valid pixel above each pixel, in its column.
+def under_ground(ground: Tensor, valid: Tensor) -> Tensor:
+    """Pixels whose nearest valid pixel at or above them, in their column, is ground.
 
     Args:
         ground: ``(B, 1, H, W)`` bool, the valid pixels that are ground.
         valid: ``(B, 1, H, W)`` bool, the valid pixels.
 
     Returns:
-        ``(under_ground, under_sky)``, each ``(B, 1, H, W)`` bool: the nearest valid pixel
-        at or above the pixel is ground, or sky; both ``False`` where there is none (a
-        valid pixel: its own layer).
+        ``(B, 1, H, W)`` bool; ``False`` where no valid pixel lies above.
     """
     H = valid.shape[-2]
     rows = torch.arange(H, device=valid.device).view(1, 1, H, 1)
     last = torch.where(valid, rows, -1).cummax(dim=-2).values  # the last valid row at or above each pixel
-    found = last >= 0
-    g = torch.gather(ground, -2, last.clamp_min(0))
-    return g & found, ~g & found
+    return torch.gather(ground, -2, last.clamp_min(0)) & (last >= 0)
 
 
 def soften_skyline(rgb: Tensor, disparity: Tensor, sky_level: float, sigma: float = 1.0) -> Tensor:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from infinitenature import FlyThrough, FlyThroughConfig
 from infinitenature.geometry import intrinsics_from_fov
-from infinitenature.layers import SkyGroundLayers, layer_above, unmix_skyline, layered, layered_blend, paint_layers, pick_layer, refill, soften_skyline
+from infinitenature.layers import SkyGroundLayers, under_ground, unmix_skyline, layered, layered_blend, paint_layers, pick_layer, refill, soften_skyline
 from infinitenature.models import CoModGenerator, GeneratorConfig
 from infinitenature.render import bilinear_coverage, render_step
 from infinitenature.step import RefinerInputs, Warped
@@ -395,10 +395,8 @@ def test_a_hole_under_ground_is_ground_whatever_the_refiner_painted():
     assert torch.equal(out[..., 0:2, 10:12], painted[..., 0:2, 10:12])  # nothing above: as painted
     g = torch.tensor([0, 1, 0, 0, 1, 0, 0], dtype=torch.bool).view(1, 1, 7, 1)
     v = torch.tensor([0, 1, 0, 1, 1, 0, 1], dtype=torch.bool).view(1, 1, 7, 1)
-    under_ground, under_sky = layer_above(g & v, v)
-    assert under_ground.view(-1).tolist() == [False, True, True, False, True, True, False]
-    assert under_sky.view(-1).tolist() == [False, False, False, True, False, False, True]
-    assert not bool(torch.cat(layer_above(g & v, torch.zeros_like(v))).any())  # no valid pixel above: neither
+    assert under_ground(g & v, v).view(-1).tolist() == [False, True, True, False, True, True, False]
+    assert not bool(under_ground(g & v, torch.zeros_like(v)).any())  # no valid pixel above: none
 
 
 def test_unmix_skyline_gives_the_skyline_pixels_their_own_layer_s_colour():
