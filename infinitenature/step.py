@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .render import render_step, soft_keep_mask
-from .tiles import refine_tiled
+from .tiles import FEW_HOLES, refine_tiled
 
 __all__ = [
     "LoopState",
@@ -270,8 +270,9 @@ def refine(
         scale: state pixels per refiner pixel (``FlyThroughConfig.supersample``).
         layering: ``OneLayer`` or ``layers.SkyGroundLayers``.
         skip_hole_free: when tiling, don't run the tiles without a hole nearby (their
-            pixels keep the refiner's input); for ``keep_visible``, which uses the
-            painting only in and around the holes.
+            pixels keep the refiner's input) or with at most ``tiles.FEW_HOLES`` hole
+            pixels (a push-pull fill); for ``keep_visible``, which uses the painting only
+            in and around the holes.
 
     Returns:
         ``(rgb, disparity)``: ``(B, 3, H, W)`` in [0, 1] and ``(B, 1, H, W)`` in [0.01, 1].
@@ -291,7 +292,7 @@ def refine(
     if res is None or in_rgb.shape[-2:] == (res, res):
         out = refine_fn(in_rgb, in_disp, in_mask)
     else:
-        out = refine_tiled(refine_fn, in_rgb, in_disp, in_mask, res, skip_hole_free=skip_hole_free)
+        out = refine_tiled(refine_fn, in_rgb, in_disp, in_mask, res, skip_hole_free=skip_hole_free, few_holes=FEW_HOLES)
     rgb, disp = layering.resample(lambda x: upsample(x, scale), out[:, :3], out[:, 3:4])
     disp = disp.clamp(0.01, 1.0)
     return layering.settle(rgb, disp, warped, border=4 * scale)

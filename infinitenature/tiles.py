@@ -11,7 +11,8 @@ non-square flight) is covered by overlapping ``R x R`` tiles:
   so the blend of the tiles' outputs has no seams;
 - ``refine_tiled``: pads an axis shorter than the tile (replicate), runs the refiner on
   the tiles that have a hole within ``margin`` pixels (the others would only repaint
-  valid pixels), blends their outputs, and keeps the input where no tile ran.
+  valid pixels; optionally not on tiles with only a few hole pixels either), blends
+  their outputs, and keeps the input where no tile ran (holes there: push-pull).
 """
 
 from __future__ import annotations
@@ -23,11 +24,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["tile_starts", "tile_layout", "tile_weights", "refine_tiled", "HOLE_MARGIN"]
+from .filters import push_pull_fill
+
+__all__ = ["tile_starts", "tile_layout", "tile_weights", "refine_tiled", "HOLE_MARGIN", "FEW_HOLES"]
 
 #: Refiner pixels around a hole that a running tile must cover: ``render.soft_keep_mask``'s
 #: seam (3 refiner pixels at any ``scale``), the bilinear upsampling (1) and some slack.
 HOLE_MARGIN = 6
+#: With ``keep_visible``, a tile with at most this many hole pixels (refiner pixels: the
+#: cracks a crest opens along the skyline as it comes nearer) is filled by push-pull
+#: instead of running the refiner (``step.refine``), which paints such cracks alike.
+FEW_HOLES = 60
 
 
 def tile_starts(length: int, tile: int, min_overlap: int) -> list[int]:
@@ -106,6 +113,7 @@ def refine_tiled(
     min_overlap: int | None = None,
     skip_hole_free: bool = True,
     margin: int = HOLE_MARGIN,
+    few_holes: int = 0,
 ) -> Tensor:
     """A square-only refiner's painting of a ``h x w`` frame, tile by tile.
 
@@ -124,6 +132,9 @@ def refine_tiled(
             output is the input ``cat([rgb, disparity])``. Use it only where the output
             is kept in and around the holes alone (``keep_visible``).
         margin: see ``skip_hole_free`` (>= 0, refiner pixels).
+        few_holes: with ``skip_hole_free``, a tile with at most this many hole pixels
+            does not run either (>= 0); where no tile ran, the holes take the push-pull
+            fill of the valid pixels (``filters.push_pull_fill``).
 
     An axis shorter than ``tile`` is padded to ``tile`` (replicate, the mask too, so a
     padded pixel is valid where the edge pixel it copies is) and cropped off after.
@@ -138,8 +149,8 @@ def refine_tiled(
     for name, t in (("disparity", disparity), ("mask", mask)):
         if tuple(t.shape) != (b, 1, h, w):
             raise ValueError(f"{name} must be (B, 1, h, w) = {(b, 1, h, w)}, got {tuple(t.shape)}")
-    if margin < 0:
-        raise ValueError(f"margin must be >= 0, got {margin}")
+    if margin < 0 or few_holes < 0:
+        raise ValueError(f"margin and few_holes must be >= 0, got {margin} and {few_holes}")
     min_overlap = tile // 4 if min_overlap is None else min_overlap
     pad_h, pad_w = max(tile - h, 0), max(tile - w, 0)
     x = torch.cat([rgb, disparity, mask.to(rgb.dtype)], dim=1)
@@ -158,6 +169,8 @@ def refine_tiled(
         wt = wt.expand(b, 1, tile, tile)
         if skip_hole_free:
             runs = near_hole[sl].flatten(1).any(dim=1)
+            if few_holes:
+                runs = runs & (holes[sl].flatten(1).sum(dim=1) > few_holes)
             if not bool(runs.any()):
                 continue
             wt = wt * runs.to(rgb.dtype).view(b, 1, 1, 1)
@@ -165,5 +178,6 @@ def refine_tiled(
         out = refine_fn(t[:, :3], t[:, 3:4], t[:, 4:5])
         acc[sl] += wt * out
         total[sl] += wt
-    out = torch.where(total > 0, acc / total.clamp_min(1e-12), x[:, :4])
+    rest = x[:, :4] if not (skip_hole_free and few_holes) else push_pull_fill(x[:, :4], x[:, 4:5])
+    out = torch.where(total > 0, acc / total.clamp_min(1e-12), rest)
     return out[..., :h, :w]

@@ -8,6 +8,7 @@ import torch
 from infinitenature import step
 from infinitenature.layers import SkyGroundLayers
 from infinitenature.models import CoModGenerator, GeneratorConfig
+from infinitenature.filters import push_pull_fill
 from infinitenature.tiles import refine_tiled, tile_layout, tile_starts, tile_weights
 
 R = 32
@@ -139,6 +140,24 @@ def test_tiles_without_holes_are_not_run():
     spy = _PlusConst()
     refine_tiled(spy, rgb, disp, _frame(h, w, holes=((20, 17),))[2], R)  # cols 17-20: the x=24 tiles start 4 px to its right
     assert spy.calls == 4
+
+
+def test_tiles_with_few_holes_are_filled_by_push_pull():
+    h, w = 40, 80
+    rgb, disp, mask = _frame(h, w, holes=((20, 2),))  # 16 hole pixels in the x=0 tiles only
+    spy = _PlusConst()
+    out = refine_tiled(spy, rgb, disp, mask, R, few_holes=16)
+    assert spy.calls == 0
+    x = torch.cat([rgb, disp], 1)
+    torch.testing.assert_close(out, push_pull_fill(x, mask))  # the holes: push-pull of the valid pixels
+    spy = _PlusConst()
+    refine_tiled(spy, rgb, disp, mask, R, few_holes=15)  # one pixel more than allowed: both x=0 tiles run
+    assert spy.calls == 2
+    spy = _PlusConst()
+    refine_tiled(spy, rgb, disp, mask, R, few_holes=16, skip_hole_free=False)  # every tile runs regardless
+    assert spy.calls == 6
+    with pytest.raises(ValueError, match="few_holes"):
+        refine_tiled(spy, rgb, disp, mask, R, few_holes=-1)
 
 
 def test_hole_seam_gets_the_running_tiles_output():
