@@ -142,8 +142,9 @@ def paint_layers(
     crest hid); else it keeps the layer the refiner painted (the majority is no guide
     there: a hole uncovered behind a crest is ground even with the sky all around it;
     making holes under the sky sky instead lets the sky eat down into the ground in
-    columns, one hole at a time). Where the painted disparity puts a pixel in the other layer it gets its
-    layer's warped disparity carried in (``refill``). Colours follow the layers: a pixel
+    columns, one hole at a time). Where the painted disparity puts a pixel in the other
+    layer it gets its layer's warped disparity carried in (``refill``). Colours follow
+    the layers: a pixel
     the refiner painted as sky that is ground now gets the warped ground's colour
     carried in, and every sky pixel the warped sky's (so the refiner's sky, made from
     what it saw of both layers, never stays).

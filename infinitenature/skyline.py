@@ -6,9 +6,9 @@ Two errors of the estimators meet at the skyline, and a forward flight magnifies
   at a coarse grid, so its edge is off by 1-2% of the photo's height: a row of cloud
   under it is called ground (and flown into, a pale band that grows down the
   hillside), or a row of hilltop above it is called sky (and replaced by sky).
-  ``snap_sky`` moves each pixel of a band around the edge to the side whose colour it
-  is nearer: the sky's and the ground's colour are those of the sure pixels nearest
-  to it, outside the band.
+  ``snap_sky`` moves a pixel of a band around the edge to the other side where its
+  colour is clearly nearer that side's: the sky's and the ground's colour are those
+  of the sure pixels nearest to it, outside the band.
 - **The depth network ramps the ground toward the sky's disparity at the skyline.**
   It is smooth across the edge, so the top rows of a hill near by get the disparity
   of the far horizon: in a forward flight the hill's body moves down and its crest
@@ -31,7 +31,7 @@ from kornia.filters import gaussian_blur2d
 
 from .filters import min_filter, push_pull_fill
 
-__all__ = ["snap_sky", "crest_disparity", "repair_skyline", "SNAP_BAND", "CREST_BAND"]
+__all__ = ["snap_sky", "crest_disparity", "repair_skyline", "SNAP_BAND", "CREST_BAND", "SNAP_EVIDENCE"]
 
 #: How far ``repair_skyline`` moves the mask's edge, as a share of the photo's short
 #: side (6 px of a 384 px grid) ...
@@ -46,10 +46,11 @@ SNAP_EVIDENCE = 0.5
 def snap_sky(rgb: Tensor, sky: Tensor, band: int) -> Tensor:
     """The sky mask with its edge moved onto the photo's colour edge.
 
-    Pixels farther than ``band`` from the mask's edge are sure: their label stays.
-    Each pixel within ``band`` of it is sky when its colour is nearer the colour of
-    the sure sky nearest to it than that of the sure ground nearest to it (both the
-    push-pull fill, ``filters.push_pull_fill``, of the sure pixels' colours).
+    Pixels farther than ``band`` from the mask's edge are sure: their label stays. A
+    pixel within ``band`` of it changes side when the distance of its colour to the
+    other side's is below ``SNAP_EVIDENCE`` times its distance to its own side's; a
+    side's colour is that of its sure pixels nearest to the pixel (the push-pull fill,
+    ``filters.push_pull_fill``, of the sure pixels' colours).
 
     Args:
         rgb: ``(B, 3, H, W)`` the photo in [0, 1].
