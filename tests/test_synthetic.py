@@ -24,13 +24,7 @@ from infinitenature.synthetic.terrain import NoiseLattice, PeriodicTexture, fbm,
 RES = 128  # small height-field bakes keep the tests fast
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Many small ops: one thread avoids thread-pool stalls on a shared 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
