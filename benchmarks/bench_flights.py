@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -105,6 +106,17 @@ def table(data: dict) -> str:
     return "\n".join(lines)
 
 
+def parse_setting(text: str, ap: argparse.ArgumentParser) -> tuple[str, object]:
+    """``NAME=VALUE`` to ``(name, value)``: the value as JSON, or else the bare string."""
+    if "=" not in text:
+        ap.error(f"--set takes NAME=VALUE, got {text!r}")
+    name, value = text.split("=", 1)
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", default="default")
@@ -113,12 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--photos", default=DEFAULT_PHOTOS)
     ap.add_argument("--trajectories", default="autopilot,pan,orbit")
     ap.add_argument("--sheets", default=None, help="folder for one contact sheet per photo (e.g. docs)")
-    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a loop setting override (JSON value)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a loop setting override (a JSON value, or a bare string)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "flights.json"))
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     m = load_measures()
-    overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in a.set)}
+    overrides = dict(parse_setting(s, ap) for s in a.set)
     pipe = FlyThrough.from_pretrained(a.weights, **overrides)
     pipe.set_progress_bar_config(disable=True)
     runs = []
@@ -137,12 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.sheets:
             Path(a.sheets).mkdir(parents=True, exist_ok=True)
             sheet(rows, Path(a.sheets) / f"flights_{photo.stem}.png")
-    command = "python benchmarks/bench_flights.py --threads {}".format(a.threads)
-    command += "".join(f" --set {k}={json.dumps(v)}" for k, v in overrides.items())
-    if a.photos != DEFAULT_PHOTOS:
-        command += f" --photos {a.photos}"
-    if a.frames != 120:
-        command += f" --frames {a.frames}"
+    command = shlex.join(["python", "benchmarks/bench_flights.py", *(sys.argv[1:] if argv is None else argv)])
     result = {
         "script": "benchmarks/bench_flights.py",
         "command": command,

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_pipeline.py [--weights default] [--frames 100] [--long 1000] [--threads 2] [--supersample N] [--detail X] [--streak-blur X] [--aerial-perspective X] [--sky-layers 0|1]
+    python benchmarks/bench_pipeline.py [--weights default] [--frames 100] [--long 1000] [--threads 2] [--supersample N] [--detail X] [--detail-texture noise|photo] [--streak-blur X] [--aerial-perspective X] [--sky-layers 0|1]
 
 Writes ``benchmarks/results/pipeline_speed.json`` and prints a table. ``stage_ms``
 holds the milliseconds per frame of each step of the loop (``StepTimings``: pose,
@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--supersample", type=int, default=None, help="state supersampling (default: the weights' setting)")
     ap.add_argument("--detail", type=float, default=None, help="surface detail strength, 0 = off (default: the weights' setting)")
+    ap.add_argument("--detail-texture", choices=("noise", "photo"), default=None,
+                    help="FlyThroughConfig.detail_texture (default: the weights' setting)")
     ap.add_argument("--streak-blur", type=float, default=None, help="FlyThroughConfig.streak_blur, 0 = off (default: the weights' setting)")
     ap.add_argument("--aerial-perspective", type=float, default=None,
                     help="FlyThroughConfig.aerial_perspective, 0 = off (default: the weights' setting)")
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    flags = {"supersample": args.supersample, "detail": args.detail, "streak_blur": args.streak_blur,
+    flags = {"supersample": args.supersample, "detail": args.detail, "detail_texture": args.detail_texture, "streak_blur": args.streak_blur,
              "aerial_perspective": args.aerial_perspective, "sky_layers": None if args.sky_layers is None else bool(args.sky_layers)}
     pipe = FlyThrough.from_pretrained(args.weights, **{k: v for k, v in flags.items() if v is not None})
     scene = pipe.prepare(args.image)
@@ -91,6 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         "resolution": pipe.resolution,
         "supersample": pipe.config.supersample,
         "detail": pipe.config.detail,
+        "detail_texture": pipe.config.detail_texture,
         "streak_blur": pipe.config.streak_blur,
         "aerial_perspective": pipe.config.aerial_perspective,
         "sky_layers": pipe.config.sky_layers,

@@ -49,6 +49,7 @@ __all__ = [
     "sample_anchor",
     "lookup_jacobian",
     "singular_values",
+    "sample_levels",
     "MAX_STREAK_BLUR",
     "PhotoAnchorDeparture",
 ]
@@ -313,7 +314,7 @@ def _footprint(u: Tensor, v: Tensor) -> Tensor:
     return torch.maximum(du, dv)
 
 
-def _sample_levels(levels: list[Tensor], grid: Tensor, level: Tensor) -> Tensor:
+def sample_levels(levels: list[Tensor], grid: Tensor, level: Tensor) -> Tensor:
     """Trilinear lookup: every pixel reads the two pyramid levels around its ``level``.
 
     ``levels``: the anchor's ``(1, C, h_i, w_i)`` pyramid; ``grid``: ``(B, H, W, 2)`` in
@@ -540,11 +541,11 @@ def sample_anchor(
     grid = torch.where(inside.unsqueeze(-1), torch.stack([gx, gy], dim=-1), 0.0)
     # Level per pixel: log2 of anchor pixels per view pixel, clamped to the pyramid.
     level = torch.log2(_footprint(ua, va).clamp_min(1e-6)).clamp(0, len(anchor.levels) - 1)
-    sampled = _sample_levels(anchor.levels, grid, level)
+    sampled = sample_levels(anchor.levels, grid, level)
     rgb, d_a = sampled[:, :3].clamp(0, 1), sampled[:, 3:4]
     if anchor.ground is not None:  # a lookup on the ground reads the ground's colours alone
         on_ground = d_a > anchor.sky_offset + 1e-6
-        rgb = torch.where(on_ground, _sample_levels(anchor.ground, grid, level).clamp(0, 1), rgb)
+        rgb = torch.where(on_ground, sample_levels(anchor.ground, grid, level).clamp(0, 1), rgb)
     s_min = None
     if float(streak_blur) > 0 and H >= 2 and W >= 2:
         use = inside if anchor.sky_offset <= 0 else inside & (d_a[:, 0] > anchor.sky_offset + 1e-6)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .anchor import MAX_STREAK_BLUR
-from .detail import MAX_DETAIL
+from .detail import MAX_DETAIL, TEXTURES
 from .render import RENDER_BACKENDS
 
 __all__ = ["FlyThroughConfig", "Setting", "MAX_SUPERSAMPLE", "MAX_ANCHOR_SCALE", "NEEDS_ANCHOR", "settings_from_metadata"]
@@ -149,6 +149,10 @@ class FlyThroughConfig:
         detail: surface texture where the frame magnifies its content beyond what it
             resolves, per octave in units of the photo's fine contrast; needs
             ``anchor_scale``. Departure (published: 0).
+        detail_texture: where that texture comes from. ``"noise"``: band-limited 3D
+            noise at the photo's local contrast; ``"photo"``: the photo's own ground,
+            read where the view shows ground at the same distance as the photo does
+            (``detail.photo_detail``), with noise where the photo has none to give.
         outpaint: before the flight, continue the photo all around the first camera
             from its own pixels (``panorama.py``: strips of the photo joined along seams
             of least difference), and show that wherever a view looks beyond the photo;
@@ -178,6 +182,7 @@ class FlyThroughConfig:
     streak_blur: float = _setting(0.0, "filter the photo's colour along the flight so near slopes are not streaks (needs the anchor)", "float", low=0, high=MAX_STREAK_BLUR, metavar="X")
     aerial_perspective: float = _setting(0.0, "far ground sheds the photo's haze as the camera nears it (needs the anchor)", "float", low=0, high=1, metavar="X")
     detail: float = _setting(0.0, "texture where the frame magnifies the photo beyond its pixels (needs the anchor)", "float", low=0, high=MAX_DETAIL, metavar="X")
+    detail_texture: str = _setting("noise", "where the detail's texture comes from: the photo's own ground, or noise", "choice", choices=TEXTURES)
     outpaint: bool = _setting(False, "continue the photo all around from its own pixels before the flight (needs the anchor)", "bool")
     sky_layers: bool = _setting(False, "keep sky and ground apart so long flights do not take on the sky's colour", "bool")
     render_backend: str = _setting("torch", "how frames are warped", "choice", choices=RENDER_BACKENDS)

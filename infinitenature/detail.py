@@ -24,6 +24,14 @@ contrast per octave, so the texture continues the photo's (a smooth lake stays
 smooth, grass gets grain). The result multiplies the colour of the frame handed
 out, ``rgb * (1 + delta)``; the state and the refiner never see it.
 
+With ``FlyThroughConfig.detail_texture = "photo"`` the octaves come from the
+photo's own ground instead, where it has similar ground to give
+(``photo_detail``): a landscape is self-similar across depth, so the ground a
+camera sees at some place in its view, at the distance it has there, looks like
+the ground the photo shows at the same place. Two phases, each re-anchored every
+``PHOTO_PERIOD`` frames and cross-faded (``photo_phases``), keep that texture
+attached to the surface without a visible jump.
+
 With ``FlyThroughConfig.streak_blur`` the anchor's lookup is also filtered
 along the lookup's least magnified direction (``anchor.sample_anchor``), so the
 photo's content is about equally soft in every direction and this texture is
@@ -44,14 +52,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .anchor import AnchorSample, PhotoAnchor, lookup_jacobian, singular_values
+from .anchor import AnchorSample, PhotoAnchor, lookup_jacobian, sample_levels, singular_values
 from .geometry import pixel_grid
 from .step import Departure, LoopState, Warped
 
 __all__ = [
     "MAX_DETAIL",
     "DetailSource",
+    "PhotoTexture",
+    "TEXTURES",
+    "PHOTO_PERIOD",
     "prepare_detail",
+    "photo_texture",
+    "photo_phases",
+    "photo_detail",
     "detail_contrast",
     "magnification",
     "noise_volume",
@@ -126,6 +140,9 @@ def magnification(uv: Tensor) -> Tensor:
     return singular_values(*lookup_jacobian(uv))[1]
 
 
+#: The ``strength`` at which the photo texture (``photo_detail``) has the photo's own contrast.
+DETAIL_PER_PHOTO = 1.5
+
 #: Side of the periodic noise volume in voxels.
 NOISE_SIDE = 64
 #: Mean wavelength of the noise volume's band in voxels (it holds wavelengths 4-8).
@@ -189,6 +206,182 @@ def _octave_frame(seed: int, octave: int, device) -> tuple[Tensor, Tensor]:
     return q.to(device), offset.to(device)
 
 
+#: Where the detail's texture comes from (``FlyThroughConfig.detail_texture``).
+TEXTURES = ("noise", "photo")
+#: Frames between two re-anchorings of one phase of the photo texture (``photo_phases``).
+PHOTO_PERIOD = 16
+#: Disparity ratio (log2) between a surface point and the photo pixel it reads at which that
+#: pixel's texture counts half (``photo_detail``): texture from much nearer or farther ground
+#: would have the wrong scale.
+PHOTO_DEPTH_TOLERANCE = 1.0
+#: Differences between a surface point's colour and that of the photo's ground it reads at which
+#: that ground's texture counts half (``photo_detail``): of chromaticity (RGB over its mean), and
+#: of brightness in stops (haze and light change brightness more than hue).
+PHOTO_CHROMA_TOLERANCE = 0.25
+PHOTO_LIGHT_TOLERANCE = 1.5
+#: Pixels beside the sky (and the sky) whose texture is not used: the skyline's contrast is not texture.
+PHOTO_SKY_MARGIN = 2
+
+
+@dataclass
+class PhotoTexture:
+    """The photo's ground as a source of texture (``photo_texture``).
+
+    Attributes:
+        levels: ``levels[l]`` is ``(1, 3, H / 2**l, W / 2**l)``: the ground's colours in
+            [0, 1] (``PhotoAnchor.ground`` where the photo has sky), box-filtered ``2**l`` x;
+            level ``l`` resolves wavelengths of ``2**(l + 1)`` anchor pixels and longer.
+        ground: ``(1, 2, H, W)``: channel 0 is 1 on ground at least ``PHOTO_SKY_MARGIN`` pixels
+            from the sky, else 0; channel 1 the anchor's disparity.
+        K: ``(3, 3)`` the anchor's intrinsics (the first camera at the anchor's resolution).
+    """
+
+    levels: list[Tensor]
+    ground: Tensor
+    K: Tensor
+
+
+def photo_texture(anchor: PhotoAnchor) -> PhotoTexture:
+    """The texture source ``photo_detail`` reads: a colour pyramid of the anchor's ground.
+
+    Args:
+        anchor: the first view (``anchor.build_anchor``, pinhole projection).
+
+    Returns:
+        A ``PhotoTexture`` with levels down to a side of 4 pixels.
+    """
+    if anchor.projection != "pinhole":
+        raise ValueError(f"the photo texture reads a pinhole anchor, got a {anchor.projection} one")
+    finest = anchor.levels[0]
+    levels = [(finest[:, :3] if anchor.ground is None else anchor.ground[0]).float()]
+    while min(levels[-1].shape[-2:]) >= 8:
+        levels.append(F.avg_pool2d(levels[-1], 2))
+    disparity = finest[:, 3:4].float()
+    if anchor.sky_offset > 0:
+        sky = (disparity <= anchor.sky_offset + 1e-6).float()
+        usable = 1.0 - F.max_pool2d(sky, 2 * PHOTO_SKY_MARGIN + 1, stride=1, padding=PHOTO_SKY_MARGIN)
+    else:
+        usable = torch.ones_like(disparity)
+    return PhotoTexture(levels=levels, ground=torch.cat([usable, disparity], dim=1), K=anchor.K.float())
+
+
+def photo_phases(frame: int, period: int = PHOTO_PERIOD) -> list[tuple[int, float]]:
+    """The two phases of the photo texture at ``frame``: ``(anchor frame, weight)`` each.
+
+    Phase ``k`` (``k = 0, 1``) re-anchors every ``period`` frames, offset by ``k * period / 2``;
+    its weight rises from 0 at its anchor frame to 1 half a period later and falls
+    back to 0 at the next, so the two weights always sum to 1 and each phase is
+    re-anchored while it is unseen (the "flow map" of real-time water rendering).
+    Before a phase's first anchor frame, frame 0 is its anchor.
+
+    Args:
+        frame: index of the frame handed out (>= 0).
+        period: frames between a phase's anchor frames (even, >= 2).
+    """
+    if int(period) != period or period < 2 or period % 2:
+        raise ValueError(f"period must be an even integer >= 2, got {period}")
+    if frame < 0:
+        raise ValueError(f"frame must be >= 0, got {frame}")
+    out = []
+    for shift in (0, period // 2):
+        since = (frame - shift) % period
+        w = 1.0 - abs(2.0 * since / period - 1.0)
+        out.append((max(frame - since, 0), w))
+    return out
+
+
+def _colour_match(a: Tensor, b: Tensor) -> Tensor:
+    """``(N,)`` in (0, 1]: how alike the colours ``a`` and ``b`` (``(3, N)`` in [0, 1]) are in hue and brightness."""
+    la, lb = a.mean(dim=0) + 0.02, b.mean(dim=0) + 0.02
+    chroma = (a / la - b / lb).square().sum(dim=0).sqrt()  # (linalg's norm over dim 0 is slow on a CPU)
+    light = torch.log2(la / lb)
+    return torch.exp2(-((chroma / PHOTO_CHROMA_TOLERANCE) ** 2) - (light / PHOTO_LIGHT_TOLERANCE) ** 2)
+
+
+def photo_detail(
+    points: Tensor, log_view: Tensor, log_res: Tensor, photo: PhotoTexture, phases: list[tuple[Tensor, float]], colour: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Texture from the photo's own ground for surface points: what a camera sees there up close.
+
+    A landscape is self-similar across depth: the ground a camera sees at a place in
+    its view, at the distance it has there, looks like the ground the photo shows at
+    the same place. Each phase re-anchors a camera of the flight (``pose``, pinhole
+    with the anchor's intrinsics) as if it had taken the photo, and gives a surface
+    point the photo's texture where that camera sees the point: so the texture moves
+    with the surface, and has the right scale when the phase is re-anchored. The
+    octaves the content does not resolve (wavelengths between ``log_view`` and
+    ``log_res``) are the photo's luminance band between those wavelengths, relative to
+    its local mean. A phase counts where its photo pixel is ground (``usable``), less
+    the more its disparity differs from the point's (``PHOTO_DEPTH_TOLERANCE``), and less
+    the more the photo's colour there (at the band's coarse end) differs from the
+    point's (``PHOTO_CHROMA_TOLERANCE``, ``PHOTO_LIGHT_TOLERANCE``): a tree's trunk or a
+    hedge's shadow is not the texture of the meadow beside it.
+
+    Args:
+        points: ``(3, N)`` surface points in the first camera's coordinates (float64).
+        log_view: ``(N,)`` log2 of the finest wavelength added, in world units.
+        log_res: ``(N,)`` log2 of the finest wavelength the content resolves, in world units.
+        photo: ``photo_texture`` of the run's anchor.
+        phases: ``(pose, weight)`` per phase: the ``(4, 4)`` world-to-camera pose of its
+            anchor frame and its weight (``photo_phases``).
+        colour: optional ``(3, N)`` the points' colours in the view, in [0, 1].
+
+    Returns:
+        ``(detail, cover, finest)``, each ``(N,)`` float32: the relative brightness change
+        (the phases' mix, scaled to keep the texture's contrast where they overlap); the
+        share of the weight the phases had a usable photo pixel for, in [0, 1]; and the
+        log2 of the finest wavelength the photo gives there in world units (two photo
+        pixels, as the phases see the point; their mean by weight). Octaves finer than
+        that are not in the photo's texture.
+    """
+    if points.dim() != 2 or points.shape[0] != 3:
+        raise ValueError(f"points must be (3, N), got {tuple(points.shape)}")
+    N, dev = points.shape[1], points.device
+    detail = torch.zeros(N, dtype=torch.float32, device=dev)
+    cover = torch.zeros(N, dtype=torch.float32, device=dev)
+    finest = torch.zeros(N, dtype=torch.float32, device=dev)
+    norm = sum(float(w) ** 2 for _, w in phases)
+    if N == 0 or norm == 0.0:
+        return detail, cover, finest
+    K = photo.K.to(device=dev, dtype=torch.float64)
+    H, W = photo.ground.shape[-2:]
+    top = len(photo.levels) - 1
+    if colour is not None and colour.shape != (3, N):
+        raise ValueError(f"colour must be (3, {N}), got {tuple(colour.shape)}")
+    size = torch.tensor([W, H], dtype=torch.float64, device=dev)
+    for pose, w in phases:
+        if w <= 0:
+            continue
+        pose = pose.to(device=dev, dtype=torch.float64)
+        Xa = pose[:3, :3] @ points + pose[:3, 3:4]
+        z = Xa[2]
+        ahead = z > 1e-6
+        zs = torch.where(ahead, z, torch.ones_like(z))
+        uv = (K[:2] @ Xa) / zs
+        inside = ahead & (uv[0] >= 0) & (uv[0] <= W - 1) & (uv[1] >= 0) & (uv[1] <= H - 1)
+        grid = ((uv + 0.5) * (2.0 / size.unsqueeze(1)) - 1.0).t().to(torch.float32).reshape(1, 1, N, 2)
+        looked = F.grid_sample(photo.ground.to(dev), grid, mode="bilinear", padding_mode="border", align_corners=False).reshape(2, N)
+        usable, disp = looked[0], looked[1]
+        ratio = torch.log2(disp.double().clamp_min(1e-4) * zs).to(torch.float32)
+        near = torch.exp2(-(ratio / PHOTO_DEPTH_TOLERANCE) ** 2)
+        use = inside.to(torch.float32) * (usable > 0.999).to(torch.float32) * near
+        # Anchor pixels per world unit at the point, as that camera sees it.
+        to_anchor = torch.log2(K[0, 0] / zs).to(torch.float32)
+        lo = (log_view + to_anchor - 1.0).clamp(0, top).reshape(1, 1, N)
+        hi = (log_res + to_anchor - 1.0).clamp(0, top).reshape(1, 1, N)
+        fine = sample_levels(photo.levels, grid, lo).reshape(3, N).mean(dim=0)
+        coarse_rgb = sample_levels(photo.levels, grid, hi).reshape(3, N)
+        coarse = coarse_rgb.mean(dim=0)
+        band = (fine - coarse) / (coarse + 0.05)
+        if colour is not None:
+            use = use * _colour_match(colour.float(), coarse_rgb)
+        detail += float(w) * use * band
+        cover += float(w) * use
+        finest += float(w) * use * (1.0 - to_anchor)
+    finest = torch.where(cover > 0, finest / cover.clamp_min(1e-6), log_res)
+    return detail / math.sqrt(norm), cover.clamp(0, 1), finest
+
+
 @dataclass
 class DetailSource:
     """What the detail needs from a run, made once by ``prepare_detail``.
@@ -198,19 +391,27 @@ class DetailSource:
         volume: ``(1, 1, D, D, D)`` the run's noise (``noise_volume``).
         painted_contrast: the contrast given to what the refiner paints (the median of
             ``contrast`` over the photo's non-sky pixels).
+        photo: the photo's ground as texture (``photo_texture``), or ``None``: noise only.
     """
 
     contrast: Tensor
     volume: Tensor
     painted_contrast: float
+    photo: PhotoTexture | None = None
 
 
-def prepare_detail(anchor: PhotoAnchor, seed: int = 0) -> DetailSource:
-    """The contrast map of ``anchor`` and a noise volume seeded by ``seed``, on the anchor's device."""
+def prepare_detail(anchor: PhotoAnchor, seed: int = 0, *, texture: str = "noise") -> DetailSource:
+    """The contrast map of ``anchor`` and a noise volume seeded by ``seed``, on the anchor's device.
+
+    With ``texture="photo"`` also the photo's ground as texture (``photo_texture``).
+    """
+    if texture not in TEXTURES:
+        raise ValueError(f"texture must be one of {', '.join(TEXTURES)}, got {texture!r}")
     contrast = detail_contrast(anchor)
     ground = contrast[contrast > 0]
     painted = float(ground.median()) if ground.numel() else 0.0
-    return DetailSource(contrast=contrast, volume=noise_volume(seed, device=contrast.device), painted_contrast=painted)
+    photo = photo_texture(anchor) if texture == "photo" else None
+    return DetailSource(contrast=contrast, volume=noise_volume(seed, device=contrast.device), painted_contrast=painted, photo=photo)
 
 
 def _log2_pixel(disparity: Tensor, K: Tensor) -> Tensor:
@@ -283,6 +484,8 @@ def surface_detail(
     strength: float,
     seed: int = 0,
     weight: Tensor | None = None,
+    phases: list[tuple[Tensor, float]] = (),
+    rgb: Tensor | None = None,
 ) -> Tensor:
     """Relative brightness detail for a view: the octaves its content does not resolve.
 
@@ -304,6 +507,10 @@ def surface_detail(
         seed: turns each octave's noise differently (the same seed and source give
             the same texture on the same surface).
         weight: optional ``(B, 1, H, W)`` in [0, 1] the result is multiplied by (e.g. 0 at sky).
+        phases: with ``source.photo``, the photo texture's phases (``photo_detail``): where
+            they cover a point, its octaves come from the photo's ground (at the photo's
+            own contrast, times ``strength / DETAIL_PER_PHOTO``) instead of noise.
+        rgb: optional ``(B, 3, H, W)`` the view's colours, for ``photo_detail``'s colour match.
 
     Returns:
         ``(B, 1, H, W)`` ``delta`` in ``(-MAX_DELTA, MAX_DELTA)`` (soft-clipped), 0 wherever
@@ -330,16 +537,24 @@ def surface_detail(
     idx = active.nonzero().squeeze(1)
     lv, la = log_view.flatten()[idx], log_res.flatten()[idx]
     amp = float(strength) * texture[:, 1:2].float().flatten()[idx]
+    photo = source.photo is not None and bool(phases)
     # Surface points in the first camera's coordinates (float64: far points stay exact).
     ray = torch.linalg.inv(K.to(dev).double()) @ pixel_grid(H, W, dtype=torch.float64, device=dev).reshape(3, -1)
     X = (ray.unsqueeze(0) / disparity.double().clamp_min(1e-4).reshape(B, 1, -1))  # (B, 3, HW) in the view
     to_first = torch.linalg.inv(pose.to(device=dev, dtype=torch.float64)).expand(B, 4, 4)
     Xw = to_first[:, :3, :3] @ X + to_first[:, :3, 3:4]
     points = Xw.permute(1, 0, 2).reshape(3, -1)[:, idx]
+    if photo:
+        # Where the photo texture covers a point, the noise keeps only the octaves finer than the photo gives.
+        colour = None if rgb is None else rgb.float().permute(1, 0, 2, 3).reshape(3, -1)[:, idx]
+        from_photo, cover, finest = photo_detail(points, lv, la, source.photo, list(phases), colour)
+        below = torch.minimum(la, finest)
     lo, hi = math.floor(float(lv.min())), math.ceil(float(la.max()))
     chunks, owners, weights = [], [], []
     for octave in range(lo, hi + 1):
         w = (la - octave).clamp(0, 1) * (octave - lv).clamp(0, 1)  # fades in over an octave at both ends
+        if photo:
+            w = (1 - cover) * w + cover * (below - octave).clamp(0, 1) * (octave - lv).clamp(0, 1)
         on = (w > 0).nonzero().squeeze(1)
         if on.numel() == 0:
             continue
@@ -347,12 +562,14 @@ def surface_detail(
         chunks.append(rot @ points[:, on] * (NOISE_WAVELENGTH * 2.0**-octave) + offset)
         owners.append(on)
         weights.append(w[on])
-    if not chunks:
-        return delta.reshape(B, 1, H, W)
-    noise = sample_noise(source.volume, torch.cat(chunks, dim=1))
     total = torch.zeros(idx.numel(), dtype=torch.float32, device=dev)
-    total.index_add_(0, torch.cat(owners), torch.cat(weights) * noise)
-    delta[idx] = MAX_DELTA * torch.tanh(amp * total / MAX_DELTA)
+    if chunks:
+        noise = sample_noise(source.volume, torch.cat(chunks, dim=1))
+        total.index_add_(0, torch.cat(owners), torch.cat(weights) * noise)
+    total = amp * total
+    if photo:
+        total = total + (float(strength) / DETAIL_PER_PHOTO) * from_photo
+    delta[idx] = MAX_DELTA * torch.tanh(total / MAX_DELTA)
     out = delta.reshape(B, 1, H, W)
     return out if weight is None else out * weight.float()
 
@@ -364,7 +581,8 @@ class SurfaceDetail(Departure):
     photo's contrast there (channel ``"texture"``, ``anchor_texture`` /
     ``painted_texture``), warped with it; every frame handed out gets the octaves its
     content does not resolve (``surface_detail``). Sky (disparity at or below
-    ``sky_level``) gets none.
+    ``sky_level``) gets none. With a photo texture in ``source``, the departure keeps
+    the poses of the frames its two phases are anchored to (``photo_phases``).
 
     Args:
         source: ``prepare_detail`` of the run's anchor.
@@ -373,11 +591,15 @@ class SurfaceDetail(Departure):
         seed: the run's seed (turns the noise).
         scale: state pixels per refiner pixel (what the refiner paints resolves ``scale`` of them).
         sky_level: the disparity of the sky (0 = no sky).
+        period: frames between a phase's anchor frames (``PHOTO_PERIOD``).
     """
 
-    def __init__(self, source: DetailSource, K: Tensor, *, strength: float, seed: int, scale: int, sky_level: float) -> None:
+    def __init__(self, source: DetailSource, K: Tensor, *, strength: float, seed: int, scale: int, sky_level: float, period: int = PHOTO_PERIOD) -> None:
         self.source, self.K = source, K
         self.strength, self.seed, self.scale, self.sky_level = strength, seed, scale, sky_level
+        self.period = period
+        self.shown = 0  # frames handed out so far
+        self.anchor_poses: dict[int, Tensor] = {}  # the photo texture's anchor frames -> their poses
 
     def start(self, state: LoopState) -> None:
         a0 = state.anchor
@@ -404,8 +626,24 @@ class SurfaceDetail(Departure):
         texture = repainted if keep is None else keep * texture + (1 - keep) * repainted
         state.channels["texture"] = limit_texture(texture, disp, K)
 
+    def _phases(self, pose: Tensor) -> list[tuple[Tensor, float]]:
+        """The photo texture's phases for the frame about to be shown (``photo_phases``)."""
+        if self.source.photo is None:
+            return []
+        frame = self.shown
+        if frame % (self.period // 2) == 0:
+            self.anchor_poses[frame] = pose
+        phases = photo_phases(frame, self.period)
+        self.anchor_poses = {f: p for f, p in self.anchor_poses.items() if f in {a for a, _ in phases}}
+        return [(self.anchor_poses[a], w) for a, w in phases]
+
     def on_show(self, rgb: Tensor, state: LoopState) -> Tensor:
         disp = state.disparity
         ground = (disp > self.sky_level).float() if self.sky_level > 0 else None
-        delta = surface_detail(state.channels["texture"], disp, state.pose, self.K, self.source, strength=self.strength, seed=self.seed, weight=ground)
+        phases = self._phases(state.pose)
+        self.shown += 1
+        texture = state.channels["texture"]
+        delta = surface_detail(
+            texture, disp, state.pose, self.K, self.source, strength=self.strength, seed=self.seed, weight=ground, phases=phases, rgb=rgb
+        )
         return (rgb * (1 + delta)).clamp(0, 1)

@@ -122,7 +122,7 @@ def departures_for(cfg: FlyThroughConfig, scene: PreparedScene, *, seed: int, sk
     if cfg.anchor_scale:
         out.append(PhotoAnchorDeparture(scene.anchor, K, streak_blur=cfg.streak_blur, aerial_perspective=cfg.aerial_perspective, panorama=panorama))
     if cfg.detail > 0:
-        out.append(SurfaceDetail(prepare_detail(scene.anchor, seed), K, strength=cfg.detail, seed=seed, scale=cfg.supersample, sky_level=sky_level))
+        out.append(SurfaceDetail(prepare_detail(scene.anchor, seed, texture=cfg.detail_texture), K, strength=cfg.detail, seed=seed, scale=cfg.supersample, sky_level=sky_level))
     return out
 
 

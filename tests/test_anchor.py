@@ -261,10 +261,10 @@ def test_streak_blur_is_anisotropic_filtering_where_the_view_minifies():
 
 
 def test_level_lookup_is_trilinear_over_the_two_levels_around_each_pixel():
-    """``_sample_levels`` (grouped by level) equals weighting every level by ``max(0, 1 - |level - i|)``."""
+    """``sample_levels`` (grouped by level) equals weighting every level by ``max(0, 1 - |level - i|)``."""
     import torch.nn.functional as F
 
-    from infinitenature.anchor import _sample_levels
+    from infinitenature.anchor import sample_levels
 
     g = torch.Generator().manual_seed(0)
     levels = [torch.rand(1, 4, 32 >> i, 32 >> i, generator=g) for i in range(4)]
@@ -276,7 +276,7 @@ def test_level_lookup_is_trilinear_over_the_two_levels_around_each_pixel():
     for i, lvl in enumerate(levels):
         w = (1.0 - (level - i).abs()).clamp_min(0).unsqueeze(1)
         expected += w * F.grid_sample(lvl.expand(B, -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=False)
-    got = _sample_levels(levels, grid, level)
+    got = sample_levels(levels, grid, level)
     assert got.shape == (B, 4, H, W)
     assert torch.allclose(got, expected, atol=1e-6)
     on_level = F.grid_sample(levels[2], grid[:1, :1, 2:3], mode="bilinear", padding_mode="border", align_corners=False)

@@ -12,6 +12,7 @@ import torch
 from infinitenature import FlyThroughConfig
 from infinitenature.anchor import build_anchor, sample_anchor
 from infinitenature.detail import (
+    DETAIL_PER_PHOTO,
     MAX_DELTA,
     anchor_texture,
     detail_contrast,
@@ -19,6 +20,8 @@ from infinitenature.detail import (
     magnification,
     noise_volume,
     painted_texture,
+    photo_detail,
+    photo_phases,
     prepare_detail,
     sample_noise,
     surface_detail,
@@ -183,6 +186,105 @@ def test_detail_is_attached_to_the_surface():
     assert torch.allclose(b[..., :, :-1], a[..., :, 1:], atol=1e-4)
 
 
+def test_photo_phases_cross_fade_and_re_anchor_unseen():
+    period = 8
+    seen = []
+    for frame in range(40):
+        (a0, w0), (a1, w1) = photo_phases(frame, period)
+        assert w0 + w1 == pytest.approx(1.0) and 0 <= w0 <= 1
+        assert a0 <= frame and a1 <= frame and a0 % period == 0 and (a1 == 0 or a1 % period == period // 2)
+        seen.append((a0, w0, a1, w1))
+    # A phase is re-anchored exactly when its weight is 0, and peaks half a period later.
+    for frame in range(1, 40):
+        for k in (0, 1):
+            if seen[frame][2 * k] != seen[frame - 1][2 * k]:
+                assert seen[frame][2 * k + 1] == 0.0
+    assert seen[4][1] == 1.0 and seen[8][1] == 0.0 and seen[8][3] == 1.0
+    assert [a for a, _ in photo_phases(3, period)] == [0, 0]  # before phase 1's first anchor frame: frame 0
+    with pytest.raises(ValueError, match="even integer"):
+        photo_phases(0, 7)
+    with pytest.raises(ValueError, match="frame"):
+        photo_phases(-1)
+
+
+def _ground_photo(side: int, height: float, pattern: torch.Tensor):
+    """A ground plane ``height`` below the first camera (sky above the horizon) showing ``pattern``."""
+    K = intrinsics_from_fov(side, side, 55.0)
+    v = torch.arange(side, dtype=torch.float32).view(1, 1, side, 1).expand(1, 1, side, side)
+    disp = ((v - K[1, 2]) / (height * K[1, 1])).clamp(0.01, 1.0)
+    return build_anchor(pattern, disp, K, state_side=RES, sky_offset=0.011), K
+
+
+def test_photo_texture_is_the_photos_ground_at_the_same_place_in_the_view():
+    """Flying forward over a ground plane magnifies the photo's far ground at the bottom of the view.
+    Re-anchored at the current camera, the photo texture there is what the photo shows at the same
+    place: its stripes, at their own period in view pixels (the anchor is 2x the view: 10 anchor px = 5)."""
+    side, height, z = 2 * RES, 1.0, 3.0
+    u = torch.arange(side, dtype=torch.float32)
+    stripes = (0.5 + 0.2 * torch.cos(2 * math.pi * u / 10.0)).view(1, 1, 1, side).expand(1, 3, side, side).clone()
+    anchor, _ = _ground_photo(side, height, stripes)
+    K = intrinsics_from_fov(RES, RES, 55.0)
+    v = torch.arange(RES, dtype=torch.float32).view(1, 1, RES, 1).expand(1, 1, RES, RES)
+    disp = ((v - K[1, 2]) / (height * K[1, 1])).clamp(0.01, 1.0)
+    pose = _pose_forward(z)
+    s = sample_anchor(anchor, disp, K, pose)
+    source = prepare_detail(anchor, texture="photo")
+    tex = anchor_texture(s, source, K)
+    ground = (disp > 0.02).float()
+    d = surface_detail(tex, disp, pose, K, source, strength=DETAIL_PER_PHOTO, weight=ground, phases=[(pose, 1.0)])
+    rows = d[0, 0, 3 * RES // 4 :, 4:-4]  # near ground: the photo's far stripes magnified past 5 view px
+    spectrum = torch.fft.rfft(rows - rows.mean(dim=1, keepdim=True), dim=1).abs().mean(dim=0)
+    period = rows.shape[1] / float(spectrum[1:].argmax() + 1)
+    assert 4.5 < period < 5.5, period
+    assert float(rows.std()) > 0.05
+    # Noise alone has no such period; the same texture again for the same inputs.
+    noise = surface_detail(tex, disp, pose, K, prepare_detail(anchor), strength=DETAIL_PER_PHOTO, weight=ground)[0, 0, 3 * RES // 4 :, 4:-4]
+    def peak_share(x):  # the strongest frequency's share of the rows' spectral power
+        power = torch.fft.rfft(x - x.mean(dim=1, keepdim=True), dim=1).abs().pow(2).mean(dim=0)[1:]
+        return float(power.max() / power.sum())
+
+    assert peak_share(rows) > 0.6 and peak_share(noise) < 0.3, (peak_share(rows), peak_share(noise))
+    assert torch.equal(d, surface_detail(tex, disp, pose, K, source, strength=DETAIL_PER_PHOTO, weight=ground, phases=[(pose, 1.0)]))
+
+
+def test_photo_texture_moves_with_the_surface_and_skips_sky_and_other_depths():
+    anchor = _wall_anchor(2 * RES)
+    source = prepare_detail(anchor, texture="photo")
+    K = intrinsics_from_fov(RES, RES, 55.0)
+    depth = 1.0 / WALL_DISP - 3.0
+    disp = torch.full((1, 1, RES, RES), 1.0 / depth)
+    log_pixel = math.log2(depth / float(K[0, 0]))
+    texture = torch.cat([torch.full_like(disp, log_pixel + 4.0), torch.full_like(disp, 0.05)], dim=1)
+    first = torch.eye(4, dtype=torch.float64)  # the phase's camera: the photo's, which sees the wall at its depth
+    a = surface_detail(texture, disp, _pose_forward(3.0), K, source, strength=2.0, phases=[(first, 1.0)])
+    moved = _pose_forward(3.0)
+    moved[0, 3] = -depth / float(K[0, 0])  # the camera one pixel's width to the right
+    b = surface_detail(texture, disp, moved, K, source, strength=2.0, phases=[(first, 1.0)])
+    assert float(a.std()) > 0.02
+    assert torch.allclose(b[..., :, :-1], a[..., :, 1:], atol=1e-4)
+    noise = surface_detail(texture, disp, _pose_forward(3.0), K, source, strength=2.0)
+    assert not torch.allclose(a, noise, atol=1e-3)
+    # Re-anchored at the current camera, the photo's pixels there lie 4x farther than the wall: no texture
+    # comes from them (cover ~0), so the noise stays.
+    idx = torch.arange(0, RES * RES, 97)
+    ray = torch.linalg.inv(K.double()) @ pixel_grid(RES, RES, dtype=torch.float64).reshape(3, -1)[:, idx]
+    points = torch.linalg.inv(_pose_forward(3.0))[:3, :3] @ (ray * depth) + torch.linalg.inv(_pose_forward(3.0))[:3, 3:4]
+    lv = torch.full((idx.numel(),), log_pixel + math.log2(3.0))
+    la = lv + 3.0
+    _, cover, _ = photo_detail(points, lv, la, source.photo, [(_pose_forward(3.0), 1.0)])
+    assert float(cover.max()) < 0.1
+    _, cover, _ = photo_detail(points, lv, la, source.photo, [(first, 1.0)])
+    assert float(cover.min()) > 0.99
+    # Sky in the photo gives no texture either.
+    disp_sky = torch.full((1, 1, 2 * RES, 2 * RES), WALL_DISP)
+    disp_sky[..., : RES + 40, :] = 0.01
+    sky = build_anchor(_textured(2 * RES), disp_sky, intrinsics_from_fov(2 * RES, 2 * RES, 55.0), state_side=RES, sky_offset=0.02)
+    _, cover, _ = photo_detail(points, lv, la, prepare_detail(sky, texture="photo").photo, [(first, 1.0)])
+    assert float(cover.max()) < 1.0 and float(cover.min()) == 0.0
+    with pytest.raises(ValueError, match="texture must be one of"):
+        prepare_detail(anchor, texture="grain")
+
+
 def test_config_and_loop_checks():
     with pytest.raises(ValueError, match="detail must be a number"):
         FlyThroughConfig(detail=-1.0, anchor_scale=2)
@@ -191,6 +293,8 @@ def test_config_and_loop_checks():
     with pytest.raises(ValueError, match="needs the photo anchor"):
         FlyThroughConfig(detail=2.0)
     assert FlyThroughConfig(detail=2.0, anchor_scale=2).detail == 2.0
+    with pytest.raises(ValueError, match="detail_texture must be one of 'noise', 'photo'"):
+        FlyThroughConfig(detail_texture="grain")
 
 
 def test_the_loop_adds_texture_to_a_wall_it_flies_into(pipe):
@@ -206,14 +310,16 @@ def test_the_loop_adds_texture_to_a_wall_it_flies_into(pipe):
     old = pipe.config
     runs = {}
     try:
-        for strength in (0.0, 3.0, 3.0):
-            pipe.config = dataclasses.replace(old, supersample=1, anchor_scale=1, keep_visible=True, sky_correction=False, detail=strength)
+        for strength, texture in ((0.0, "noise"), (3.0, "noise"), (3.0, "noise"), (3.0, "photo"), (3.0, "photo")):
+            pipe.config = dataclasses.replace(
+                old, supersample=1, anchor_scale=1, keep_visible=True, sky_correction=False, detail=strength, detail_texture=texture
+            )
             frames = list(pipe.iter_frames(None, 10, scene=scene, trajectory=lambda step: _pose_forward(step / 3.0)))
-            runs.setdefault(strength, []).append(np.stack([f.image for f in frames]).astype(np.float32) / 255)
+            runs.setdefault((strength, texture), []).append(np.stack([f.image for f in frames]).astype(np.float32) / 255)
     finally:
         pipe.config = old
-    off, on = runs[0.0][0], runs[3.0][0]
-    assert np.array_equal(on, runs[3.0][1])  # deterministic by seed
+    off, on, photo = runs[0.0, "noise"][0], runs[3.0, "noise"][0], runs[3.0, "photo"][0]
+    assert np.array_equal(on, runs[3.0, "noise"][1]) and np.array_equal(photo, runs[3.0, "photo"][1])  # deterministic by seed
     assert np.abs(on[:2] - off[:2]).max() < 1e-6  # at z = 1/3 the anchor has 0.92 px per view px: no octave yet
 
     def fine(x):  # RMS of the difference between neighbouring pixels, in the centre
@@ -222,6 +328,9 @@ def test_the_loop_adds_texture_to_a_wall_it_flies_into(pipe):
 
     # measured: 0.080 with detail, 0.033 without
     assert fine(on[-1]) > 1.5 * fine(off[-1]), (fine(on[-1]), fine(off[-1]))
+    # The photo texture: one phase re-anchored at the first camera (which saw the wall at its depth)
+    # brings back the photo's own grain; the other, re-anchored nearer, falls back to the noise.
+    assert fine(photo[-1]) > 1.5 * fine(off[-1]) and not np.array_equal(photo, on), (fine(photo[-1]), fine(off[-1]))
     with pytest.raises(ValueError, match="detail needs the photo anchor"):
         pipe.config = dataclasses.replace(old, anchor_scale=2, detail=2.0)
         pipe.config.anchor_scale = 0
