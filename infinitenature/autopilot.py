@@ -29,6 +29,8 @@ __all__ = [
     "CameraPath",
     "AutopilotConfig",
     "Autopilot",
+    "wander_offset",
+    "wander_phases",
     "StraightPath",
     "PanPath",
     "OrbitPath",
@@ -226,6 +228,9 @@ class AutopilotConfig:
             ``avoid * (left - right) / 2`` away from the nearer side (``ahead``,
             ``left``, ``right``: obstacle shares of the window and its halves).
         slow: speed reduction with an obstacle ahead: ``speed * (1 - slow * ahead)``, in ``[0, 1]``.
+        wander: how far the look target column drifts from the rule's, in image widths
+            (``wander_offset``: two slow sinusoids whose phases the flight's seed draws),
+            so flights with different seeds take different paths; 0 = none (published).
     """
 
     horizon: float | None = None
@@ -241,6 +246,7 @@ class AutopilotConfig:
     clearance: float = 0.5
     avoid: float = 1.0
     slow: float = 0.5
+    wander: float = 0.2
 
     def __post_init__(self) -> None:
         for name in ("look_lerp", "move_lerp"):
@@ -256,15 +262,35 @@ class AutopilotConfig:
         for name in ("max_pitch_deg", "max_climb_deg"):
             if not 0.0 < _check_finite(getattr(self, name), name) <= 90.0:
                 raise ValueError(f"{name} must be in (0, 90], got {getattr(self, name)}")
-        for name, top in (("clearance", 1.0), ("avoid", math.inf), ("slow", 1.0)):
+        for name, top in (("clearance", 1.0), ("avoid", math.inf), ("slow", 1.0), ("wander", 0.5)):
             if not 0.0 <= _check_finite(getattr(self, name), name) <= top:
                 raise ValueError(f"{name} must be in [0, {top:g}], got {getattr(self, name)}")
 
     @classmethod
     def published(cls, **overrides) -> "AutopilotConfig":
         """The released inference code's rule (any field can still be overridden)."""
-        released = dict(horizon=0.4, near_fraction=0.3, level=False, max_pitch_deg=90.0, max_climb_deg=90.0, clearance=0.0)
+        released = dict(horizon=0.4, near_fraction=0.3, level=False, max_pitch_deg=90.0, max_climb_deg=90.0, clearance=0.0, wander=0.0)
         return cls(**{**released, **overrides})
+
+
+#: Periods in steps of the two sinusoids of ``wander_offset``, and their shares of its amplitude.
+WANDER_PERIODS = ((97.0, 0.6), (41.0, 0.4))
+
+
+def wander_phases(seed: int) -> tuple[float, ...]:
+    """The phases (radians) of ``wander_offset``'s sinusoids for a flight's ``seed`` (``torch.Generator``)."""
+    g = torch.Generator().manual_seed(int(seed))
+    return tuple(float(x) for x in torch.rand(len(WANDER_PERIODS), generator=g, dtype=torch.float64) * 2 * math.pi)
+
+
+def wander_offset(step: int, phases: tuple[float, ...], amplitude: float) -> float:
+    """How far the autopilot's look target column is moved at ``step``, in image widths.
+
+    ``amplitude * sum_i share_i * sin(2 pi step / period_i + phase_i)`` over ``WANDER_PERIODS``:
+    within ``[-amplitude, amplitude]``, smooth, and (the look direction following its target
+    by ``look_lerp``) a heading that swings left and right by a few degrees over tens of steps.
+    """
+    return float(amplitude) * sum(share * math.sin(2 * math.pi * step / period + phase) for (period, share), phase in zip(WANDER_PERIODS, phases))
 
 
 def _limit_elevation(v: Tensor, up: Tensor, max_deg: float) -> Tensor:
@@ -293,7 +319,8 @@ class Autopilot:
     content in the central window (disparity above ``clearance``) raises the
     move target, turns the look target away and slows the camera; see
     ``AutopilotConfig`` (``AutopilotConfig.published()``: the released rule,
-    with the previous camera's down vector).
+    with the previous camera's down vector). ``seed`` draws the phases of the look
+    target's ``wander``, so two seeds fly two paths.
     Image coordinate ``x`` in ``[0, 1]`` is pixel ``u = x W - 0.5`` (so 0.5 is the
     image centre for a centred principal point).
 
@@ -309,14 +336,18 @@ class Autopilot:
         (torch.Size([4, 4]), torch.float64)
     """
 
-    def __init__(self, config: AutopilotConfig | None = None) -> None:
+    def __init__(self, config: AutopilotConfig | None = None, *, seed: int = 0) -> None:
         if config is not None and not isinstance(config, AutopilotConfig):
             raise TypeError(f"config must be an AutopilotConfig, got {type(config).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
         self.config = config or AutopilotConfig()
+        self.seed = seed
+        self._phases = wander_phases(seed)
         self._pose: Tensor | None = None
 
     def __repr__(self) -> str:
-        return f"Autopilot({self.config})"
+        return f"Autopilot({self.config}, seed={self.seed})"
 
     def reset(self, initial_pose: Tensor) -> None:
         pose = _check_pose(initial_pose).clone()
@@ -350,6 +381,8 @@ class Autopilot:
             sky0 = float((20.0 * (cfg.sky_threshold - d)).clamp(0.0, 1.0).mean())
             self._horizon = cfg.horizon if cfg.horizon is not None else min(max(sky0, cfg.horizon_range[0]), cfg.horizon_range[1])
         x, y, h = skyline_balance(d, horizon=self._horizon, sky_threshold=cfg.sky_threshold, near_fraction=cfg.near_fraction)
+        if cfg.wander > 0:
+            x = x + wander_offset(step, self._phases, cfg.wander)
         if cfg.level:
             h = h + (0.5 - self._horizon)
         speed = cfg.speed
@@ -546,18 +579,19 @@ class CallablePath:
         return _check_pose(pose, f"fn({step})").clone()
 
 
-def make_camera_path(spec: object = "autopilot", **kwargs) -> CameraPath:
+def make_camera_path(spec: object = "autopilot", *, seed: int = 0, **kwargs) -> CameraPath:
     """Build a camera path from a name, a path, a callable or keyframes.
 
     Args:
         spec: one of
-            * ``"autopilot"``: ``Autopilot(AutopilotConfig(**kwargs))``;
+            * ``"autopilot"``: ``Autopilot(AutopilotConfig(**kwargs), seed=seed)``;
             * ``"straight"`` / ``"pan"`` / ``"orbit"``: ``StraightPath(**kwargs)``,
               ``PanPath(**kwargs)``, ``OrbitPath(**kwargs)``;
             * an object with ``reset`` and ``next_pose`` (returned as is; no kwargs);
             * a callable ``fn(step) -> (4, 4)`` pose: ``CallablePath(fn)``;
             * an ``(N, 4, 4)`` tensor or array of keyframes: ``KeyframePath(spec, **kwargs)``.
         **kwargs: options of the chosen path.
+        seed: the flight's seed; the autopilot's ``wander`` follows it, the other paths ignore it.
 
     Returns:
         A ``CameraPath``.
@@ -569,7 +603,7 @@ def make_camera_path(spec: object = "autopilot", **kwargs) -> CameraPath:
     if isinstance(spec, str):
         name = spec.lower()
         if name == "autopilot":
-            return Autopilot(AutopilotConfig(**kwargs))
+            return Autopilot(AutopilotConfig(**kwargs), seed=seed)
         builders = {"straight": StraightPath, "pan": PanPath, "orbit": OrbitPath}
         if name in builders:
             return builders[name](**kwargs)

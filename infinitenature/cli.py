@@ -191,7 +191,7 @@ def _fly(args) -> int:
             check_render_backend(overrides["render_backend"])
         except ImportError as e:
             raise CLIError(_one_line(e)) from None
-    trajectory = _trajectory(args.trajectory, args.speed)
+    trajectory = _trajectory(args.trajectory, args.speed, args.seed)
     try:
         image = load_image(args.image)  # fail fast on a bad photo, before loading models
     except ImageError as e:
@@ -247,8 +247,8 @@ def _start_flight(args, image, trajectory, overrides: dict, size: tuple[int | No
     return pipe, flight
 
 
-def _trajectory(spec: str, speed: float | None):
-    """The camera path of ``--trajectory`` and ``--speed``, checked: a name, a path object, or keyframes."""
+def _trajectory(spec: str, speed: float | None, seed: int = 0):
+    """The camera path of ``--trajectory``, ``--speed`` and ``--seed``, checked: a name, a path object, or keyframes."""
     import math
 
     import torch
@@ -273,7 +273,7 @@ def _trajectory(spec: str, speed: float | None):
     if not isinstance(trajectory, str) or trajectory not in ("autopilot", "straight", "pan"):
         raise CLIError("--speed applies to the autopilot, straight and pan trajectories only")
     try:
-        return make_camera_path(trajectory, speed=speed)
+        return make_camera_path(trajectory, speed=speed, seed=seed)
     except (TypeError, ValueError) as e:
         raise CLIError(_one_line(e)) from None
 

@@ -192,7 +192,7 @@ class Flight:
         self.K = downsample_intrinsics(scene.K, ss)
         self.sky_level = scene.sky_offset + 1e-6 if scene.sky_offset > 0 else 0.0  # disparity at or below it is sky
         self.use_sky = cfg.sky_correction and scene.sky_offset > 0.0
-        self.path = make_camera_path(trajectory)
+        self.path = make_camera_path(trajectory, seed=seed)
         pose = torch.eye(4, dtype=torch.float64, device=device)
         self.path.reset(pose.clone())
         self.layering = layering_for(cfg, self.sky_level)

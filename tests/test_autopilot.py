@@ -15,6 +15,8 @@ from infinitenature.autopilot import (
     StraightPath,
     make_camera_path,
     skyline_balance,
+    wander_offset,
+    wander_phases,
 )
 from infinitenature.geometry import camera_center, intrinsics_from_fov, look_at, project, relative_pose
 
@@ -95,7 +97,7 @@ class TestAutopilot:
 
     def test_mirrored_scene_turns_left_and_reset_restarts(self):
         disp, K = self._scene()
-        path = Autopilot(AutopilotConfig(speed=0.1))
+        path = Autopilot(AutopilotConfig(speed=0.1, wander=0.0))  # the rule alone is mirror-symmetric
         path.reset(torch.eye(4))
         p1 = [path.next_pose(s, disp, K) for s in (1, 2, 3)]
         path.reset(torch.eye(4))
@@ -105,6 +107,32 @@ class TestAutopilot:
         path.reset(torch.eye(4))
         mirrored = [path.next_pose(s, disp.flip(-1), K) for s in (1, 2, 3)]
         assert float(mirrored[-1][2, 0]) == pytest.approx(-float(p1[-1][2, 0]), abs=1e-6)
+
+    def test_seeds_wander_differently_and_wander_zero_ignores_them(self):
+        disp = torch.full((1, 1, 32, 32), 0.01)
+        disp[..., 24:, :] = 0.3  # open sky over level ground: the rule alone flies straight
+        K = intrinsics_from_fov(32, 32)
+
+        def headings(config, seed):
+            path = make_camera_path("autopilot", seed=seed, **config)
+            path.reset(torch.eye(4, dtype=torch.float64))
+            return torch.stack([path.next_pose(s, disp, K)[2, 0] for s in range(1, 61)])  # x of the viewing direction
+
+        straight = headings(dict(wander=0.0), 0)
+        assert float(straight.abs().max()) < 1e-9 and torch.equal(straight, headings(dict(wander=0.0), 5))
+        a, b = headings({}, 0), headings({}, 1)
+        assert torch.equal(a, headings({}, 0))  # the same seed, the same path
+        assert float((a - b).abs().max()) > 0.05  # another seed, another heading (about 3 degrees or more)
+        assert float(a.abs().max()) < math.sin(math.radians(30))  # a drift, not a U-turn
+        assert AutopilotConfig.published().wander == 0.0
+        phases = wander_phases(3)
+        offsets = [wander_offset(s, phases, 0.1) for s in range(300)]
+        assert max(abs(o) for o in offsets) <= 0.1 and max(abs(p - q) for p, q in zip(offsets, offsets[1:])) < 0.01
+        assert wander_phases(3) == phases and wander_phases(4) != phases
+        with pytest.raises(ValueError, match="wander"):
+            AutopilotConfig(wander=-0.1)
+        with pytest.raises(TypeError, match="seed"):
+            Autopilot(seed=1.5)
 
     def test_starts_from_the_initial_pose(self):
         disp, K = self._scene()
