@@ -404,6 +404,13 @@ class Autopilot:
         return self._pose.clone()
 
 
+def _obstacles(d: Tensor, clearance: float) -> Tensor:
+    """``clamp(10 (d - clearance), 0, 1)`` in the central window of the ``(H, W)`` disparity ``d``
+    (the middle half of the rows and of the columns): near content ahead, in [0, 1]."""
+    H, W = d.shape
+    return (10.0 * (d[H // 4 : H - H // 4, W // 4 : W - W // 4] - clearance)).clamp(0.0, 1.0)
+
+
 def _avoid(d: Tensor, x: Tensor, h: Tensor, clearance: float, gain: float) -> tuple[Tensor, Tensor, float]:
     """Steer the look column ``x`` and the move row ``h`` away from near content ahead.
 
@@ -412,8 +419,7 @@ def _avoid(d: Tensor, x: Tensor, h: Tensor, clearance: float, gain: float) -> tu
     Returns ``x + gain (left - right) / 2``, ``h - gain ahead / 2`` and ``ahead``
     (the window's obstacle share in ``[0, 1]``, a float).
     """
-    H, W = d.shape
-    window = (10.0 * (d[H // 4 : H - H // 4, W // 4 : W - W // 4] - clearance)).clamp(0.0, 1.0)
+    window = _obstacles(d, clearance)
     half = window.shape[1] // 2
     ahead = window.mean()
     x = x + 0.5 * gain * (window[:, :half].mean() - window[:, half:].mean())
@@ -446,23 +452,40 @@ class PanPath(_FromInitialPose):
     """Pan: yaw by ``degrees_per_step`` about the initial down axis while creeping forward.
 
     Positive degrees turn right. Each step moves ``speed`` along the current
-    viewing direction, so the camera drifts along an arc.
+    viewing direction, so the camera drifts along an arc. Given the disparity of the
+    current view, a step creeps ``speed * (1 - ahead)`` instead, where ``ahead`` is
+    the share of near content (disparity above ``clearance``, soft) in the middle half
+    of the view, as the autopilot measures it: a pan in a forest turns in place rather
+    than creeping into a trunk. ``clearance=0`` creeps always (the path is then a
+    function of the step alone).
     """
 
-    def __init__(self, degrees_per_step: float = 0.5, speed: float = 0.05) -> None:
+    def __init__(self, degrees_per_step: float = 0.5, speed: float = 0.05, clearance: float = 0.5) -> None:
         self.degrees_per_step = _check_finite(degrees_per_step, "degrees_per_step")
         self.speed = _check_speed(speed)
+        self.clearance = _check_finite(clearance, "clearance")
+        if not 0.0 <= self.clearance <= 1.0:
+            raise ValueError(f"clearance must be in [0, 1], got {clearance}")
 
     def __repr__(self) -> str:
-        return f"PanPath(degrees_per_step={self.degrees_per_step}, speed={self.speed})"
+        return f"PanPath(degrees_per_step={self.degrees_per_step}, speed={self.speed}, clearance={self.clearance})"
+
+    def reset(self, initial_pose: Tensor) -> None:
+        super().reset(initial_pose)
+        self._creep: list[float] = []  # share of ``speed`` moved at steps 1, 2, ...
 
     def next_pose(self, step: int, disparity: Tensor | None = None, K: Tensor | None = None) -> Tensor:
         pose0 = self._initial()
         step = _check_step(step)
+        creep = 1.0
+        if self.clearance > 0 and isinstance(disparity, Tensor) and disparity.dim() == 4 and step > 0:
+            creep = 1.0 - float(_obstacles(disparity[0, 0].detach(), self.clearance).mean())
+        self._creep = (self._creep + [1.0] * step)[: max(step - 1, 0)] + ([creep] if step > 0 else [])
         angles = torch.arange(1, step + 1, dtype=pose0.dtype, device=pose0.device) * math.radians(self.degrees_per_step)
         # Forward direction of the yawed cameras: cos(a) f0 + sin(a) (down0 x f0) = cos(a) f0 + sin(a) right0.
         forwards = torch.cos(angles)[:, None] * self._R0[2] + torch.sin(angles)[:, None] * self._R0[0]
-        centre = self._c0 + self.speed * forwards.sum(0)
+        shares = torch.tensor(self._creep, dtype=pose0.dtype, device=pose0.device).reshape(-1, 1)
+        centre = self._c0 + self.speed * (shares * forwards).sum(0)
         R = self._yawed(math.radians(self.degrees_per_step) * step).T
         return pose_from_rt(R, -(R @ centre))
 

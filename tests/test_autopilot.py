@@ -272,6 +272,32 @@ class TestSimplePaths:
         torch.testing.assert_close((c6 - c5).norm(), torch.tensor(0.1, dtype=torch.float64))
         torch.testing.assert_close(c6 - c5, 0.1 * path.next_pose(6, None, None)[2, :3])
 
+    def test_pan_turns_in_place_in_front_of_near_content(self):
+        """Near content filling the middle of the view stops the creep; an open view creeps as without disparity."""
+        near, far = torch.full((1, 1, 32, 32), 0.9), torch.full((1, 1, 32, 32), 0.1)
+        path = PanPath(degrees_per_step=2.0, speed=0.1)
+        path.reset(torch.eye(4, dtype=torch.float64))
+        blind = [camera_center(path.next_pose(s, None, None)) for s in (1, 2, 3)]
+        path.reset(torch.eye(4, dtype=torch.float64))
+        open_view = [camera_center(path.next_pose(s, far, None)) for s in (1, 2, 3)]
+        torch.testing.assert_close(torch.stack(open_view), torch.stack(blind))
+        path.reset(torch.eye(4, dtype=torch.float64))
+        stuck = [path.next_pose(s, near, None) for s in (1, 2, 3)]
+        torch.testing.assert_close(camera_center(stuck[-1]), torch.zeros(3, dtype=torch.float64))
+        f = stuck[-1][2, :3]
+        assert math.degrees(math.atan2(float(f[0]), float(f[2]))) == pytest.approx(6.0)  # it still turns
+        # Creep 1 at step 1, none at steps 2 and 3: one step's distance.
+        path.reset(torch.eye(4, dtype=torch.float64))
+        path.next_pose(1, far, None)
+        c = camera_center([path.next_pose(s, near, None) for s in (2, 3)][-1])
+        torch.testing.assert_close(c.norm(), torch.tensor(0.1, dtype=torch.float64))
+        # clearance 0: the disparity is not read.
+        path = PanPath(degrees_per_step=2.0, speed=0.1, clearance=0.0)
+        path.reset(torch.eye(4, dtype=torch.float64))
+        torch.testing.assert_close(torch.stack([camera_center(path.next_pose(s, near, None)) for s in (1, 2, 3)]), torch.stack(blind))
+        with pytest.raises(ValueError, match="clearance"):
+            PanPath(clearance=1.5)
+
     def test_orbit_keeps_the_target_centred(self):
         K = intrinsics_from_fov(64, 64).double()
         path = OrbitPath(depth=3.0, degrees_per_step=5.0)
