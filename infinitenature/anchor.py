@@ -60,6 +60,10 @@ MAX_STREAK_BLUR = 4.0
 MAX_STREAK_RATIO = 32.0
 #: Taps of the streak blur along its line, over +-2 sigma.
 STREAK_TAPS = 9
+#: Side of the window the streak blur averages the lookup's Jacobian over: the warped state's
+#: disparity jitters from row to row, and a per-pixel Jacobian turns that into a blur whose
+#: length jumps between rows (horizontal "ladder" lines across magnified ground).
+STREAK_JACOBIAN_WINDOW = 9
 #: The disparity the scene gives the sky (``scene.prepare_scene``).
 SKY_DISPARITY = 0.01
 #: How an anchor's pixels map to rays (``PhotoAnchor.projection``).
@@ -350,16 +354,30 @@ def sample_levels(levels: list[Tensor], grid: Tensor, level: Tensor) -> Tensor:
     return result.view(C, B, H, W).permute(1, 0, 2, 3)
 
 
+def _local_mean(x: Tensor, window: int) -> Tensor:
+    """``x`` (``(B, C, H, W)``) averaged over ``window x window`` pixels (edges replicated)."""
+    if window <= 1:
+        return x
+    r = window // 2
+    return F.avg_pool2d(F.pad(x, (r, r, r, r), mode="replicate"), window, stride=1)
+
+
 def _blur_streaks(anchor: PhotoAnchor, rgb: Tensor, uv: Tensor, use: Tensor, gain: float) -> tuple[Tensor, Tensor]:
     """``sample_anchor``'s colour, filtered along the lookup's least magnified direction where it streaks,
     and the lookup's smaller singular value ``s_min`` (``(B, 1, H, W)``, for ``AnchorSample.magnification``).
+
+    The filter's direction and length come from the Jacobian averaged over
+    ``STREAK_JACOBIAN_WINDOW`` pixels; the ``s_min`` returned is each pixel's own.
 
     ``use`` (``(B, H, W)`` bool) marks the pixels that may change (inside the anchor, not its sky).
     The line of taps reads the pyramid level of the lookup's *smaller* singular value (or of the
     taps' spacing, if coarser, so sparse taps do not pick out single photo pixels) with trilinear
     weights; where ``sigma`` is below 1.5 anchor pixels the result fades back to ``rgb``.
     """
-    s_max, s_min, theta = singular_values(*lookup_jacobian(uv))
+    jacobian = lookup_jacobian(uv)
+    s_min_here = singular_values(*jacobian)[1]
+    # The blur's shape comes from the Jacobian averaged over a window (STREAK_JACOBIAN_WINDOW).
+    s_max, s_min, theta = singular_values(*(_local_mean(j, STREAK_JACOBIAN_WINDOW) for j in jacobian))
     ratio = (s_max / s_min.clamp_min(1e-6)).clamp(1.0, MAX_STREAK_RATIO)
     # Target width along the line: one view footprint of the coarser direction, max(s_max, s_max / s_min)
     # anchor pixels; the level read already has pixels of max(1, s_min).
@@ -368,7 +386,7 @@ def _blur_streaks(anchor: PhotoAnchor, rgb: Tensor, uv: Tensor, use: Tensor, gai
     sigma = gain * (width.square() - own.square()).clamp_min(0).sqrt()
     on = ((sigma > 0.5) & use.unsqueeze(1)).flatten()
     if not bool(on.any()):
-        return rgb, s_min
+        return rgb, s_min_here
     B, _, H, W = rgb.shape
     Wa, Ha, top = anchor.width, anchor.height, len(anchor.levels) - 1
     idx = on.nonzero().squeeze(1)  # over B * H * W
@@ -404,7 +422,7 @@ def _blur_streaks(anchor: PhotoAnchor, rgb: Tensor, uv: Tensor, use: Tensor, gai
     fade = ((sg - 0.5) / 1.0).clamp(0, 1)
     blurred = rgb.permute(1, 0, 2, 3).reshape(3, -1).clone()
     blurred[:, idx] += fade * (out.clamp(0, 1).to(blurred.dtype) - blurred[:, idx])
-    return blurred.reshape(3, B, H, W).permute(1, 0, 2, 3), s_min
+    return blurred.reshape(3, B, H, W).permute(1, 0, 2, 3), s_min_here
 
 
 def _project(anchor: PhotoAnchor, Xa: Tensor, shape: tuple[int, int, int]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -489,7 +507,8 @@ def sample_anchor(
             it is flown close to (0 = off, the lookup above; at most ``MAX_STREAK_BLUR``).
             There the view moves through the anchor ``s_max`` anchor pixels per view
             pixel in one direction and only ``s_min`` in the other (the singular values
-            of the lookup's Jacobian), so the content on screen is sharp across the
+            of the lookup's Jacobian, averaged over ``STREAK_JACOBIAN_WINDOW`` pixels
+            for this filter), so the content on screen is sharp across the
             flight and stretched along it. The colour is then the Gaussian-weighted
             average of ``STREAK_TAPS`` taps along the anchor direction of ``s_max``, read
             at the pyramid level of ``s_min`` (pixels ``p = max(1, s_min)``), with

@@ -228,6 +228,38 @@ def test_streak_blur_averages_across_the_flight_over_magnified_ground_only():
         sample_anchor(anchor, wall, K, pose, streak_blur=-1.0)
 
 
+def test_streak_blur_length_does_not_jump_with_row_jitter(monkeypatch):
+    """Ground magnified 2x down the view, its lookup jittering by up to 0.3 anchor px from row to row
+    (as a warped state's disparity does): the blur's shape comes from the Jacobian averaged over
+    a window, so its length does not jump from row to row into horizontal "ladder" lines."""
+    import torch.nn.functional as F
+
+    import infinitenature.anchor as anchor_module
+
+    side = 64
+    stripes = 0.5 + 0.4 * torch.sin(2 * math.pi * torch.arange(side, dtype=torch.float32) / 16.0)  # across the blur's line
+    anchor = build_anchor(stripes.view(1, 1, 1, side).expand(1, 3, side, side).clone(), torch.full((1, 1, side, side), 0.5),
+                          intrinsics_from_fov(side, side, 55.0), state_side=32)
+    y, x = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    jitter = 0.3 * torch.rand(32, 1, generator=torch.Generator().manual_seed(0))
+    uv = torch.stack([10.0 + x, 20.0 + 0.5 * y + jitter]).unsqueeze(0)
+    grid = ((uv + 0.5) * (2.0 / side) - 1.0).permute(0, 2, 3, 1)
+    plain = F.grid_sample(anchor.levels[0][:, :3], grid, mode="bilinear", align_corners=False)
+    use = torch.ones(1, 32, 32, dtype=torch.bool)
+
+    def ladder(window):  # mean change from one row to the next, away from the edges
+        monkeypatch.setattr(anchor_module, "STREAK_JACOBIAN_WINDOW", window)
+        out, s_min = anchor_module._blur_streaks(anchor, plain, uv, use, 1.0)
+        inner = out[..., 6:-6, 6:-6]
+        return float(inner.diff(dim=-2).abs().mean()), s_min
+
+    window = anchor_module.STREAK_JACOBIAN_WINDOW
+    jumpy, s_raw = ladder(1)
+    smooth, s_min = ladder(window)
+    assert smooth < 0.5 * jumpy, (smooth, jumpy)
+    assert torch.equal(s_min, s_raw)  # the magnification handed on stays each pixel's own
+
+
 def test_streak_blur_config_checks_and_loop(pipe):
     with pytest.raises(ValueError, match="streak_blur"):
         FlyThroughConfig(anchor_scale=2, streak_blur=5.0)
