@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from kornia.filters import box_blur
 from torch import Tensor
 
 from .filters import min_filter, push_pull_fill
@@ -354,14 +355,6 @@ def sample_levels(levels: list[Tensor], grid: Tensor, level: Tensor) -> Tensor:
     return result.view(C, B, H, W).permute(1, 0, 2, 3)
 
 
-def _local_mean(x: Tensor, window: int) -> Tensor:
-    """``x`` (``(B, C, H, W)``) averaged over ``window x window`` pixels (edges replicated)."""
-    if window <= 1:
-        return x
-    r = window // 2
-    return F.avg_pool2d(F.pad(x, (r, r, r, r), mode="replicate"), window, stride=1)
-
-
 def _blur_streaks(anchor: PhotoAnchor, rgb: Tensor, uv: Tensor, use: Tensor, gain: float) -> tuple[Tensor, Tensor]:
     """``sample_anchor``'s colour, filtered along the lookup's least magnified direction where it streaks,
     and the lookup's smaller singular value ``s_min`` (``(B, 1, H, W)``, for ``AnchorSample.magnification``).
@@ -377,7 +370,9 @@ def _blur_streaks(anchor: PhotoAnchor, rgb: Tensor, uv: Tensor, use: Tensor, gai
     jacobian = lookup_jacobian(uv)
     s_min_here = singular_values(*jacobian)[1]
     # The blur's shape comes from the Jacobian averaged over a window (STREAK_JACOBIAN_WINDOW).
-    s_max, s_min, theta = singular_values(*(_local_mean(j, STREAK_JACOBIAN_WINDOW) for j in jacobian))
+    if STREAK_JACOBIAN_WINDOW > 1:
+        jacobian = tuple(box_blur(j, (STREAK_JACOBIAN_WINDOW,) * 2, border_type="replicate") for j in jacobian)
+    s_max, s_min, theta = singular_values(*jacobian)
     ratio = (s_max / s_min.clamp_min(1e-6)).clamp(1.0, MAX_STREAK_RATIO)
     # Target width along the line: one view footprint of the coarser direction, max(s_max, s_max / s_min)
     # anchor pixels; the level read already has pixels of max(1, s_min).

@@ -480,7 +480,8 @@ class PanPath(_FromInitialPose):
         creep = 1.0
         if self.clearance > 0 and isinstance(disparity, Tensor) and disparity.dim() == 4 and step > 0:
             creep = 1.0 - float(_obstacles(disparity[0, 0].detach(), self.clearance).mean())
-        self._creep = (self._creep + [1.0] * step)[: max(step - 1, 0)] + ([creep] if step > 0 else [])
+        # Steps 1 .. step - 1 keep their creep (1.0 for any not flown), step gets this one.
+        self._creep = (self._creep + [1.0] * step)[: step - 1] + [creep] if step > 0 else []
         angles = torch.arange(1, step + 1, dtype=pose0.dtype, device=pose0.device) * math.radians(self.degrees_per_step)
         # Forward direction of the yawed cameras: cos(a) f0 + sin(a) (down0 x f0) = cos(a) f0 + sin(a) right0.
         forwards = torch.cos(angles)[:, None] * self._R0[2] + torch.sin(angles)[:, None] * self._R0[0]

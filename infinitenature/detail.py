@@ -253,8 +253,8 @@ def photo_texture(anchor: PhotoAnchor) -> PhotoTexture:
     if anchor.projection != "pinhole":
         raise ValueError(f"the photo texture reads a pinhole anchor, got a {anchor.projection} one")
     finest = anchor.levels[0]
-    levels = [(finest[:, :3] if anchor.ground is None else anchor.ground[0]).float()]
-    while min(levels[-1].shape[-2:]) >= 8:
+    levels = [x.float() for x in (anchor.ground or [level[:, :3] for level in anchor.levels])]  # the anchor's own pyramid ...
+    while min(levels[-1].shape[-2:]) >= 8:  # ... continued down
         levels.append(F.avg_pool2d(levels[-1], 2))
     disparity = finest[:, 3:4].float()
     if anchor.sky_offset > 0:

@@ -135,7 +135,6 @@ def pose_from_rt(R: Tensor, t: Tensor) -> Tensor:
     return out
 
 
-
 def project_cylinder(points: Tensor, K: Tensor, around: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Camera-frame points onto a cylinder about the camera's vertical axis (a panorama).
 
@@ -157,6 +156,7 @@ def project_cylinder(points: Tensor, K: Tensor, around: Tensor | None = None) ->
     if around is not None:
         phi = around + torch.remainder(phi - around + math.pi, 2 * math.pi) - math.pi
     return K[0, 2] + K[0, 0] * phi, K[1, 2] + K[1, 1] * points[:, 1:2] / r.clamp_min(1e-6), r
+
 
 def relative_pose(world_to_src: Tensor, world_to_dst: Tensor) -> tuple[Tensor, Tensor]:
     """Pose that maps source-camera points to destination-camera points.

@@ -178,6 +178,8 @@ def refine_tiled(
         out = refine_fn(t[:, :3], t[:, 3:4], t[:, 4:5])
         acc[sl] += wt * out
         total[sl] += wt
-    rest = x[:, :4] if not (skip_hole_free and few_holes) else push_pull_fill(x[:, :4], x[:, 4:5])
+    rest = x[:, :4]
+    if skip_hole_free and few_holes and bool(((total == 0) & (holes > 0)).any()):  # holes no tile painted
+        rest = push_pull_fill(rest, x[:, 4:5])
     out = torch.where(total > 0, acc / total.clamp_min(1e-12), rest)
     return out[..., :h, :w]
