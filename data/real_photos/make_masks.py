@@ -261,6 +261,84 @@ _FOREST_TOP = [(0, 0), (1024, 0), (1024, 200), (0, 200)]  # no sky shows lower t
 
 _CLOUD_CORNER = [(930, 768), (1024, 690), (1024, 768)]
 
+def _sunset_frac(f):
+    """sea-sunset: red minus blue relative to the sky just above the sea (rows 228-240) in each column."""
+    d = ndimage.gaussian_filter(f["r"] - f["b"], 1.5)
+    ref = ndimage.uniform_filter1d(np.median(d[228:240], 0), 31, mode="nearest")
+    return d / np.maximum(ref, 0.05)[None, :]
+
+
+def _sunset_cross(f):
+    """sea-sunset: per column, the first row below y = 240 where the sky keeps less than half its colour
+    (median over 21 columns: the blurred crests have no sharper detail)."""
+    below = _sunset_frac(f) < 0.5
+    below[:240] = False
+    return ndimage.median_filter(np.argmax(below, 0), 21, mode="nearest")[None, :]
+
+
+def _sunset_fade(f):
+    """sea-sunset: the defocused fade around that row (6 px above to 12 px below) that is neither sky nor sea."""
+    c, frac, y = _sunset_cross(f), _sunset_frac(f), f["y"]
+    return (y >= c - 6) & (y <= c + 12) & (frac > 0.25) & (frac < 0.75)
+
+
+_SEA_BAND = [(0, 240), (1024, 240), (1024, 340), (0, 340)]
+
+# skyline of lake-sherburne, traced on 2x zooms
+_SHERBURNE_RIDGE = [(0, 104), (20, 106), (30, 110), (40, 115), (50, 125), (55, 140), (80, 148), (100, 143),
+               (120, 168), (128, 173), (140, 185), (150, 195), (170, 200), (190, 205), (198, 214),
+               (205, 208), (220, 190), (240, 178), (260, 168), (280, 160), (300, 148), (320, 140),
+               (340, 148), (360, 150), (380, 165), (400, 180), (420, 195), (440, 205), (460, 212),
+               (480, 208), (500, 203), (520, 200), (540, 205), (560, 222), (575, 225), (600, 225),
+               (620, 230), (640, 225), (660, 218), (690, 214), (720, 225), (740, 245), (760, 270),
+               (780, 280), (800, 275), (840, 278), (860, 292), (870, 298), (885, 290), (900, 300),
+               (920, 318), (940, 305), (960, 300), (980, 304), (1000, 310), (1024, 318)]
+
+
+def _sherburne_sky(f):
+    """lake-sherburne: blue, bright pixels (sky, cloud), not neutral snow nor shaded rock."""
+    br = ndimage.gaussian_filter(f["b"] - f["r"], 0.7)
+    lum = ndimage.gaussian_filter(f["lum"], 0.7)
+    return (br > 0.105) & (br > 0.6 * (f["ref_b"] - f["ref_r"])) & (lum > 0.6)
+
+
+def _desert_br(f):
+    """desert-hike: blue minus red, lightly smoothed (sky 0.06-0.27, blown dust -0.15-0.12, sand <= -0.4)."""
+    return ndimage.gaussian_filter(f["b"] - f["r"], 0.7)
+
+
+# the sand blown off the dune's crest, in front of the sky
+_DESERT_PLUME = [(300, 290), (420, 280), (560, 300), (640, 380), (660, 470), (560, 450), (420, 370),
+                 (300, 350)]
+
+def _wren_br(f):
+    """canyon-wren: blue minus red over ~3 px (overcast sky 0.03-0.11, rock and bird -0.08 to -0.22)."""
+    return ndimage.gaussian_filter(f["b"] - f["r"], 1.5)
+
+
+def _wren_fade(f):
+    """canyon-wren: half-tone pixels within 4 px of the sky's edge (the sky: bluish pixels joined to the top)."""
+    br = _wren_br(f)
+    lab, _ = ndimage.label(br > -0.035)
+    sky = np.isin(lab, np.unique(lab[0][lab[0] > 0]))
+    near = ndimage.binary_dilation(sky, iterations=4) & ~ndimage.binary_erosion(sky, iterations=4)
+    return near & (br > -0.065) & (br < -0.005)
+
+
+def _colosseum_sky(f):
+    """colosseum: bright, blue pixels (sky lum >= 0.35, blue minus red >= 0.17); shaded stone is dark (lum <= 0.22), lit stone warm."""
+    lum = ndimage.gaussian_filter(f["lum"], 0.7)
+    br = ndimage.gaussian_filter(f["b"] - f["r"], 0.7)
+    return ((lum > 0.3) & (br > 0.1)) | ((lum > 0.55) & (br > -0.02))
+
+
+# where sky can be: right of the wall (its edge lies 20-30 px further right) and the top storey's arches
+_COLOSSEUM_SKY = [(520, 0), (1024, 0), (1024, 576), (680, 576), (665, 500), (640, 400), (620, 300),
+                  (595, 200), (570, 100)]
+_COLOSSEUM_ARCHES = [[(190, 0), (310, 0), (310, 105), (190, 105)], [(350, 70), (415, 70), (415, 160), (350, 160)],
+                     [(462, 165), (488, 165), (488, 225), (462, 225)]]
+
+
 SPECS: dict[str, dict | None] = {
     "forest-path": dict(
         # sky only in small gaps of the canopy
@@ -417,6 +495,73 @@ SPECS: dict[str, dict | None] = {
     "green-meadow": None,
     "flowers": None,
     "drop": None,
+    # ---- train photos from gnome-backgrounds 3.38, budgie-backgrounds 3.0 and mate-backgrounds
+    "sea-sunset": dict(
+        # defocused waves against an orange sunset sky: the sea is grey (red minus
+        # blue ~0), the sky orange (~0.2-0.7); the blurred crests fade into the sky
+        # over ~20 px, a pixel is sky where it keeps more than half the sky's colour
+        sky_above=[(0, 240), (1024, 240)],
+        ground_below=[(0, 340), (1024, 340)],
+        rule=lambda f: f["y"] < _sunset_cross(f),
+        unsure=[(_SEA_BAND, _sunset_fade)],
+        # the sun's reflection on the far water (x 600-690) keeps the sky's colour
+        # down to y 315: its top, merging into the sky, is uncertain, the rest is sea
+        fixes=[(GROUND, [(600, 288), (690, 288), (690, 340), (600, 340)]),
+               (UNSURE, [(608, 286), (682, 286), (682, 300), (608, 300)])],
+    ),
+    "lake-sherburne": dict(
+        # snowy peaks against a blue sky with a small cloud on the main peak: sky
+        # and cloud are blue (blue minus red 0.12-0.33) and bright, snow is
+        # neutral (<= 0.09), shaded rock dark; the lake mirrors the sky and is not sky
+        sky_above=_shift(_SHERBURNE_RIDGE, -14),
+        ground_below=_shift(_SHERBURNE_RIDGE, 16),
+        rule=_sherburne_sky,
+        fixes=[
+            # the white cloud on the main peak's left flank is sky down to ~3 px above
+            # the rock; the band where it merges with the snow rim is uncertain
+            (SKY, [(245, 118), (330, 118), (322, 134), (310, 140), (300, 146), (290, 152), (280, 157),
+                   (270, 160), (260, 162), (250, 165), (245, 165)]),
+            (UNSURE, [(250, 165), (260, 162), (270, 160), (280, 157), (290, 152), (300, 146), (310, 140),
+                      (322, 134), (322, 140), (310, 145), (300, 151), (290, 157), (280, 162), (270, 166),
+                      (260, 168), (250, 170)]),
+            # a blue, hazy rock slope below the skyline
+            (GROUND, [(840, 277), (850, 280), (860, 286), (867, 293), (878, 295), (878, 310), (840, 310)]),
+        ],
+    ),
+    "desert-hike": dict(
+        # an orange dune against a blue sky; a pixel is sky where it is nearer the
+        # sky's colour than the sand's. Sand blown off the crest veils the sky:
+        # thin veils count as sky, the dense part (more dust than sky) is uncertain
+        sky_above=[(0, 250), (1024, 250)],
+        rule=lambda f: _desert_br(f) > -0.2,
+        unsure=[(_DESERT_PLUME, lambda f: (_desert_br(f) > -0.35) & (_desert_br(f) < 0.1))],
+    ),
+    "canyon-wren": dict(
+        # a wren on defocused rocks against a pale overcast sky: the sky is bluish
+        # grey, rock and bird are brownish; the defocused rock edges are put where a
+        # pixel is more sky than rock, their half-tones are uncertain
+        sky_above=[(0, 4), (1024, 4)],
+        rule=lambda f: _wren_br(f) > -0.035,
+        unsure=[([(0, 0), (1024, 0), (1024, 576), (0, 576)], _wren_fade)],
+        # the bird is in focus: its outline is traced on a 4x zoom
+        fixes=[(SKY, [(360, 125), (490, 125), (490, 238), (360, 238)]),
+               (GROUND, [(360, 250), (362, 238), (367, 230), (372, 220), (376, 210), (379, 200), (381, 190),
+                         (383, 180), (386, 170), (389, 160), (392, 150), (396, 143), (405, 140), (425, 140),
+                         (430, 141), (450, 138), (470, 134), (483, 132), (478, 136), (460, 142), (445, 147),
+                         (438, 152), (438, 162), (434, 172), (430, 180), (429, 200), (429, 240), (430, 250)])],
+    ),
+    "colosseum": dict(
+        # the Colosseum's wall against a blue sky with clouds; sky also shows through
+        # the arches of the top storey (connected=False)
+        regions=[(poly, _colosseum_sky) for poly in [_COLOSSEUM_SKY] + _COLOSSEUM_ARCHES],
+        # the top-right corner is a deeper, darker blue (vignetting)
+        fixes=[(SKY, [(990, 0), (1024, 0), (1024, 24), (990, 24)])],
+    ),
+    "osprey": None,
+    "periwinkle": None,
+    "ladybird": None,
+    "snowy-forest-aerial": None,
+    "forest-road-aerial": None,
 }
 
 

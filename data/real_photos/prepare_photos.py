@@ -4,7 +4,8 @@
 
 ``--debs`` is a folder holding the Debian packages unpacked with
 ``dpkg-deb -x PKG.deb DIR`` into ``DIR = x_<package name>`` (see LICENSES.md for
-the package versions). Every photo is converted to RGB, downscaled with
+the package versions; gnome-backgrounds 3.38.0-1 of Debian 11 goes to
+``x_gnome-backgrounds-3.38``). Every photo is converted to RGB, downscaled with
 Lanczos to at most 1024 px on its long side and stored as JPEG quality 90.
 """
 
@@ -35,6 +36,16 @@ PACKAGED = {
     "cloud": "x_lxqt-themes/usr/share/lxqt/wallpapers/cloud.png",
     "flowers": "x_lxqt-themes/usr/share/lxqt/wallpapers/flowers.png",
     "drop": "x_lxqt-themes/usr/share/lxqt/wallpapers/drop.png",
+    "sea-sunset": "x_gnome-backgrounds-3.38/usr/share/backgrounds/gnome/SeaSunset.jpg",
+    "snowy-forest-aerial": "x_gnome-backgrounds-3.38/usr/share/backgrounds/gnome/ColdWarm.jpg",
+    "forest-road-aerial": "x_gnome-backgrounds-3.38/usr/share/backgrounds/gnome/Road.jpg",
+    "lake-sherburne": "x_budgie-backgrounds/usr/share/backgrounds/budgie/lake-sherburne.jpg",
+    "desert-hike": "x_budgie-backgrounds/usr/share/backgrounds/budgie/extreme-desert-hike.jpg",
+    "canyon-wren": "x_budgie-backgrounds/usr/share/backgrounds/budgie/canyon-wren.jpg",
+    "colosseum": "x_budgie-backgrounds/usr/share/backgrounds/budgie/roman-colosseum.jpg",
+    "periwinkle": "x_budgie-backgrounds/usr/share/backgrounds/budgie/blue-periwinkle.jpg",
+    "osprey": "x_budgie-backgrounds/usr/share/backgrounds/budgie/perched-osprey.jpg",
+    "ladybird": "x_mate-backgrounds/usr/share/backgrounds/mate/nature/LadyBird.jpg",
 }
 
 
