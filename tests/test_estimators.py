@@ -459,7 +459,7 @@ def test_training_command_end_to_end(tmp_path, monkeypatch):
     out = tmp_path / "w"
     args = ["--out", str(out), "--run-dir", str(tmp_path / "run"), "--train-scenes", "4", "--eval-scenes", "2",
             "--render-size", "40", "--working-size", "32", "--train-size", "32", "--widths", "4", "8", "--blocks", "0", "--batch", "2",
-            "--steps", "2", "--eval-size", "24", "--threads", "1"]  # fmt: skip
+            "--steps", "2", "--eval-size", "24", "--threads", "1", "--standing", "1"]  # fmt: skip
     assert te.main(args) == 0
     metrics = json.loads((tmp_path / "run" / "eval.json").read_text())
     assert 0 <= metrics["sky_iou"] <= 1 and 0 <= metrics["ordinal_agreement"] <= 1
@@ -470,6 +470,7 @@ def test_training_command_end_to_end(tmp_path, monkeypatch):
 
     extra = read_metadata(out / "sky-default.safetensors")["extra"]
     assert extra["steps"] == 2 and "infinitenature.train.estimators" in extra["command"]
+    assert "standing objects pasted on 100% of the rendered views" in extra["train_data"]
 
 
 def test_dry_run(capsys):
@@ -477,6 +478,8 @@ def test_dry_run(capsys):
 
     assert main(["--dry-run", "--steps", "7"]) == 0
     assert json.loads(capsys.readouterr().out)["steps"] == 7
+    assert main(["--dry-run", "--standing", "1.5"]) == 2
+    assert "--standing must lie in [0, 1]" in capsys.readouterr().err
 
 
 def test_photo_sheet(tmp_path, tiny_depth, tiny_sky):

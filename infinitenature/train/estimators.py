@@ -21,6 +21,11 @@ alone (e.g. fine-tuning it from ``--init``)::
     python -m infinitenature.train.estimators --sky-only --init weights/ --out runs/sky \\
         --real-photos data/real_photos --real-split train --minutes 20
 
+``--standing P`` stands trunks, trees, stalks and rocks on the ground of that
+share of the rendered views (``standing_objects.paste_standing``), each as
+far away as the ground under it, all the way up: procedural terrain alone
+teaches that higher in the frame is farther, which upright things break.
+
 Training renders a pool of random views of procedural scenes once (cached as
 safetensors in the run folder), then draws random augmented crops from it. Each run folder gets the
 resolved options (``options.json``) and one JSON line of statistics per log
@@ -44,6 +49,7 @@ from torch import Tensor
 
 from ..weights import load_model, read_metadata, save_model
 from .estimator_augment import AugmentConfig, _geometric, _photometric, augment, load_real_sky, paste_sky, real_sky_batch, sky_plates
+from .standing_objects import paste_standing
 from .estimator_losses import gradient_matching_loss, ordinal_agreement_counts, sky_iou_counts, sky_loss, ssi_loss
 from ..estimators.nets import DepthNet, DepthNetConfig, SkyNet, SkyNetConfig
 
@@ -88,6 +94,7 @@ class TrainOptions:
     real_share: float = 0.5  # fraction of each sky batch drawn from the real photos
     copy_paste: float = 0.3  # probability per sample of pasting another image's sky band over its sky
     real_ground_crops: float = 0.0  # probability per real crop of a window entirely inside a photo's sure ground (no sky)
+    standing: float = 0.0  # probability per rendered sample of objects stood on its ground (paste_standing)
     sky_top_connected: bool = False  # save the sky net with SkyNetConfig.top_connected (damp sky islands at inference)
 
 
@@ -226,13 +233,16 @@ def train(opts: TrainOptions) -> dict:
         if opts.train_sizes:
             pick = torch.randint(0, len(opts.train_sizes), (2,), generator=g).tolist()
             crop = (opts.train_sizes[pick[0]], opts.train_sizes[pick[1]])
-        if real is None:
+        if real is None and opts.standing == 0:
             batch = augment({k: v[idx] for k, v in pool.items()}, size=opts.train_size, config=aug, generator=g)
-            sky_rgb, sky_target, sky_weight = batch["rgb"], batch["sky"], None
         else:
             batch = _geometric({k: v[idx] for k, v in pool.items()}, crop, aug, g)
+            batch = paste_standing(batch, opts.standing, g)
             batch["rgb"] = paste_sky(batch["rgb"], batch["sky"], real_plates, opts.copy_paste, g)
             batch["rgb"] = _photometric(batch["rgb"], batch["disparity"], batch["sky"], aug, g)
+        if real is None:
+            sky_rgb, sky_target, sky_weight = batch["rgb"], batch["sky"], None
+        else:
             rb = real_sky_batch(
                 real,
                 n_real,
@@ -297,6 +307,8 @@ def train(opts: TrainOptions) -> dict:
         )
         if opts.real_ground_crops > 0:
             summary["train_data"] += f", ground-only crops {opts.real_ground_crops}"
+    if opts.standing > 0:
+        summary["train_data"] += f"; standing objects pasted on {opts.standing:.0%} of the rendered views"
     out = Path(opts.out)
     if depth is not None:
         save_model(depth, out / "depth-default.safetensors", extra=summary)
@@ -440,6 +452,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not 0 <= opts.real_ground_crops <= 1:
         print(f"error: --real-ground-crops must lie in [0, 1] (got {opts.real_ground_crops})", file=sys.stderr)
+        return 2
+    if not 0 <= opts.standing <= 1:
+        print(f"error: --standing must lie in [0, 1] (got {opts.standing})", file=sys.stderr)
         return 2
     if opts.real_ground_crops > 0 and opts.real_photos is None:
         print("error: --real-ground-crops needs --real-photos", file=sys.stderr)
