@@ -2,7 +2,7 @@
 
     python benchmarks/bench_estimators_real.py [--depth default] [--sky default]
         [--split heldout|train|all] [--sky-structure on|off] [--skyline-repair on|off]
-        [--out JSON] [--sheet PNG] [--threads N]
+        [--out JSON] [--sheet PNG] [--baseline-depth SPEC] [--baseline-sky SPEC] [--threads N]
 
 Runs the estimators on every photo of the split at the photo's stored size
 (at most 1024 px) and reports, per photo and over the split:
@@ -31,6 +31,8 @@ import argparse
 import json
 import math
 import platform
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -132,8 +134,12 @@ def _colormap(v: np.ndarray) -> np.ndarray:
     return (np.clip(np.concatenate([r, g, b], -1), 0, 1) * 255).astype(np.uint8)
 
 
-def contact_sheet(photos, maps, path: Path, row_height: int = 160) -> None:
+def contact_sheet(photos, maps, path: Path, row_height: int = 160, baseline_maps: dict | None = None) -> None:
     """One row per photo: photo | true sky (grey = uncertain) | predicted sky probability | disparity.
+
+    With ``baseline_maps`` (the maps of other estimators), each predicted column
+    has the baseline's beside it: photo | true sky | sky (baseline) | sky |
+    disparity (baseline) | disparity.
 
     Every cell is ``row_height`` tall and as wide as the widest photo would be;
     narrower photos are centred in their cells. Disparity is colour-mapped per
@@ -141,22 +147,30 @@ def contact_sheet(photos, maps, path: Path, row_height: int = 160) -> None:
     """
     from PIL import Image, ImageDraw
 
+    def sky_cell(prob):
+        return np.repeat((np.clip(prob, 0, 1) * 255).astype(np.uint8)[..., None], 3, -1)
+
+    def disp_cell(disp):
+        lo, hi = np.percentile(disp, [2, 98])
+        return _colormap((disp - lo) / max(hi - lo, 1e-8))
+
     cw = max(round(ph.image.shape[1] * row_height / ph.image.shape[0]) for ph in photos)
     gap, head = 4, 16
-    sheet = Image.new("RGB", (4 * cw + 3 * gap, head + len(photos) * (row_height + gap)), "white")
-    d = ImageDraw.Draw(sheet)
     labels = ["photo", "true sky (grey: uncertain)", "predicted sky probability", "predicted disparity (red near)"]
+    if baseline_maps is not None:
+        labels = ["photo", "true sky (grey: uncertain)", "sky, baseline", "sky", "disparity, baseline (red near)", "disparity"]
+    sheet = Image.new("RGB", (len(labels) * (cw + gap) - gap, head + len(photos) * (row_height + gap)), "white")
+    d = ImageDraw.Draw(sheet)
     for k, label in enumerate(labels):
         d.text((k * (cw + gap) + 4, 2), label, fill=(0, 0, 0))
     for i, ph in enumerate(photos):
         disp, prob = maps[ph.name]
-        lo, hi = np.percentile(disp, [2, 98])
-        cells = [
-            (ph.image * 255).astype(np.uint8),
-            np.repeat(ph.sky[..., None], 3, -1),
-            np.repeat((np.clip(prob, 0, 1) * 255).astype(np.uint8)[..., None], 3, -1),
-            _colormap((disp - lo) / max(hi - lo, 1e-8)),
-        ]
+        cells = [(ph.image * 255).astype(np.uint8), np.repeat(ph.sky[..., None], 3, -1)]
+        if baseline_maps is None:
+            cells += [sky_cell(prob), disp_cell(disp)]
+        else:
+            base_disp, base_prob = baseline_maps[ph.name]
+            cells += [sky_cell(base_prob), sky_cell(prob), disp_cell(base_disp), disp_cell(disp)]
         w = round(ph.image.shape[1] * row_height / ph.image.shape[0])
         y = head + i * (row_height + gap)
         for k, c in enumerate(cells):
@@ -207,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=DATA, help="folder of the set")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "estimators_real.json")
     p.add_argument("--sheet", type=Path, default=None, help="also write a contact sheet PNG")
+    p.add_argument("--baseline-depth", default=None, help="depth estimator to score and draw beside --depth")
+    p.add_argument("--baseline-sky", default=None, help="sky estimator to score and draw beside --sky")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = p.parse_args(argv)
     if args.threads:
@@ -220,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         sky.config.structure = args.sky_structure == "on"
     splits = ["heldout", "train"] if args.split == "all" else [args.split]
     result = {
+        "command": shlex.join(["python", "benchmarks/bench_estimators_real.py", *(sys.argv[1:] if argv is None else argv)]),
         "depth": args.depth,
         "sky": args.sky,
         "sky_structure": getattr(getattr(sky, "config", None), "structure", None),
@@ -232,14 +249,24 @@ def main(argv: list[str] | None = None) -> int:
         "threads": torch.get_num_threads(),
         "splits": {},
     }
+    baseline = None
+    if args.baseline_depth is not None or args.baseline_sky is not None:
+        baseline = (load_depth(args.baseline_depth or args.depth), load_sky(args.baseline_sky or args.sky))
+        result["baseline"] = {"depth": args.baseline_depth or args.depth, "sky": args.baseline_sky or args.sky}
     for split in splits:
         photos = load_real_photos(args.data, split)
+        base_maps = None
+        if baseline is not None:
+            base_rows, base_maps, base_summary = evaluate(photos, *baseline, skyline_repair=args.skyline_repair == "on")
+            print(f"== {split}, baseline: depth={result['baseline']['depth']}, sky={result['baseline']['sky']}")
+            print_table(base_rows, base_summary)
+            result["splits"].setdefault("baseline_" + split, {"summary": base_summary, "photos": base_rows})
         rows, maps, summary = evaluate(photos, depth, sky, skyline_repair=args.skyline_repair == "on")
         print(f"== {split}: {len(photos)} photos (depth={args.depth}, sky={args.sky})")
         print_table(rows, summary)
         result["splits"][split] = {"summary": summary, "photos": rows}
         if args.sheet and split == splits[0]:
-            contact_sheet(photos, maps, args.sheet)
+            contact_sheet(photos, maps, args.sheet, baseline_maps=base_maps)
             print("wrote", args.sheet)
     result["seconds_total"] = round(time.perf_counter() - t0, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """Do long flights stay a landscape? Pixel-only measures and contact sheets of held-out photos.
 
-    python benchmarks/bench_flights.py [--weights default] [--frames 120] [--threads 2]
+    python benchmarks/bench_flights.py [--weights default] [--depth default] [--sky default]
+        [--frames 120] [--threads 2]
         [--photos examples/hills.jpg,examples/valendas.jpg,examples/fog.jpg]
         [--trajectories autopilot,pan,orbit] [--sheets docs] [--out benchmarks/results/flights.json]
 
@@ -120,6 +121,8 @@ def parse_setting(text: str, ap: argparse.ArgumentParser) -> tuple[str, object]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", default="default")
+    ap.add_argument("--depth", default="default", help="depth estimator (a name or .safetensors path for load_depth)")
+    ap.add_argument("--sky", default="default", help="sky estimator (a name or .safetensors path for load_sky)")
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--photos", default=DEFAULT_PHOTOS)
@@ -131,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     m = load_measures()
     overrides = dict(parse_setting(s, ap) for s in a.set)
-    pipe = FlyThrough.from_pretrained(a.weights, **overrides)
+    pipe = FlyThrough.from_pretrained(a.weights, depth=a.depth, sky=a.sky, **overrides)
     pipe.set_progress_bar_config(disable=True)
     runs = []
     for photo in (ROOT / p if not Path(p).is_absolute() else Path(p) for p in a.photos.split(",")):
@@ -155,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": command,
         "commit": commit(),
         "weights": a.weights,
+        "depth": a.depth,
+        "sky": a.sky,
         "overrides": overrides,
         "threads": a.threads,
         "torch": torch.__version__,

@@ -368,6 +368,66 @@ def _sizes(data: dict, script: str | None) -> list[str]:
     return ["## Frame sizes (`sizes_speed.json`)", "", *_provenance(data, script), "", text, "", *_table(head, rows)]
 
 
+def _estimators_real(data: dict, script: str | None) -> list[str]:
+    """Per-photo sky IoU, sky share and ordinal pairs of bench_estimators_real (baseline beside, if run)."""
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.1f}%"
+
+    def iou(v):
+        return "-" if v is None else f"{v:.3f}"
+
+    def pairs(r, key=""):
+        n, right = r[f"{key}pairs"], r[f"{key}right" if key else "pairs_right"]
+        return f"{right}/{n}" if n else "-"
+
+    text = (
+        f"The depth estimator `{data['depth']}` and the sky estimator `{data['sky']}` on the real photos of "
+        "data/real_photos at their stored size: sky IoU (probability > 0.5; pixels within "
+        f"{data['band_px']} px of a true sky boundary and uncertain pixels ignored) on photos with sky, the share "
+        "predicted as sky on photos without, and the hand-picked ordinal depth pairs ordered right (all, and those "
+        "that break 'lower is nearer'). Targets: IoU >= 0.9 on every held-out photo with sky, < 2% sky on every "
+        "held-out photo without, >= 95% of the held-out pairs right."
+    )
+    lines = ["## Depth and sky on real photos (`estimators_real.json`)", "", *_provenance(data, script)]
+    base = data.get("baseline")
+    if base:
+        lines.append(f"- baseline: depth `{base['depth']}`, sky `{base['sky']}` (left of each arrow)")
+    lines += ["", text]
+    for split in ("heldout", "train"):
+        if split not in data["splits"]:
+            continue
+        cur = data["splits"][split]
+        old = data["splits"].get("baseline_" + split)
+        old_rows = {r["photo"]: r for r in old["photos"]} if old else {}
+
+        def both(r, fmt):
+            o = old_rows.get(r["photo"])
+            return fmt(r) if o is None or fmt(o) == fmt(r) == "-" else f"{fmt(o)} → {fmt(r)}"
+
+        rows = [
+            [r["photo"],
+             both(r, lambda x: f"{x['sky_iou']:.3f}" if x["has_sky"] else "-"),
+             both(r, lambda x: pct(x["pred_sky_share"]) if not x["has_sky"] else "-"),
+             both(r, pairs),
+             both(r, lambda x: pairs(x, "prior_breaking_"))]
+            for r in cur["photos"]
+        ]  # fmt: skip
+        s = cur["summary"]
+        o = old["summary"] if old else None
+
+        def summ(key, fmt=_fmt):
+            return fmt(s[key]) if o is None else f"{fmt(o[key])} → {fmt(s[key])}"
+
+        rows.append(["**all**", f"mean {summ('sky_iou_mean', iou)}, min {summ('sky_iou_min', iou)}",
+                     f"max {summ('no_sky_share_max', pct)}", summ("pair_accuracy", pct),
+                     summ("prior_breaking_accuracy", pct)])  # fmt: skip
+        title = "held-out photos" if split == "heldout" else "train photos"
+        lines += ["", f"**{title.capitalize()}** (\'lower is nearer\' alone orders {pct(s['lower_is_nearer_accuracy'])} "
+                  "of these pairs right):", ""]
+        lines += _table(["photo", "sky IoU", "sky share (no sky)", "pairs right", "prior-breaking right"], rows)
+    return lines
+
+
 def _script_for(json_name: str) -> str | None:
     """The benchmark script whose source names this results file."""
     for script in sorted((ROOT / "benchmarks").glob("*.py")):
@@ -421,6 +481,8 @@ def render_report(results_dir: Path = RESULTS) -> str:
             lines += _flights(data, script, path.name)
         elif path.name == "sizes_speed.json" and "runs" in data:
             lines += _sizes(data, script)
+        elif path.name == "estimators_real.json" and "splits" in data:
+            lines += _estimators_real(data, script)
         else:
             lines += _generic(f"{path.stem} (`{path.name}`)", data, script)
     return "\n".join(lines) + "\n"

@@ -453,6 +453,29 @@ def test_make_report_renders_tables(tmp_path):
     assert (tmp_path / "B.md").read_text().startswith("# Benchmarks")
 
 
+def test_make_report_renders_the_real_photo_estimators_with_their_baseline(tmp_path):
+    import make_report
+
+    def row(photo, iou, share, right, pb_right):
+        return {"photo": photo, "has_sky": iou is not None, "sky_iou": iou, "pred_sky_share": share, "pairs": 10,
+                "pairs_right": right, "prior_breaking_pairs": 4, "prior_breaking_right": pb_right}
+
+    def split(rows, mean):
+        return {"summary": {"sky_iou_mean": mean, "sky_iou_min": mean, "no_sky_share_max": 0.25, "pair_accuracy": 0.7,
+                            "prior_breaking_accuracy": 0.5, "lower_is_nearer_accuracy": 0.68}, "photos": rows}
+
+    data = {"depth": "new.safetensors", "sky": "default", "band_px": 3, "command": "python benchmarks/bench_estimators_real.py",
+            "baseline": {"depth": "default", "sky": "default"},
+            "splits": {"baseline_heldout": split([row("dune", 0.7, 0.4, 4, 0), row("flowers", None, 0.267, 9, 0)], 0.7),
+                       "heldout": split([row("dune", 0.906, 0.3, 8, 4), row("flowers", None, 0.0, 9, 0)], 0.906)}}  # fmt: skip
+    (tmp_path / "estimators_real.json").write_text(json.dumps(data))
+    md = make_report.render_report(tmp_path)
+    assert "## Depth and sky on real photos (`estimators_real.json`)" in md
+    assert "| dune | 0.700 → 0.906 | - | 4/10 → 8/10 | 0/4 → 4/4 |" in md
+    assert "| flowers | - | 26.7% → 0.0% | 9/10 → 9/10 | 0/4 → 0/4 |" in md
+    assert "mean 0.700 → 0.906" in md and "baseline: depth `default`" in md
+
+
 # --------------------------------------------------------------------------- infinitenature eval
 
 
