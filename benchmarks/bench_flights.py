@@ -56,6 +56,14 @@ def load_measures():
     return mod
 
 
+def has_sky(mask: Path) -> bool:
+    """Whether a hand-checked mask (255 sky, 128 uncertain, 0 not sky) has any sure sky pixel."""
+    from PIL import Image
+
+    with Image.open(mask) as im:
+        return bool((np.asarray(im) == 255).any())
+
+
 def measure(m, frames: np.ndarray, photo: Path, mask: Path | None) -> dict:
     """Structure and balance at frames 30/60/90/119 and sky kept at 50/99, relative to frame 0."""
     first, b0 = frames[0], m.balance(frames[0])
@@ -139,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for photo in (ROOT / p if not Path(p).is_absolute() else Path(p) for p in a.photos.split(",")):
         mask = MASKS / f"{photo.stem}.png"
-        mask = mask if mask.is_file() else None
+        mask = mask if mask.is_file() and has_sky(mask) else None  # sky kept needs sky to keep
         rows = []
         for traj in a.trajectories.split(","):
             t0 = time.perf_counter()

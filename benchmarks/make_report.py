@@ -338,16 +338,21 @@ def _flights(data: dict, script: str | None, name: str = "flights.json") -> list
     from bench_flights import table
 
     text = (
-        f"Flights of {data['runs'][0]['frames']} frames (seed 0) of held-out photos "
+        f"Flights of {data['runs'][0]['frames']} frames (seed 0) of photos "
         f"({', '.join(sorted({r['photo'] for r in data['runs']}))}), measured from their "
         "pixels alone with `../shared/tools/flight_measures.py`, relative to frame 0: structure (gradient energy at "
         "shape scale), balance (horizontal over vertical gradient; sideways streaks fall far below 1) and sky kept "
         "(share of sky-coloured pixels, palettes from the photo's hand-checked mask). A flight keeps a landscape when "
-        "structure >= 0.5 at frames 60 and 119, balance is within 0.5-2x and sky kept >= 0.7 at frames 50 and 99."
+        "structure >= 0.5 at frames 60 and 119, balance is within 0.5-2x and sky kept >= 0.7 at frames 50 and 99 "
+        "(photos with sky)."
         + (" Contact sheets: docs/flights_*.png." if name == "flights.json" else "")
     )
     overrides = f"- overrides: `{data['overrides']}`" if data.get("overrides") else "- the weights' own settings"
-    title = "Long flights" if name == "flights.json" else "Long flights, more held-out photos"
+    title = {
+        "flights.json": "Long flights",
+        "flights_real.json": "Long flights, more real photos (the generator trained on all but cold-ripple)",
+        "flights_unseen.json": "Long flights, real photos no model trained on",
+    }.get(name, "Long flights, more photos")
     return [f"## {title} (`{name}`)", "", *_provenance(data, script), f"- weights: `{data['weights']}`", overrides, "", text, "", table(data)]
 
 
