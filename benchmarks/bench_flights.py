@@ -35,7 +35,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from infinitenature import FlyThrough  # noqa: E402
+from infinitenature import FlyThrough, config  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_pipeline import commit  # noqa: E402
@@ -116,14 +116,11 @@ def table(data: dict) -> str:
 
 
 def parse_setting(text: str, ap: argparse.ArgumentParser) -> tuple[str, object]:
-    """``NAME=VALUE`` to ``(name, value)``: the value as JSON, or else the bare string."""
-    if "=" not in text:
-        ap.error(f"--set takes NAME=VALUE, got {text!r}")
-    name, value = text.split("=", 1)
+    """``--set NAME=VALUE`` to ``(name, value)`` (``config.parse_setting``), or an argparse error."""
     try:
-        return name, json.loads(value)
-    except json.JSONDecodeError:
-        return name, value
+        return config.parse_setting(text)
+    except ValueError as e:
+        ap.error(f"--set: {e}")
 
 
 def main(argv: list[str] | None = None) -> int:

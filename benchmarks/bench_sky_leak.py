@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_pipeline import commit  # noqa: E402
 
 from infinitenature import FlyThrough  # noqa: E402
+from infinitenature.config import parse_setting  # noqa: E402
 from infinitenature.metrics.protocol import machine_info  # noqa: E402
 from infinitenature.scene import PreparedScene  # noqa: E402
 from infinitenature.sky import SkyCanvas  # noqa: E402
@@ -121,13 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         fields = {f.name for f in dataclasses.fields(pipe.config)}
         changes = {}
         for item in args.compare:
-            key, sep, value = item.partition("=")
-            if not sep or key not in fields:
+            key, value = parse_setting(item) if "=" in item else (None, None)
+            if key not in fields:
                 ap.error(f"--compare {item!r}: expected KEY=VALUE with KEY a FlyThroughConfig field")
-            try:
-                changes[key] = json.loads(value)
-            except json.JSONDecodeError:
-                changes[key] = value
+            changes[key] = value
         settings[",".join(args.compare)] = changes
     shipped = pipe.config
     runs = {}

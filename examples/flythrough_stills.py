@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from infinitenature.config import parse_setting
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,13 +91,10 @@ def _override(config, items: list[str]):
     fields = {f.name for f in dataclasses.fields(config)}
     changes = {}
     for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or key not in fields:
+        key, value = parse_setting(item) if "=" in item else (None, None)
+        if key not in fields:
             raise ValueError(f"{item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
-        try:
-            changes[key] = json.loads(value)
-        except json.JSONDecodeError:
-            changes[key] = value
+        changes[key] = value
     return dataclasses.replace(config, **changes)
 
 

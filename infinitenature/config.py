@@ -15,6 +15,7 @@ constants of the modules that use them, never fields here.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,15 @@ from .anchor import MAX_STREAK_BLUR
 from .detail import MAX_DETAIL, TEXTURES
 from .render import RENDER_BACKENDS
 
-__all__ = ["FlyThroughConfig", "Setting", "MAX_SUPERSAMPLE", "MAX_ANCHOR_SCALE", "NEEDS_ANCHOR", "settings_from_metadata"]
+__all__ = [
+    "FlyThroughConfig",
+    "Setting",
+    "MAX_SUPERSAMPLE",
+    "MAX_ANCHOR_SCALE",
+    "NEEDS_ANCHOR",
+    "settings_from_metadata",
+    "parse_setting",
+]
 
 #: Largest ``FlyThroughConfig.supersample`` (the state is ``supersample**2`` times the refiner's pixels).
 MAX_SUPERSAMPLE = 8
@@ -238,6 +247,29 @@ class FlyThroughConfig:
 def setting_names() -> list[str]:
     """The names of ``FlyThroughConfig``'s fields, in declaration order."""
     return [f.name for f in dataclasses.fields(FlyThroughConfig)]
+
+
+def parse_setting(text: str) -> tuple[str, Any]:
+    """A ``NAME=VALUE`` assignment from a command line, as ``(name, value)``.
+
+    The value is read as JSON (``0``, ``1.5``, ``true``, ``"state"``, ``[1, 2]``), and taken as
+    the bare string when it is not JSON (``detail_texture=photo``). The name is not checked
+    here; ``FlyThroughConfig.replace`` checks it.
+
+    Raises:
+        ValueError: ``text`` has no ``=`` or no name before it.
+
+    Example:
+        >>> parse_setting("detail=0.5"), parse_setting("detail_texture=photo")
+        (('detail', 0.5), ('detail_texture', 'photo'))
+    """
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise ValueError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
 
 
 def settings_from_metadata(stored: dict[str, Any]) -> FlyThroughConfig:

@@ -343,6 +343,19 @@ def test_shipped_default_runs_on_an_example_photo(tmp_path):
 # ----------------------------------------------------------------- supersampled state
 
 
+def test_command_line_settings_parse_as_json_or_bare_strings():
+    from infinitenature.config import parse_setting
+
+    assert parse_setting("detail=0") == ("detail", 0)
+    assert parse_setting("outpaint=true") == ("outpaint", True)
+    assert parse_setting("detail_texture=photo") == ("detail_texture", "photo")
+    assert parse_setting('frame_size="state"') == ("frame_size", "state")
+    assert parse_setting("note=a=b") == ("note", "a=b")
+    for bad in ("detail", "=1", ""):
+        with pytest.raises(ValueError, match="expected NAME=VALUE"):
+            parse_setting(bad)
+
+
 def test_supersample_config_is_checked():
     for bad in (0, 9, 1.5, True, "2"):
         with pytest.raises(ValueError, match="supersample"):
