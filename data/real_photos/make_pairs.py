@@ -229,6 +229,58 @@ PAIRS: dict[str, list] = {
         ((300, 500), (300, 150), "blades vs blurred background"),
         ((700, 780), (600, 200), "near blades vs background"),
     ],
+    "sea-sunset": [
+        ((300, 620), (300, 450), "near wave vs farther wave"),
+        ((500, 600), (700, 340), "near water vs far water under the sun"),
+        ((800, 640), (800, 470), "near water vs farther water"),
+        ((150, 640), (400, 340), "near water vs far water"),
+        ((600, 560), (600, 430), "near water vs wave farther out"),
+    ],
+    "lake-sherburne": [
+        ((720, 300), (950, 330), "near mountain vs far range behind its ridge"),
+        ((760, 340), (900, 350), "near mountain vs far range behind its ridge"),
+        ((700, 260), (1000, 320), "near mountain vs far range behind its ridge"),
+        ((500, 540), (500, 410), "lake vs forest on the far shore"),
+        ((150, 370), (330, 250), "forested slope vs mountain behind it"),
+        ((200, 520), (200, 455), "near vs far lake"),
+    ],
+    "desert-hike": [
+        ((820, 590), (950, 617), "shaded dune slope vs far dune behind it"),
+        ((700, 560), (990, 638), "shaded dune slope vs far dune behind it"),
+        ((880, 650), (960, 620), "shaded dune slope vs far dune behind it"),
+        ((300, 650), (340, 380), "front spur vs upper slope of the main dune"),
+        ((450, 470), (350, 380), "sunlit dune face vs its upper slope"),
+    ],
+    "canyon-wren": [
+        ((960, 230), (770, 400), "defocused right rock vs big rock it hides"),
+        ((940, 330), (720, 420), "defocused right rock vs big rock it hides"),
+        ((985, 205), (408, 225), "right rock vs bird behind the big rock"),
+        ((900, 480), (700, 500), "defocused right rock vs big rock it hides"),
+        ((450, 330), (410, 215), "big rock vs bird half hidden behind it"),
+        ((300, 400), (420, 160), "big rock vs bird behind it"),
+    ],
+    "colosseum": [
+        ((130, 140), (630, 470), "near upper wall vs receding lower wall on the right"),
+        ((345, 300), (560, 510), "pillar vs receding lower wall"),
+        ((60, 430), (600, 420), "near wall vs receding wall"),
+        ((140, 250), (600, 300), "near wall vs receding wall"),
+        ((100, 520), (620, 530), "near wall vs receding wall"),
+    ],
+    "osprey": [
+        ((420, 260), (560, 450), "osprey vs blurred hillside"),
+        ((410, 160), (520, 250), "osprey head vs blurred hillside"),
+        ((340, 300), (500, 330), "osprey wing vs blurred hillside"),
+        ((850, 358), (600, 470), "dead branch vs blurred hillside"),
+        ((345, 440), (560, 540), "osprey tail vs blurred hillside"),
+        ((400, 300), (520, 300), "osprey vs blurred hillside"),
+    ],
+    "ladybird": [
+        ((720, 310), (680, 460), "ladybird vs blurred flower below"),
+        ((640, 335), (650, 450), "stem vs blurred flower below"),
+        ((560, 304), (560, 420), "stem vs blurred background"),
+        ((760, 387), (700, 560), "stem vs blurred flower"),
+        ((940, 470), (830, 530), "leaf vs blurred flower"),
+    ],
 }
 
 
