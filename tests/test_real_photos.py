@@ -178,3 +178,37 @@ def test_pair_accuracy():
     assert pair_accuracy(disp, pairs, prior_breaking=True) == (0, 1)
     assert pair_accuracy(disp, pairs, prior_breaking=False) == (2, 3)
     assert pair_accuracy(-disp, pairs, prior_breaking=True) == (1, 1)
+
+
+def test_benchmark_scores_a_baseline_beside_and_draws_both(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_estimators_real
+
+    root = tmp_path / "set"
+    (root / "images").mkdir(parents=True)
+    (root / "sky").mkdir()
+    img = np.zeros((48, 64, 3), np.uint8)
+    img[:20] = (90, 140, 230)
+    img[20:] = (60, 110, 40)
+    mask = np.zeros((48, 64), np.uint8)
+    mask[:20] = 255
+    for name in ("a", "b"):
+        Image.fromarray(img).save(root / "images" / f"{name}.jpg", quality=95)
+        Image.fromarray(mask).save(root / "sky" / f"{name}.png")
+    (root / "split.json").write_text(json.dumps({"train": ["a"], "heldout": ["b"]}))
+    pair = {"a": [10, 45], "b": [10, 25], "nearer": "a", "prior_breaking": False, "note": "ground"}
+    (root / "depth_pairs.json").write_text(json.dumps({"b": [pair]}))
+    out, sheet = tmp_path / "r.json", tmp_path / "s.png"
+    args = ["--data", str(root), "--out", str(out), "--sheet", str(sheet), "--baseline-sky", "default", "--threads", "1"]
+    assert bench_estimators_real.main(args) == 0
+    result = json.loads(out.read_text())
+    assert result["baseline"] == {"depth": "default", "sky": "default"}
+    assert result["command"].startswith("python benchmarks/bench_estimators_real.py --data")
+    same = result["splits"]["heldout"]["summary"], result["splits"]["baseline_heldout"]["summary"]
+    assert same[0] == same[1] and same[0]["pairs"] == 1
+    plain = tmp_path / "plain.png"
+    assert bench_estimators_real.main(["--data", str(root), "--out", str(out), "--sheet", str(plain), "--threads", "1"]) == 0
+    with Image.open(sheet) as both, Image.open(plain) as one:  # 6 columns (two skies, two disparities) against 4
+        assert both.height == one.height and 1.4 < both.width / one.width < 1.6
