@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             base_rows, base_maps, base_summary = evaluate(photos, *baseline, skyline_repair=args.skyline_repair == "on")
             print(f"== {split}, baseline: depth={result['baseline']['depth']}, sky={result['baseline']['sky']}")
             print_table(base_rows, base_summary)
-            result["splits"].setdefault("baseline_" + split, {"summary": base_summary, "photos": base_rows})
+            result["splits"]["baseline_" + split] = {"summary": base_summary, "photos": base_rows}
         rows, maps, summary = evaluate(photos, depth, sky, skyline_repair=args.skyline_repair == "on")
         print(f"== {split}: {len(photos)} photos (depth={args.depth}, sky={args.sky})")
         print_table(rows, summary)

@@ -122,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         fields = {f.name for f in dataclasses.fields(pipe.config)}
         changes = {}
         for item in args.compare:
-            key, value = parse_setting(item) if "=" in item else (None, None)
+            try:
+                key, value = parse_setting(item)
+            except ValueError:  # no NAME=
+                key = value = None
             if key not in fields:
                 ap.error(f"--compare {item!r}: expected KEY=VALUE with KEY a FlyThroughConfig field")
             changes[key] = value

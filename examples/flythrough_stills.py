@@ -91,7 +91,10 @@ def _override(config, items: list[str]):
     fields = {f.name for f in dataclasses.fields(config)}
     changes = {}
     for item in items:
-        key, value = parse_setting(item) if "=" in item else (None, None)
+        try:
+            key, value = parse_setting(item)
+        except ValueError:  # no NAME=
+            key = value = None
         if key not in fields:
             raise ValueError(f"{item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
         changes[key] = value

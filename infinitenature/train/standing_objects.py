@@ -57,7 +57,7 @@ def standing_object(
     Args:
         kind: one of ``KINDS``.
         base_x, base_y: where the object touches the ground, in pixel coordinates.
-        height: its height in pixels (a rock is a third as tall, as wide as tall).
+        height: its height in pixels (a rock, an ellipse, is 0.24-0.6 of it tall and 0.5-1.2 of it wide).
         size: ``(H, W)`` of the image.
         g: generator for the object's proportions.
     """
@@ -114,15 +114,17 @@ def paste_standing(
         max_objects: objects per chosen sample are drawn from ``1..max_objects``.
 
     Returns:
-        A new dict with the same keys: objects composited into ``rgb`` (soft edges), their
+        A new dict with the same keys (the same tensors when ``prob`` is 0): objects composited into ``rgb`` (soft edges), their
         base's disparity in ``disparity`` and 0 in ``sky`` where they cover at least half a pixel.
     """
     if not 0 <= prob <= 1:
         raise ValueError(f"prob must be in [0, 1], got {prob}")
+    if prob == 0:
+        return dict(batch)
     rgb, disp, sky = batch["rgb"].clone(), batch["disparity"].clone(), batch["sky"].clone()
     b, _, h, w = rgb.shape
     for i in range(b):
-        if prob <= 0 or float(torch.rand(1, generator=g)) >= prob:
+        if float(torch.rand(1, generator=g)) >= prob:
             continue
         ground = torch.nonzero((sky[i, 0] < 0.5) & (disp[i, 0] > 0.05))
         if len(ground) == 0:
@@ -148,6 +150,6 @@ def paste_standing(
             colour = (src * tint * _u(0.35, 1.2, g)).clamp(0, 1)
             rgb[i] = rgb[i] + cover * (colour - rgb[i])
             solid = cover > 0.5
-            disp[i, 0] = torch.where(solid, torch.full_like(disp[i, 0], d), disp[i, 0])
+            disp[i, 0].masked_fill_(solid, d)
             sky[i, 0] = sky[i, 0] * (1 - cover)
     return {**batch, "rgb": rgb, "disparity": disp, "sky": sky}
